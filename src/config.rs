@@ -1,0 +1,264 @@
+//! Typed configuration read from the environment (and `.env`), validated once at start.
+//! Secrets are kept out of `Debug` output so the config can be logged safely.
+
+use std::fmt;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Development,
+    Test,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    /// `None`: use the embedded PostgreSQL started from the installed server binaries.
+    pub database_url: Option<String>,
+    pub db_pool_size: u32,
+    pub db_max_overflow: u32,
+    pub db_pool_timeout: Duration,
+    pub db_pool_recycle: Duration,
+    pub environment: Environment,
+    pub port: u16,
+    pub jwt_secret: String,
+    pub api_keys: Vec<String>,
+    pub yer_exchange_rate: Option<Decimal>,
+    pub invoice_due_days: u32,
+    pub past_due_grace_days: u32,
+    pub suspend_after_days: u32,
+    pub stripe_api_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_api_base: String,
+    pub tharwatt_base_url: Option<String>,
+    pub tharwatt_api_key: Option<String>,
+    pub tharwatt_merchant_id: Option<String>,
+    pub tharwatt_webhook_secret: Option<String>,
+    pub nats_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub log_format: LogFormat,
+}
+
+/// The secret used when none is configured outside production. Fixed, so tokens minted by
+/// `billing-core token` keep working across restarts on a developer machine.
+pub const DEV_JWT_SECRET: &str = "sahool-billing-dev-secret-change-me";
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if one exists.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase) {
+            None => Environment::Development,
+            Some(v) => match v.as_str() {
+                "production" | "prod" => Environment::Production,
+                "development" | "dev" => Environment::Development,
+                "test" | "testing" => Environment::Test,
+                other => {
+                    return Err(ConfigError(format!(
+                        "ENVIRONMENT must be production, development or test, not {other:?}"
+                    )))
+                }
+            },
+        };
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(s) if environment == Environment::Production && s.len() < 32 => {
+                return Err(ConfigError(
+                    "JWT_SECRET must be at least 32 characters in production".into(),
+                ))
+            }
+            Some(s) => s,
+            None if environment == Environment::Production => {
+                return Err(ConfigError(
+                    "JWT_SECRET is required when ENVIRONMENT=production".into(),
+                ))
+            }
+            None => DEV_JWT_SECRET.to_string(),
+        };
+        let yer_exchange_rate = match var("YER_EXCHANGE_RATE") {
+            None => None,
+            Some(v) => {
+                let rate: Decimal = v.parse().map_err(|_| {
+                    ConfigError(format!("YER_EXCHANGE_RATE must be a decimal number, not {v:?}"))
+                })?;
+                if rate <= Decimal::ZERO {
+                    return Err(ConfigError("YER_EXCHANGE_RATE must be positive".into()));
+                }
+                Some(rate)
+            }
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None => {
+                if environment == Environment::Production {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "LOG_FORMAT must be json or pretty, not {other:?}"
+                )))
+            }
+        };
+        Ok(Config {
+            database_url: var("DATABASE_URL"),
+            db_pool_size: parse_num(&var, "DB_POOL_SIZE", 20, 1, 1000)?,
+            db_max_overflow: parse_num(&var, "DB_MAX_OVERFLOW", 40, 0, 1000)?,
+            db_pool_timeout: Duration::from_secs(parse_num(&var, "DB_POOL_TIMEOUT", 30, 1, 3600)?.into()),
+            db_pool_recycle: Duration::from_secs(
+                parse_num(&var, "DB_POOL_RECYCLE", 3600, 1, 86_400 * 7)?.into(),
+            ),
+            environment,
+            port: parse_num(&var, "PORT", 8089, 0, 65535)? as u16,
+            jwt_secret,
+            api_keys: var("AUTH_API_KEYS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|k| k.trim().to_string())
+                        .filter(|k| !k.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            yer_exchange_rate,
+            invoice_due_days: parse_num(&var, "INVOICE_DUE_DAYS", 7, 0, 365)?,
+            past_due_grace_days: parse_num(&var, "PAST_DUE_GRACE_DAYS", 14, 0, 365)?,
+            suspend_after_days: parse_num(&var, "SUSPEND_AFTER_DAYS", 30, 0, 365)?,
+            stripe_api_key: var("STRIPE_API_KEY"),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base: var("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".to_string()),
+            tharwatt_base_url: var("THARWATT_BASE_URL"),
+            tharwatt_api_key: var("THARWATT_API_KEY"),
+            tharwatt_merchant_id: var("THARWATT_MERCHANT_ID"),
+            tharwatt_webhook_secret: var("THARWATT_WEBHOOK_SECRET"),
+            nats_url: var("NATS_URL"),
+            redis_url: var("REDIS_URL"),
+            log_format,
+        })
+    }
+
+    /// Pool maximum: the base size plus the allowed overflow (the SQLAlchemy meaning).
+    pub fn pool_max(&self) -> u32 {
+        self.db_pool_size + self.db_max_overflow
+    }
+
+    /// A configuration for tests: development defaults with the given database.
+    pub fn for_tests(database_url: &str) -> Self {
+        let mut cfg = Self::from_lookup(|_| None).expect("defaults are valid");
+        cfg.database_url = Some(database_url.to_string());
+        cfg.environment = Environment::Test;
+        cfg.db_pool_size = 5;
+        cfg.db_max_overflow = 5;
+        cfg.api_keys = vec!["test-service-key".to_string()];
+        cfg
+    }
+}
+
+fn parse_num(
+    var: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    match var(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError(format!(
+                "{key} must be a whole number from {min} to {max}, not {v:?}"
+            ))),
+        },
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |o: &Option<String>| if o.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("database_url", &set(&self.database_url))
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_max_overflow", &self.db_max_overflow)
+            .field("db_pool_timeout", &self.db_pool_timeout)
+            .field("db_pool_recycle", &self.db_pool_recycle)
+            .field("environment", &self.environment)
+            .field("port", &self.port)
+            .field("jwt_secret", &"<redacted>")
+            .field("api_keys", &self.api_keys.len())
+            .field("yer_exchange_rate", &self.yer_exchange_rate)
+            .field("invoice_due_days", &self.invoice_due_days)
+            .field("past_due_grace_days", &self.past_due_grace_days)
+            .field("suspend_after_days", &self.suspend_after_days)
+            .field("stripe_api_key", &set(&self.stripe_api_key))
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("tharwatt_base_url", &self.tharwatt_base_url)
+            .field("tharwatt_api_key", &set(&self.tharwatt_api_key))
+            .field("nats_url", &self.nats_url)
+            .field("redis_url", &set(&self.redis_url))
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.port, 8089);
+        assert_eq!(c.pool_max(), 60);
+        assert_eq!(c.invoice_due_days, 7);
+        assert_eq!(c.past_due_grace_days, 14);
+        assert_eq!(c.suspend_after_days, 30);
+        assert_eq!(c.db_pool_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_jwt_secret() {
+        let err = cfg(&[("ENVIRONMENT", "production")]).unwrap_err();
+        assert!(err.0.contains("JWT_SECRET"));
+        assert!(cfg(&[("ENVIRONMENT", "production"), ("JWT_SECRET", &"x".repeat(40))]).is_ok());
+    }
+
+    #[test]
+    fn bad_numbers_are_named_in_the_error() {
+        let err = cfg(&[("DB_POOL_SIZE", "lots")]).unwrap_err();
+        assert!(err.0.contains("DB_POOL_SIZE"));
+        assert!(cfg(&[("YER_EXCHANGE_RATE", "-1")]).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = cfg(&[("JWT_SECRET", "supersecretvalue"), ("STRIPE_API_KEY", "sk_live_x")]).unwrap();
+        let s = format!("{c:?}");
+        assert!(!s.contains("supersecretvalue") && !s.contains("sk_live_x"));
+    }
+}

@@ -1,0 +1,108 @@
+//! Database access: the pool, the migrator, and the embedded local PostgreSQL.
+
+pub mod embedded;
+
+use std::str::FromStr;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// The SQL files in `migrations/`, compiled in. `sqlx migrate run` applies the same files.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The URL to use: `DATABASE_URL` when set, otherwise the embedded server (started if needed).
+pub async fn resolve_database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => {
+            let url = tokio::task::spawn_blocking(embedded::ensure_running).await??;
+            Ok(url)
+        }
+    }
+}
+
+/// Builds the pool from `DB_POOL_SIZE` (+ `DB_MAX_OVERFLOW`), `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE`.
+pub async fn connect(config: &Config, url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?.application_name("billing-core");
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_max())
+        .min_connections(0)
+        .acquire_timeout(config.db_pool_timeout)
+        .max_lifetime(config.db_pool_recycle)
+        .idle_timeout(std::time::Duration::from_secs(600))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies pending migrations. sqlx takes a PostgreSQL advisory lock around the run, so two
+/// replicas starting together apply each migration once.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationState {
+    pub known: usize,
+    pub applied: usize,
+    pub pending: Vec<i64>,
+    pub dirty: bool,
+}
+
+/// Compares the compiled-in migrations with `_sqlx_migrations`.
+pub async fn migration_state(pool: &PgPool) -> Result<MigrationState, sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: Vec<(i64, bool)> = if exists {
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let pending = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.iter().any(|(a, ok)| a == v && *ok))
+        .collect();
+    Ok(MigrationState {
+        known: MIGRATOR.iter().count(),
+        applied: applied.iter().filter(|(_, ok)| *ok).count(),
+        pending,
+        dirty: applied.iter().any(|(_, ok)| !ok),
+    })
+}
+
+/// Applies `YER_EXCHANGE_RATE` when it is set and differs from the rate in force today: a new
+/// rate row effective today. Catalogue data is never rewritten at start-up; rates are history.
+pub async fn sync_configured_rates(pool: &PgPool, config: &Config, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    if let Some(rate) = config.yer_exchange_rate {
+        let current: Option<rust_decimal::Decimal> = sqlx::query_scalar(
+            "SELECT rate FROM exchange_rates WHERE currency = 'YER' AND effective_date <= $1
+             ORDER BY effective_date DESC LIMIT 1",
+        )
+        .bind(today)
+        .fetch_optional(pool)
+        .await?;
+        if current != Some(rate) {
+            sqlx::query(
+                "INSERT INTO exchange_rates (currency, effective_date, rate, source)
+                 VALUES ('YER', $1, $2, 'env:YER_EXCHANGE_RATE')
+                 ON CONFLICT (currency, effective_date) DO UPDATE SET rate = EXCLUDED.rate",
+            )
+            .bind(today)
+            .bind(rate)
+            .execute(pool)
+            .await?;
+            tracing::info!(currency = "YER", "exchange rate from YER_EXCHANGE_RATE in force from today");
+        }
+    }
+    Ok(())
+}

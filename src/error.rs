@@ -1,0 +1,203 @@
+//! The one error type at the service boundary and its JSON envelope (SPEC section 6):
+//! `{error, message, message_ar, detail, request_id, fields?}`. Internals never reach a client;
+//! each server error is logged once, here.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::http::request_id::current_request_id;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: String,
+    pub issue: String,
+}
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub message_ar: String,
+    pub fields: Vec<FieldIssue>,
+    /// Extra top-level members merged into the envelope (e.g. quota figures on a 429).
+    pub extra: Map<String, Value>,
+    /// For server errors: what went wrong, logged and never sent.
+    pub source: Option<anyhow::Error>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        message_ar: impl Into<String>,
+    ) -> Self {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+            message_ar: message_ar.into(),
+            fields: Vec::new(),
+            extra: Map::new(),
+            source: None,
+        }
+    }
+
+    pub fn with_extra(mut self, key: &str, value: impl Serialize) -> Self {
+        self.extra
+            .insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self
+    }
+
+    pub fn validation(fields: Vec<FieldIssue>) -> Self {
+        let summary = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.issue))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut e = AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            format!("The request is invalid: {summary}"),
+            "البيانات المرسلة غير صالحة",
+        );
+        e.fields = fields;
+        e
+    }
+
+    pub fn field(field: &str, issue: impl Into<String>) -> Self {
+        AppError::validation(vec![FieldIssue { field: field.to_string(), issue: issue.into() }])
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
+        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message, ar)
+    }
+
+    pub fn not_found(what: &str, ar: &str) -> Self {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"), ar)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
+        AppError::new(StatusCode::CONFLICT, code, message, ar)
+    }
+
+    pub fn already_exists(what: &str) -> Self {
+        AppError::conflict("already_exists", format!("{what} already exists"), "موجود بالفعل")
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            message,
+            "المصادقة مطلوبة أو غير صالحة",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::new(StatusCode::FORBIDDEN, "forbidden", message, "ليس لديك صلاحية لهذا الإجراء")
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
+        AppError::new(StatusCode::BAD_REQUEST, code, message, ar)
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        let mut e = AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "An internal error occurred",
+            "حدث خطأ داخلي",
+        );
+        e.source = Some(err.into());
+        e
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            message,
+            "الخدمة غير متاحة حالياً",
+        )
+    }
+
+    /// The envelope body, used both for responses and for stored idempotent replays.
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("error".into(), Value::from(self.code));
+        m.insert("message".into(), Value::from(self.message.clone()));
+        m.insert("message_ar".into(), Value::from(self.message_ar.clone()));
+        m.insert("detail".into(), Value::from(self.message_ar.clone()));
+        m.insert(
+            "request_id".into(),
+            current_request_id().map(Value::from).unwrap_or(Value::Null),
+        );
+        if !self.fields.is_empty() {
+            m.insert(
+                "fields".into(),
+                serde_json::to_value(&self.fields).unwrap_or(Value::Null),
+            );
+        }
+        for (k, v) in &self.extra {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            match &self.source {
+                Some(src) => tracing::error!(error.code = self.code, error = ?src, "request failed"),
+                None => tracing::error!(error.code = self.code, "request failed"),
+            }
+        }
+        let body = self.body();
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut => {
+                let mut err = AppError::unavailable("The database is busy; retry shortly");
+                err.source = Some(e.into());
+                err
+            }
+            _ => AppError::internal(e),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+/// True when a database error is a unique-constraint violation (optionally on `constraint`).
+pub fn is_unique_violation(e: &sqlx::Error, constraint: Option<&str>) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23505")
+                && constraint.is_none_or(|c| db.constraint() == Some(c))
+        }
+        _ => false,
+    }
+}

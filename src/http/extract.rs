@@ -1,0 +1,127 @@
+//! Extractors whose rejections use the error envelope: malformed JSON and wrong types are 422
+//! naming the field; bad path ids are 400; query strings are parsed strictly.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, FieldIssue};
+
+/// JSON body. Accepts any content type so `curl -d` works; the body must be a JSON document.
+pub struct ApiJson<T>(pub T);
+
+/// The raw JSON value of a body alongside the parsed type (for idempotency fingerprints).
+pub struct ApiJsonWithRaw<T> {
+    pub value: T,
+    pub raw: serde_json::Value,
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::validation(vec![FieldIssue {
+            field: "body".into(),
+            issue: "a JSON object is required".into(),
+        }]));
+    }
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        AppError::validation(vec![FieldIssue {
+            field: "body".into(),
+            issue: format!("malformed JSON: {e}"),
+        }])
+    })?;
+    let value = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        AppError::validation(vec![FieldIssue { field, issue: e.into_inner().to_string() }])
+    })?;
+    Ok((value, raw))
+}
+
+fn body_error(e: axum::extract::rejection::BytesRejection) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is too large",
+            "حجم الطلب كبير جداً",
+        )
+    } else {
+        AppError::bad_request("bad_request", "The request body could not be read", "تعذرت قراءة الطلب")
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(|(v, _)| ApiJson(v))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonWithRaw<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(|(value, raw)| ApiJsonWithRaw { value, raw })
+    }
+}
+
+/// Query string parsed into `T`; a bad value is a 422 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded_de(q);
+        match de {
+            Ok(pairs) => {
+                let obj: serde_json::Map<String, serde_json::Value> = pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                serde_path_to_error::deserialize(serde_json::Value::Object(obj))
+                    .map(ApiQuery)
+                    .map_err(|e| {
+                        AppError::validation(vec![FieldIssue {
+                            field: e.path().to_string(),
+                            issue: e.into_inner().to_string(),
+                        }])
+                    })
+            }
+            Err(issue) => Err(AppError::validation(vec![FieldIssue {
+                field: "query".into(),
+                issue,
+            }])),
+        }
+    }
+}
+
+/// Splits a query string into decoded pairs (all values are strings; typed parsing follows).
+fn serde_urlencoded_de(q: &str) -> Result<Vec<(String, String)>, String> {
+    serde_urlencoded::from_str(q).map_err(|e| format!("malformed query string: {e}"))
+}
+
+/// A path segment, percent-decoded by axum. Bad ids are rejected by the handler's parse.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| {
+                AppError::bad_request("invalid_path_parameter", e.body_text(), "معرّف غير صالح في المسار")
+            })
+    }
+}
+
+/// Parses a UUID path id, answering 400 `invalid_id` when it is not one.
+pub fn parse_uuid(what: &str, s: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(s).map_err(|_| {
+        AppError::bad_request("invalid_id", format!("{what} must be a UUID"), "المعرّف غير صالح")
+    })
+}

@@ -1,0 +1,83 @@
+//! The HTTP surface: one router per resource, merged once and served under `/v1` and `/api/v1`.
+
+pub mod extract;
+pub mod pagination;
+pub mod request_id;
+pub mod routes;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Default request body limit (batch ingestion raises its own).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Routes served under both prefixes.
+fn api_routes() -> Router<AppState> {
+    Router::new().merge(routes::plans::router())
+}
+
+/// The whole application, without a socket (tests and `serve` both use this).
+pub fn router(state: AppState) -> Router {
+    let api = api_routes();
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .nest("/v1", api.clone())
+        .nest("/api/v1", api)
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(envelope_for_plain_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id::request_id_middleware))
+        .with_state(state)
+}
+
+async fn fallback() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such route",
+        "المسار غير موجود",
+    )
+}
+
+/// Errors produced outside our handlers (405, 413 from layers, ...) get the envelope too.
+async fn envelope_for_plain_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let (code, message, ar) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed for this route", "الطريقة غير مسموحة"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large", "حجم الطلب كبير جداً"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type", "نوع المحتوى غير مدعوم"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found", "غير موجود"),
+        s if s.is_server_error() => ("internal_error", "An internal error occurred", "حدث خطأ داخلي"),
+        _ => ("bad_request", "The request could not be processed", "تعذرت معالجة الطلب"),
+    };
+    let mut out = AppError::new(status, code, message, ar).into_response();
+    for (k, v) in resp.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,55 @@
+//! `limit` (1-100, default 20) and `starting_after` (a cursor: the id of the last item seen).
+
+use serde::Deserialize;
+
+use crate::error::AppError;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub limit: i64,
+    pub starting_after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, AppError> {
+        let limit = match self.limit.as_deref() {
+            None | Some("") => 20,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => return Err(AppError::field("limit", "must be a whole number from 1 to 100")),
+            },
+        };
+        let starting_after = self.starting_after.clone().filter(|s| !s.is_empty());
+        if let Some(s) = &starting_after {
+            if s.len() > 200 {
+                return Err(AppError::field("starting_after", "is too long"));
+            }
+        }
+        Ok(Page { limit, starting_after })
+    }
+}
+
+/// Builds `{<name>: [...], total, has_more}`.
+pub fn list_body<T: serde::Serialize>(name: &str, items: Vec<T>, total: i64, has_more: bool) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert(name.to_string(), serde_json::to_value(items).unwrap_or_default());
+    m.insert("total".into(), total.into());
+    m.insert("has_more".into(), has_more.into());
+    serde_json::Value::Object(m)
+}
+
+/// Parses an optional boolean query value.
+pub fn parse_bool(field: &str, v: Option<&str>, default: bool) -> Result<bool, AppError> {
+    match v {
+        None | Some("") => Ok(default),
+        Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(_) => Err(AppError::field(field, "must be true or false")),
+    }
+}

@@ -1,0 +1,50 @@
+//! Every response carries `x-request-id` (the caller's, when it sent a sane one). The id is held
+//! in a task-local for the request so error envelopes and logs can name it.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+fn acceptable(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+pub async fn request_id_middleware(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request.id = %id,
+        http.method = %req.method(),
+        http.route = tracing::field::Empty,
+    );
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        span.record("http.route", route.as_str());
+    }
+    let header = HeaderValue::from_str(&id).ok();
+    let mut resp = REQUEST_ID
+        .scope(id, next.run(req).instrument(span))
+        .await;
+    if let Some(h) = header {
+        resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), h);
+    }
+    resp
+}

@@ -1,0 +1,59 @@
+//! Liveness, readiness and (later) metrics.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+    )
+    .await;
+    let db_ok = matches!(ping, Ok(Ok(1)));
+    let pool = &state.pool;
+    Json(json!({
+        "status": if db_ok { "healthy" } else { "degraded" },
+        "service": "billing-core",
+        "version": VERSION,
+        "database": {
+            "status": if db_ok { "connected" } else { "disconnected" },
+            "database": "postgresql",
+            "pool_size": pool.size(),
+            "idle": pool.num_idle(),
+            "max_connections": pool.options().get_max_connections(),
+            "configured_pool_size": state.config.db_pool_size,
+            "max_overflow": state.config.db_max_overflow,
+        }
+    }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let migrations = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::db::migration_state(&state.pool),
+    )
+    .await;
+    let (db, mig) = match migrations {
+        Ok(Ok(m)) if m.pending.is_empty() && !m.dirty => ("connected", "applied"),
+        Ok(Ok(_)) => ("connected", "pending"),
+        _ => ("disconnected", "unknown"),
+    };
+    let ready = db == "connected" && mig == "applied";
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "service": "billing-core",
+        "version": VERSION,
+        "checks": { "database": db, "migrations": mig },
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}

@@ -1,0 +1,17 @@
+#![forbid(unsafe_code)]
+//! SAHOOL Billing Core.
+
+pub mod auth;
+pub mod billing;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod repository;
+pub mod server;
+pub mod seed;
+pub mod services;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,33 @@
+//! Thin entry point: parse the command line, load configuration, run.
+
+use std::process::ExitCode;
+
+use billing_core::cli::{Cli, Command};
+use billing_core::config::Config;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("billing-core: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    billing_core::telemetry::init(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Serve { no_migrate } => {
+            billing_core::server::serve(config, !no_migrate).await.map(|()| 0)
+        }
+        other => billing_core::commands::run(other, config).await,
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("billing-core: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Data access, one struct per aggregate. Functions take a connection they do not own, so a
+//! service can compose several in one transaction; tenant-owned data is always queried with
+//! its tenant.
+
+pub mod plans;
+pub mod rates;

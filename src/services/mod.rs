@@ -1,0 +1,4 @@
+//! Use cases: each owns its transaction, locks, idempotency record and outbox event.
+
+pub mod plans;
+pub mod validate;

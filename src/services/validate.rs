@@ -1,0 +1,55 @@
+//! Small input checks shared by the services; issues are collected so a client sees them all.
+
+use crate::error::{AppError, AppResult, FieldIssue};
+
+#[derive(Default)]
+pub struct Checks(Vec<FieldIssue>);
+
+impl Checks {
+    pub fn push(&mut self, field: &str, issue: &str) {
+        self.0.push(FieldIssue { field: field.to_string(), issue: issue.to_string() });
+    }
+
+    pub fn finish(self) -> AppResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::validation(self.0))
+        }
+    }
+}
+
+/// Text of 1..=max characters after trimming.
+pub fn check_len(checks: &mut Checks, field: &str, value: &str, max: usize) {
+    let n = value.trim().chars().count();
+    if n == 0 {
+        checks.push(field, "must not be empty");
+    } else if n > max {
+        checks.push(field, &format!("must be at most {max} characters"));
+    }
+}
+
+/// 5-20 digits with an optional leading `+` (spaces and dashes are not accepted).
+pub fn is_phone(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn is_email(s: &str) -> bool {
+    s.len() <= 254 && email_address::EmailAddress::is_valid(s) && s.contains('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_and_emails() {
+        assert!(is_phone("+967771234567"));
+        assert!(is_phone("771234"));
+        assert!(!is_phone("abc"));
+        assert!(!is_phone("+12"));
+        assert!(is_email("farm@example.com"));
+        assert!(!is_email("not-an-email"));
+    }
+}

@@ -1,0 +1,161 @@
+mod common;
+
+use common::{Auth, TestApp};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_seeded_catalogue_is_listed_with_string_prices() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/v1/plans", Auth::None).await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["total"], 4);
+    assert_eq!(r.body["has_more"], false);
+    let plans = r.body["plans"].as_array().unwrap();
+    let ids: Vec<&str> = plans.iter().map(|p| p["plan_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["free", "starter", "professional", "enterprise"]);
+    let starter = &plans[1];
+    assert_eq!(starter["pricing"]["monthly_usd"], "29.00");
+    assert_eq!(starter["pricing"]["quarterly_usd"], "79.00");
+    assert_eq!(starter["pricing"]["yearly_usd"], "290.00");
+    assert_eq!(starter["pricing"]["monthly_yer"], "7250.00");
+    assert_eq!(starter["limits"]["fields"], 10);
+    assert_eq!(starter["trial_days"], 14);
+    assert_eq!(plans[3]["limits"]["fields"], -1);
+    assert_eq!(plans[0]["overage"], "blocked");
+}
+
+#[tokio::test]
+async fn both_prefixes_serve_the_same_plan() {
+    let app = TestApp::spawn().await;
+    let a = app.get("/v1/plans/professional", Auth::None).await;
+    let b = app.get("/api/v1/plans/professional", Auth::None).await;
+    assert_status!(a, 200);
+    assert_eq!(a.body, b.body);
+    assert_eq!(a.body["pricing_yer"]["monthly"], "24750.00");
+    assert!(a.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn a_missing_plan_is_404_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/v1/plans/nope", Auth::None).await;
+    assert_status!(r, 404);
+    assert_eq!(r.error_code(), "not_found");
+    assert!(r.body["message_ar"].is_string());
+    assert!(r.body["detail"].is_string());
+    assert_eq!(r.body["request_id"].as_str().unwrap(), r.headers["x-request-id"].to_str().unwrap());
+}
+
+#[tokio::test]
+async fn super_admin_creates_a_plan_with_default_cycle_prices() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "Coop Plus", "name_ar": "تعاونية بلس", "description": "For cooperatives",
+        "description_ar": "للجمعيات", "tier": "professional", "monthly_price_usd": "99.99",
+        "limits": {"fields": 80}, "features": [{"name": "Fields", "name_ar": "الحقول", "included": true, "limit": 80}]
+    });
+    let r = app.post("/v1/plans", Auth::Admin, body.clone()).await;
+    assert_status!(r, 201);
+    let plan = &r.body["plan"];
+    assert_eq!(plan["plan_id"], "coop_plus");
+    assert_eq!(plan["pricing"]["quarterly_usd"], "269.97");
+    assert_eq!(plan["pricing"]["yearly_usd"], "999.90");
+    assert_eq!(plan["trial_days"], 14);
+    assert_eq!(plan["limits"]["fields"], 80);
+
+    let dup = app.post("/v1/plans", Auth::Admin, body).await;
+    assert_status!(dup, 409);
+    assert_eq!(dup.error_code(), "already_exists");
+}
+
+#[tokio::test]
+async fn plan_writes_need_super_admin() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "X", "name_ar": "س", "description": "d", "description_ar": "د",
+                      "tier": "starter", "monthly_price_usd": 5});
+    assert_status!(app.post("/v1/plans", Auth::None, body.clone()).await, 401);
+    assert_status!(app.post("/v1/plans", Auth::TenantAdmin("t1".into()), body.clone()).await, 403);
+    assert_status!(app.post("/v1/plans", Auth::Service, body).await, 403);
+}
+
+#[tokio::test]
+async fn bad_plan_input_is_422_naming_the_fields_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .post("/v1/plans", Auth::Admin, json!({"name": "", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "starter", "monthly_price_usd": "5", "trial_days": 400,
+            "limits": {"bogus_metric": 3}}))
+        .await;
+    assert_status!(r, 422);
+    assert_eq!(r.error_code(), "validation_error");
+    let fields: Vec<&str> = r.body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"name") && fields.contains(&"trial_days") && fields.contains(&"limits.bogus_metric"), "{fields:?}");
+
+    let wrong_type = app.post("/v1/plans", Auth::Admin, json!({"name": "A", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "gold", "monthly_price_usd": "5"})).await;
+    assert_status!(wrong_type, 422);
+    assert_eq!(wrong_type.body["fields"][0]["field"], "tier");
+
+    let money = app.post("/v1/plans", Auth::Admin, json!({"name": "A", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "starter", "monthly_price_usd": "5.001"})).await;
+    assert_status!(money, 422);
+
+    let malformed = app.post_raw("/v1/plans", Auth::Admin, "{\"name\": ").await;
+    assert_status!(malformed, 422);
+    assert_eq!(malformed.error_code(), "validation_error");
+
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM plans").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 4);
+}
+
+#[tokio::test]
+async fn archiving_hides_a_plan_from_the_default_list() {
+    let app = TestApp::spawn().await;
+    let r = app.delete("/v1/plans/starter", Auth::Admin).await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["plan"]["is_active"], false);
+    let list = app.get("/v1/plans", Auth::None).await;
+    assert_eq!(list.body["total"], 3);
+    let all = app.get("/v1/plans?active_only=false", Auth::None).await;
+    assert_eq!(all.body["total"], 4);
+    let patched = app.patch("/v1/plans/starter", Auth::Admin, json!({"is_active": true, "monthly_price_usd": "31"})).await;
+    assert_status!(patched, 200);
+    assert_eq!(patched.body["plan"]["pricing"]["monthly_usd"], "31.00");
+}
+
+#[tokio::test]
+async fn pagination_walks_the_catalogue_with_a_cursor() {
+    let app = TestApp::spawn().await;
+    let p1 = app.get("/v1/plans?limit=3", Auth::None).await;
+    assert_eq!(p1.body["plans"].as_array().unwrap().len(), 3);
+    assert_eq!(p1.body["has_more"], true);
+    assert_eq!(p1.body["total"], 4);
+    let p2 = app.get("/v1/plans?limit=3&starting_after=professional", Auth::None).await;
+    assert_eq!(p2.body["plans"][0]["plan_id"], "enterprise");
+    assert_eq!(p2.body["has_more"], false);
+    assert_status!(app.get("/v1/plans?limit=0", Auth::None).await, 422);
+    assert_status!(app.get("/v1/plans?limit=101", Auth::None).await, 422);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_use_the_envelope() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/v1/nothing-here", Auth::None).await;
+    assert_status!(r, 404);
+    assert_eq!(r.error_code(), "not_found");
+    let m = app.send(app.client.put(app.url("/v1/plans")), &Auth::None).await;
+    assert_status!(m, 405);
+    assert_eq!(m.error_code(), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn health_and_readiness_report_the_database() {
+    let app = TestApp::spawn().await;
+    let h = app.get("/healthz", Auth::None).await;
+    assert_status!(h, 200);
+    assert_eq!(h.body["service"], "billing-core");
+    assert_eq!(h.body["database"]["status"], "connected");
+    let r = app.get("/readyz", Auth::None).await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["status"], "ready");
+}
