@@ -2,5 +2,8 @@
 //! service can compose several in one transaction; tenant-owned data is always queried with
 //! its tenant.
 
+pub mod outbox;
 pub mod plans;
 pub mod rates;
+pub mod subscriptions;
+pub mod tenants;
