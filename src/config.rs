@@ -45,6 +45,10 @@ pub struct Config {
     pub nats_url: Option<String>,
     pub redis_url: Option<String>,
     pub log_format: LogFormat,
+    /// UTC hour at which the daily billing jobs run (`BILLING_RUN_HOUR`, default 2).
+    pub billing_run_hour: u32,
+    /// `SCHEDULER_ENABLED=false` turns the in-process scheduler off (e.g. a dedicated worker does it).
+    pub scheduler_enabled: bool,
 }
 
 /// The secret used when none is configured outside production. Fixed, so tokens minted by
@@ -153,6 +157,16 @@ impl Config {
             nats_url: var("NATS_URL"),
             redis_url: var("REDIS_URL"),
             log_format,
+            billing_run_hour: parse_num(&var, "BILLING_RUN_HOUR", 2, 0, 23)?,
+            scheduler_enabled: match var("SCHEDULER_ENABLED").as_deref() {
+                None | Some("true") | Some("1") => true,
+                Some("false") | Some("0") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "SCHEDULER_ENABLED must be true or false, not {other:?}"
+                    )))
+                }
+            },
         })
     }
 
@@ -215,6 +229,8 @@ impl fmt::Debug for Config {
             .field("nats_url", &self.nats_url)
             .field("redis_url", &set(&self.redis_url))
             .field("log_format", &self.log_format)
+            .field("billing_run_hour", &self.billing_run_hour)
+            .field("scheduler_enabled", &self.scheduler_enabled)
             .finish()
     }
 }

@@ -16,8 +16,12 @@ pub struct FieldIssue {
     pub issue: String,
 }
 
+/// Boxed so `Result<T, AppError>` stays one pointer wide on the happy path.
 #[derive(Debug)]
-pub struct AppError {
+pub struct AppError(Box<ErrorBody>);
+
+#[derive(Debug)]
+pub struct ErrorBody {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -31,6 +35,19 @@ pub struct AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+impl std::ops::Deref for AppError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.0
+    }
+}
+
 impl AppError {
     pub fn new(
         status: StatusCode,
@@ -38,7 +55,7 @@ impl AppError {
         message: impl Into<String>,
         message_ar: impl Into<String>,
     ) -> Self {
-        AppError {
+        AppError(Box::new(ErrorBody {
             status,
             code,
             message: message.into(),
@@ -46,7 +63,7 @@ impl AppError {
             fields: Vec::new(),
             extra: Map::new(),
             source: None,
-        }
+        }))
     }
 
     pub fn with_extra(mut self, key: &str, value: impl Serialize) -> Self {
@@ -201,3 +218,15 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: Option<&str>) -> bool {
         _ => false,
     }
 }
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(src) = &self.source {
+            write!(f, " ({src:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AppError {}

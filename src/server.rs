@@ -19,6 +19,10 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     }
     let state = AppState::new(pool.clone(), config.clone());
     crate::db::sync_configured_rates(&pool, &config, state.clock.today()).await?;
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = config.scheduler_enabled.then(|| {
+        tokio::spawn(crate::jobs::scheduler::run(state.clone(), jobs_stopped))
+    });
     let app = crate::http::router(state);
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -26,6 +30,11 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // In-flight requests are done; let the current billing run finish, then stop.
+    let _ = stop_jobs.send(true);
+    if let Some(handle) = scheduler {
+        let _ = handle.await;
+    }
     pool.close().await;
     tracing::info!("billing-core stopped");
     Ok(())

@@ -2,5 +2,6 @@
 
 pub mod money;
 pub mod period;
+pub mod proration;
 pub mod quota;
 pub mod types;

@@ -34,6 +34,26 @@ pub fn last_day_of_month(year: i32, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Stepping period by period lands where jumping N cycles from the anchor does: the
+        /// anchor day survives short months, so no drift accumulates.
+        #[test]
+        fn stepping_periods_matches_jumping_from_the_anchor(y in 2000i32..2100, m in 1u32..=12, day in 1u32..=31,
+                                                             n in 0u32..40, c in 0usize..3) {
+            let cycle = [BillingCycle::Monthly, BillingCycle::Quarterly, BillingCycle::Yearly][c];
+            let start = NaiveDate::from_ymd_opt(y, m, day.min(last_day_of_month(y, m))).unwrap();
+            let mut at = start;
+            for _ in 0..n {
+                let next = period_end(at, day, cycle);
+                prop_assert!(next > at);
+                at = next;
+            }
+            prop_assert_eq!(at, add_cycles(start, day, cycle, n));
+            prop_assert_eq!(at.day(), day.min(last_day_of_month(at.year(), at.month())));
+        }
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

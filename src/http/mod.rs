@@ -22,7 +22,14 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Routes served under both prefixes.
 fn api_routes() -> Router<AppState> {
-    Router::new().merge(routes::plans::router())
+    Router::new()
+        .merge(routes::admin::router())
+        .merge(routes::invoices::router())
+        .merge(routes::payments::router())
+        .merge(routes::lifecycle::router())
+        .merge(routes::plans::router())
+        .merge(routes::tenants::router())
+        .merge(routes::usage::router())
 }
 
 /// The whole application, without a socket (tests and `serve` both use this).

@@ -2,8 +2,11 @@
 //! service can compose several in one transaction; tenant-owned data is always queried with
 //! its tenant.
 
+pub mod invoices;
 pub mod outbox;
+pub mod payments;
 pub mod plans;
 pub mod rates;
 pub mod subscriptions;
 pub mod tenants;
+pub mod usage;

@@ -1,7 +1,9 @@
 //! Subscriptions. At most one live (trial, active, past_due, suspended) per tenant.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::billing::types::{BillingCycle, PaymentMethod, SubscriptionStatus};
@@ -27,7 +29,8 @@ pub struct SubscriptionRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub const SUBSCRIPTION_COLUMNS: &str = "subscription_id, tenant_id, plan_id, status, billing_cycle, \
+pub const SUBSCRIPTION_COLUMNS: &str =
+    "subscription_id, tenant_id, plan_id, status, billing_cycle, \
     pending_billing_cycle, currency, payment_method, anchor_day, start_date, end_date, \
     next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at";
 
@@ -48,7 +51,10 @@ pub struct NewSubscription<'a> {
 pub struct SubscriptionRepository;
 
 impl SubscriptionRepository {
-    pub async fn create(conn: &mut PgConnection, s: &NewSubscription<'_>) -> sqlx::Result<SubscriptionRow> {
+    pub async fn create(
+        conn: &mut PgConnection,
+        s: &NewSubscription<'_>,
+    ) -> sqlx::Result<SubscriptionRow> {
         sqlx::query_as(&format!(
             "INSERT INTO subscriptions (subscription_id, tenant_id, plan_id, status, billing_cycle,
                  currency, anchor_day, start_date, end_date, next_billing_date, trial_end_date)
@@ -71,7 +77,10 @@ impl SubscriptionRepository {
     }
 
     /// The tenant's live subscription, if any.
-    pub async fn get_live(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<SubscriptionRow>> {
+    pub async fn get_live(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
         sqlx::query_as(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
              WHERE tenant_id = $1 AND status <> 'canceled'"
@@ -82,7 +91,10 @@ impl SubscriptionRepository {
     }
 
     /// The live subscription, else the most recent one (so a canceled tenant still sees it).
-    pub async fn get_by_tenant(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<SubscriptionRow>> {
+    pub async fn get_by_tenant(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
         sqlx::query_as(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1
              ORDER BY (status <> 'canceled') DESC, created_at DESC LIMIT 1"
@@ -93,7 +105,10 @@ impl SubscriptionRepository {
     }
 
     /// Locks the tenant's live subscription (after the tenant row, per the lock order).
-    pub async fn lock_live(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<SubscriptionRow>> {
+    pub async fn lock_live(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
         sqlx::query_as(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
              WHERE tenant_id = $1 AND status <> 'canceled' FOR UPDATE"
@@ -101,5 +116,179 @@ impl SubscriptionRepository {
         .bind(tenant_id)
         .fetch_optional(conn)
         .await
+    }
+}
+
+/// Fields an update may change; `None` leaves the column alone, `Some(None)` clears a
+/// nullable column.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionChanges {
+    pub plan_id: Option<String>,
+    pub billing_cycle: Option<BillingCycle>,
+    pub pending_billing_cycle: Option<Option<BillingCycle>>,
+    pub status: Option<SubscriptionStatus>,
+    pub anchor_day: Option<i16>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub next_billing_date: Option<NaiveDate>,
+    pub trial_end_date: Option<Option<NaiveDate>>,
+    pub cancel_at_period_end: Option<bool>,
+    pub canceled_at: Option<Option<DateTime<Utc>>>,
+    pub payment_method: Option<Option<PaymentMethod>>,
+}
+
+impl SubscriptionRepository {
+    /// One subscription of `tenant_id`; another tenant's id answers `None`.
+    pub async fn get_by_id(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+             WHERE tenant_id = $1 AND subscription_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Every subscription the tenant ever had, newest first.
+    pub async fn list_by_tenant(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+    ) -> sqlx::Result<Vec<SubscriptionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1
+             ORDER BY created_at DESC, subscription_id DESC"
+        ))
+        .bind(tenant_id)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Applies `changes` to the tenant's subscription; `None` when it does not exist.
+    pub async fn update(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+        changes: &SubscriptionChanges,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
+        let mut q = QueryBuilder::<Postgres>::new("UPDATE subscriptions SET updated_at = now()");
+        let c = changes;
+        if let Some(v) = &c.plan_id {
+            q.push(", plan_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = c.billing_cycle {
+            q.push(", billing_cycle = ").push_bind(v);
+        }
+        if let Some(v) = c.pending_billing_cycle {
+            q.push(", pending_billing_cycle = ").push_bind(v);
+        }
+        if let Some(v) = c.status {
+            q.push(", status = ").push_bind(v);
+        }
+        if let Some(v) = c.anchor_day {
+            q.push(", anchor_day = ").push_bind(v);
+        }
+        for (col, v) in [
+            ("start_date", c.start_date),
+            ("end_date", c.end_date),
+            ("next_billing_date", c.next_billing_date),
+        ] {
+            if let Some(v) = v {
+                q.push(format!(", {col} = ")).push_bind(v);
+            }
+        }
+        if let Some(v) = c.trial_end_date {
+            q.push(", trial_end_date = ").push_bind(v);
+        }
+        if let Some(v) = c.cancel_at_period_end {
+            q.push(", cancel_at_period_end = ").push_bind(v);
+        }
+        if let Some(v) = c.canceled_at {
+            q.push(", canceled_at = ").push_bind(v);
+        }
+        if let Some(v) = c.payment_method {
+            q.push(", payment_method = ").push_bind(v);
+        }
+        q.push(" WHERE tenant_id = ")
+            .push_bind(tenant_id.to_string());
+        q.push(" AND subscription_id = ").push_bind(subscription_id);
+        q.push(format!(" RETURNING {SUBSCRIPTION_COLUMNS}"));
+        q.build_query_as().fetch_optional(conn).await
+    }
+
+    /// Cancels a live subscription. `immediate` ends it now (status `canceled`, `canceled_at`
+    /// = `now`); otherwise it only sets `cancel_at_period_end`, and the renewal job cancels it
+    /// when the period ends (setting `canceled_at` then). `None` when there is no such live
+    /// subscription.
+    pub async fn cancel(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+        immediate: bool,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<SubscriptionRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE subscriptions SET
+                 status = CASE WHEN $3 THEN 'canceled'::subscription_status ELSE status END,
+                 canceled_at = CASE WHEN $3 THEN $4 ELSE canceled_at END,
+                 cancel_at_period_end = NOT $3
+             WHERE tenant_id = $1 AND subscription_id = $2 AND status <> 'canceled'
+             RETURNING {SUBSCRIPTION_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .bind(immediate)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Live subscriptions whose current period (or trial) has ended by `as_of`, oldest due
+    /// first. Read only: the renewal job locks each one (tenant first) before acting on it.
+    pub async fn get_due_for_billing(
+        conn: &mut PgConnection,
+        as_of: NaiveDate,
+        limit: i64,
+    ) -> sqlx::Result<Vec<SubscriptionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+             WHERE status IN ('trial', 'active', 'past_due', 'suspended') AND next_billing_date <= $1
+             ORDER BY next_billing_date, subscription_id LIMIT $2"
+        ))
+        .bind(as_of)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Number of subscriptions per status label (statuses with none are absent).
+    pub async fn count_by_status(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(SubscriptionStatus, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM subscriptions GROUP BY status")
+                .fetch_all(conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_string(), n))
+            .collect())
+    }
+
+    /// Number of subscriptions per plan; with `live_only`, canceled ones are left out.
+    pub async fn count_by_plan(
+        conn: &mut PgConnection,
+        live_only: bool,
+    ) -> sqlx::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT plan_id, count(*) FROM subscriptions
+             WHERE $1 = false OR status <> 'canceled' GROUP BY plan_id",
+        )
+        .bind(live_only)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 }

@@ -53,18 +53,97 @@ impl TenantRepository {
     }
 
     pub async fn get(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<TenantRow>> {
-        sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1"))
-            .bind(tenant_id)
-            .fetch_optional(conn)
-            .await
+        sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1"
+        ))
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
     }
 
     /// Locks the tenant row: the first lock in the documented order
     /// tenant → subscription → invoice → payment.
     pub async fn lock(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<TenantRow>> {
-        sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1 FOR UPDATE"))
-            .bind(tenant_id)
-            .fetch_optional(conn)
+        sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1 FOR UPDATE"
+        ))
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+    }
+}
+
+/// Fields an update may change; `None` leaves the column alone.
+#[derive(Clone, Debug, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    pub name_ar: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// `Some(None)` clears the tax id.
+    pub tax_id: Option<Option<String>>,
+    pub tax_rate: Option<Decimal>,
+}
+
+impl TenantRepository {
+    /// Newest first (`created_at DESC, tenant_id DESC`), after the `starting_after` tenant id,
+    /// with the true total. An unknown cursor yields an empty page, as the plan list does.
+    pub async fn list(
+        conn: &mut PgConnection,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> sqlx::Result<(Vec<TenantRow>, i64, bool)> {
+        let total = Self::count(&mut *conn).await?;
+        let mut rows: Vec<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants
+             WHERE $1::text IS NULL OR (created_at, tenant_id) <
+                   (SELECT created_at, tenant_id FROM tenants WHERE tenant_id = $1)
+             ORDER BY created_at DESC, tenant_id DESC LIMIT $2"
+        ))
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok((rows, total, has_more))
+    }
+
+    pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(conn)
             .await
+    }
+
+    /// Applies `changes`; `None` when the tenant does not exist.
+    pub async fn update(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        changes: &TenantChanges,
+    ) -> sqlx::Result<Option<TenantRow>> {
+        let mut q =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE tenants SET updated_at = now()");
+        if let Some(v) = &changes.name {
+            q.push(", name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.name_ar {
+            q.push(", name_ar = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.email {
+            q.push(", email = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.phone {
+            q.push(", phone = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.tax_id {
+            q.push(", tax_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = changes.tax_rate {
+            q.push(", tax_rate = ").push_bind(v);
+        }
+        q.push(" WHERE tenant_id = ")
+            .push_bind(tenant_id.to_string());
+        q.push(format!(" RETURNING {TENANT_COLUMNS}"));
+        q.build_query_as().fetch_optional(conn).await
     }
 }

@@ -1,5 +1,15 @@
 //! Use cases: each owns its transaction, locks, idempotency record and outbox event.
 
+pub mod credits;
+pub mod dunning;
 pub mod idempotency;
+pub mod invoices;
+pub mod invoicing;
+pub mod lifecycle;
+pub mod overage;
+pub mod payments;
 pub mod plans;
+pub mod renewal;
 pub mod validate;
+pub mod tenants;
+pub mod usage;

@@ -29,7 +29,9 @@ async fn server_url() -> String {
 }
 
 fn with_database(url: &str, db: &str) -> String {
-    let opts = PgConnectOptions::from_str(url).expect("valid DATABASE_URL").database(db);
+    let opts = PgConnectOptions::from_str(url)
+        .expect("valid DATABASE_URL")
+        .database(db);
     opts.to_url_lossy().to_string()
 }
 
@@ -49,28 +51,54 @@ fn template_name() -> String {
 pub async fn fresh_database() -> String {
     let base = server_url().await;
     let admin_url = with_database(&base, "postgres");
-    let mut admin = PgConnection::connect(&admin_url).await.expect("connect to postgres db");
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to postgres db");
     let tpl = template_name();
-    sqlx::query("SELECT pg_advisory_lock(777001)").execute(&mut admin).await.unwrap();
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&tpl)
-        .fetch_one(&mut admin)
+    sqlx::query("SELECT pg_advisory_lock(777001)")
+        .execute(&mut admin)
         .await
         .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&tpl)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
     if !exists {
         let building = format!("{tpl}_building");
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {building}")).execute(&mut admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {building}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {building}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         {
-            let pool = PgPool::connect(&with_database(&base, &building)).await.unwrap();
-            billing_core::db::MIGRATOR.run(&pool).await.expect("migrations apply");
+            let pool = PgPool::connect(&with_database(&base, &building))
+                .await
+                .unwrap();
+            billing_core::db::MIGRATOR
+                .run(&pool)
+                .await
+                .expect("migrations apply");
             pool.close().await;
         }
-        sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {tpl}")).execute(&mut admin).await.unwrap();
+        sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {tpl}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {tpl}")).execute(&mut admin).await.unwrap();
-    sqlx::query("SELECT pg_advisory_unlock(777001)").execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {tpl}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock(777001)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
     admin.close().await.ok();
     with_database(&base, &name)
 }
@@ -120,7 +148,9 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
         let app = billing_core::http::router(state);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server");
@@ -151,12 +181,20 @@ impl TestApp {
     }
 
     pub async fn send(&self, rb: reqwest::RequestBuilder, auth: &Auth) -> Resp {
-        let resp = self.apply_auth(rb, auth).send().await.expect("request sent");
+        let resp = self
+            .apply_auth(rb, auth)
+            .send()
+            .await
+            .expect("request sent");
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp { status, body, headers }
+        Resp {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -172,23 +210,34 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, auth: Auth, body: Value) -> Resp {
-        self.send(self.client.post(self.url(path)).json(&body), &auth).await
+        self.send(self.client.post(self.url(path)).json(&body), &auth)
+            .await
     }
 
     pub async fn patch(&self, path: &str, auth: Auth, body: Value) -> Resp {
-        self.send(self.client.patch(self.url(path)).json(&body), &auth).await
+        self.send(self.client.patch(self.url(path)).json(&body), &auth)
+            .await
     }
 
     /// POST with an `Idempotency-Key` header.
     pub async fn post_idem(&self, path: &str, auth: Auth, key: &str, body: Value) -> Resp {
-        self.send(self.client.post(self.url(path)).header("idempotency-key", key).json(&body), &auth)
-            .await
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("idempotency-key", key)
+                .json(&body),
+            &auth,
+        )
+        .await
     }
 
     /// POST a raw body (for malformed JSON tests).
     pub async fn post_raw(&self, path: &str, auth: Auth, body: &str) -> Resp {
         self.send(
-            self.client.post(self.url(path)).header("content-type", "application/json").body(body.to_string()),
+            self.client
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
             &auth,
         )
         .await
@@ -200,6 +249,70 @@ impl TestApp {
 macro_rules! assert_status {
     ($resp:expr, $code:expr) => {{
         let r = &$resp;
-        assert_eq!(r.status.as_u16(), $code, "unexpected status; body: {}", r.body);
+        assert_eq!(
+            r.status.as_u16(),
+            $code,
+            "unexpected status; body: {}",
+            r.body
+        );
     }};
+}
+
+pub fn d(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A subscription to insert directly (for tests that travel in time from a given period).
+pub struct Sub<'a> {
+    pub plan: &'a str,
+    pub cycle: &'a str,
+    pub status: &'a str,
+    pub start: &'a str,
+    pub end: &'a str,
+    pub anchor: i16,
+    pub currency: &'a str,
+}
+
+impl Default for Sub<'_> {
+    fn default() -> Self {
+        Sub {
+            plan: "starter",
+            cycle: "monthly",
+            status: "active",
+            start: "2025-01-31",
+            end: "2025-02-28",
+            anchor: 31,
+            currency: "USD",
+        }
+    }
+}
+
+/// Inserts a tenant with one subscription; returns the tenant id.
+pub async fn tenant_with(pool: &PgPool, s: Sub<'_>) -> String {
+    let tenant = format!("farm-{}", uuid::Uuid::new_v4().simple());
+    sqlx::query("INSERT INTO tenants (tenant_id, name, name_ar, email, phone) VALUES ($1, 'Farm', 'مزرعة', 'f@example.com', '+967700000000')")
+        .bind(&tenant)
+        .execute(pool)
+        .await
+        .unwrap();
+    let trial_end = (s.status == "trial").then(|| d(s.end));
+    sqlx::query(
+        "INSERT INTO subscriptions (subscription_id, tenant_id, plan_id, status, billing_cycle, currency,
+             anchor_day, start_date, end_date, next_billing_date, trial_end_date)
+         VALUES ($1, $2, $3, $4::subscription_status, $5::billing_cycle, $6, $7, $8, $9, $9, $10)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&tenant)
+    .bind(s.plan)
+    .bind(s.status)
+    .bind(s.cycle)
+    .bind(s.currency)
+    .bind(s.anchor)
+    .bind(d(s.start))
+    .bind(d(s.end))
+    .bind(trial_end)
+    .execute(pool)
+    .await
+    .unwrap();
+    tenant
 }

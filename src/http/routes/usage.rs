@@ -1,0 +1,103 @@
+//! Usage recording, the quota report and the gateway's enforce call.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::billing::types::{MetricName, TenantId};
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{ApiJsonWithRaw, ApiPath, ApiQuery};
+use crate::http::routes::tenants::path_tenant;
+use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
+use crate::services::usage::{self, RecordUsageRequest, MAX_COUNTER_QUANTITY};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant_id}/usage", post(record_usage))
+        .route("/tenants/{tenant_id}/quota", get(quota))
+        .route("/enforce", get(enforce))
+}
+
+async fn record_usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: ApiJsonWithRaw<RecordUsageRequest>,
+) -> AppResult<Outcome> {
+    let tenant = path_tenant(&principal, &tenant_id)?;
+    let key = IdempotencyKey::from_request(&headers, None)?;
+    let fp = fingerprint("POST", uri.path(), &body.raw);
+    let input = body.value.validate()?;
+    usage::record_usage(&state, &principal, tenant, input, key, &fp).await
+}
+
+async fn quota(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> AppResult<Json<Value>> {
+    let tenant = path_tenant(&principal, &tenant_id)?;
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(
+        usage::quota_report(&mut conn, &tenant, state.clock.now()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct EnforceQuery {
+    metric: Option<String>,
+    quantity: Option<String>,
+}
+
+/// A tenant principal asks for itself (any X-Tenant-Id it sends is ignored, so a token cannot
+/// reach another tenant); platform callers name the tenant in X-Tenant-Id.
+fn enforce_tenant(principal: &Principal, headers: &HeaderMap) -> AppResult<TenantId> {
+    let header = headers.get("x-tenant-id").map(|v| v.to_str().unwrap_or(""));
+    match (&principal.tenant_id, principal.is_platform(), header) {
+        (Some(own), false, _) => Ok(own.clone()),
+        (_, true, Some(h)) => {
+            TenantId::parse(h.trim()).map_err(|e| AppError::field("X-Tenant-Id", e))
+        }
+        (Some(own), true, None) => Ok(own.clone()),
+        _ => Err(AppError::field(
+            "X-Tenant-Id",
+            "is required for service and platform callers",
+        )),
+    }
+}
+
+async fn enforce(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<EnforceQuery>,
+) -> AppResult<Json<Value>> {
+    let metric = match q.metric.as_deref() {
+        None | Some("") => return Err(AppError::field("metric", "is required")),
+        Some(m) => MetricName::parse(m).map_err(|e| AppError::field("metric", e))?,
+    };
+    let quantity = match q.quantity.as_deref() {
+        None | Some("") => 1,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=MAX_COUNTER_QUANTITY).contains(&n) => n,
+            _ => {
+                return Err(AppError::field(
+                    "quantity",
+                    "must be a whole number from 1 to 100000",
+                ))
+            }
+        },
+    };
+    let tenant = enforce_tenant(&principal, &headers)?;
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(
+        usage::enforce(&mut conn, &tenant, &metric, quantity, state.clock.now()).await?,
+    ))
+}

@@ -1,0 +1,421 @@
+//! Invoices and their lines. Invoices are never deleted; totals always equal the sum of lines
+//! plus tax minus discount (CHECK constraints back the arithmetic).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::billing::types::{InvoiceKind, InvoiceLineKind, InvoiceStatus};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct InvoiceRow {
+    pub invoice_id: Uuid,
+    pub invoice_number: String,
+    pub tenant_id: String,
+    pub subscription_id: Option<Uuid>,
+    pub kind: InvoiceKind,
+    pub status: InvoiceStatus,
+    pub currency: String,
+    pub exchange_rate: Decimal,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub subtotal: Decimal,
+    pub tax_rate: Decimal,
+    pub tax_amount: Decimal,
+    pub discount_amount: Decimal,
+    pub total: Decimal,
+    pub amount_paid: Decimal,
+    pub amount_due: Decimal,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub paid_date: Option<NaiveDate>,
+    pub notes: Option<String>,
+    pub notes_ar: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct InvoiceLineRow {
+    pub line_id: Uuid,
+    pub invoice_id: Uuid,
+    pub position: i32,
+    pub kind: InvoiceLineKind,
+    pub description: String,
+    pub description_ar: String,
+    pub metric: Option<String>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+pub const INVOICE_COLUMNS: &str = "invoice_id, invoice_number, tenant_id, subscription_id, kind, \
+    status, currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, \
+    discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, \
+    notes_ar, created_at, updated_at";
+
+/// A line ready to store: `amount` is already in the invoice currency and rounded.
+#[derive(Clone, Debug)]
+pub struct NewLine {
+    pub kind: InvoiceLineKind,
+    pub description: String,
+    pub description_ar: String,
+    pub metric: Option<String>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+/// An invoice ready to store; the service computed every figure.
+pub struct NewInvoice<'a> {
+    pub invoice_id: Uuid,
+    pub invoice_number: &'a str,
+    pub tenant_id: &'a str,
+    pub subscription_id: Option<Uuid>,
+    pub kind: InvoiceKind,
+    pub status: InvoiceStatus,
+    pub currency: &'a str,
+    pub exchange_rate: Decimal,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub subtotal: Decimal,
+    pub tax_rate: Decimal,
+    pub tax_amount: Decimal,
+    pub total: Decimal,
+    pub amount_paid: Decimal,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub paid_date: Option<NaiveDate>,
+    pub notes: Option<&'a str>,
+    pub notes_ar: Option<&'a str>,
+}
+
+pub struct InvoiceRepository;
+
+impl InvoiceRepository {
+    /// Takes the next number of `year`. The counter row stays locked until the transaction
+    /// ends, which keeps numbers gapless (a rollback returns the number) and unique.
+    pub async fn next_number(conn: &mut PgConnection, year: i32) -> sqlx::Result<String> {
+        let n: i32 = sqlx::query_scalar(
+            "INSERT INTO invoice_number_counters (year, last_value) VALUES ($1, 1)
+             ON CONFLICT (year) DO UPDATE
+                SET last_value = invoice_number_counters.last_value + 1, updated_at = now()
+             RETURNING last_value",
+        )
+        .bind(year)
+        .fetch_one(conn)
+        .await?;
+        Ok(format!("SAH-{year}-{n:04}"))
+    }
+
+    /// Inserts the invoice and its lines. `Ok(None)` when the subscription period already has
+    /// its invoice (the unique period key).
+    pub async fn create(
+        conn: &mut PgConnection,
+        inv: &NewInvoice<'_>,
+        lines: &[NewLine],
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        let row: Option<InvoiceRow> = sqlx::query_as(&format!(
+            "INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
+                 currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
+                 discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date,
+                 notes, notes_ar)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,0,$14,$15,$14 - $15,$16,$17,$18,$19,$20)
+             ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
+             RETURNING {INVOICE_COLUMNS}"
+        ))
+        .bind(inv.invoice_id)
+        .bind(inv.invoice_number)
+        .bind(inv.tenant_id)
+        .bind(inv.subscription_id)
+        .bind(inv.kind)
+        .bind(inv.status)
+        .bind(inv.currency)
+        .bind(inv.exchange_rate)
+        .bind(inv.period_start)
+        .bind(inv.period_end)
+        .bind(inv.subtotal)
+        .bind(inv.tax_rate)
+        .bind(inv.tax_amount)
+        .bind(inv.total)
+        .bind(inv.amount_paid)
+        .bind(inv.issue_date)
+        .bind(inv.due_date)
+        .bind(inv.paid_date)
+        .bind(inv.notes)
+        .bind(inv.notes_ar)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let n = lines.len();
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+        let positions: Vec<i32> = (0..n as i32).collect();
+        let kinds: Vec<InvoiceLineKind> = lines.iter().map(|l| l.kind).collect();
+        let descs: Vec<&str> = lines.iter().map(|l| l.description.as_str()).collect();
+        let descs_ar: Vec<&str> = lines.iter().map(|l| l.description_ar.as_str()).collect();
+        let metrics: Vec<Option<&str>> = lines.iter().map(|l| l.metric.as_deref()).collect();
+        let qty: Vec<Decimal> = lines.iter().map(|l| l.quantity).collect();
+        let unit: Vec<Decimal> = lines.iter().map(|l| l.unit_price).collect();
+        let amounts: Vec<Decimal> = lines.iter().map(|l| l.amount).collect();
+        sqlx::query(
+            "INSERT INTO invoice_lines (line_id, invoice_id, tenant_id, position, kind, description,
+                 description_ar, metric, quantity, unit_price, amount)
+             SELECT id, $2, $3, pos, k, d, da, m, q, u, a
+             FROM UNNEST($1::uuid[], $4::int[], $5::invoice_line_kind[], $6::text[], $7::text[],
+                         $8::text[], $9::numeric[], $10::numeric[], $11::numeric[])
+                  AS t(id, pos, k, d, da, m, q, u, a)",
+        )
+        .bind(&ids)
+        .bind(row.invoice_id)
+        .bind(inv.tenant_id)
+        .bind(&positions)
+        .bind(&kinds)
+        .bind(&descs)
+        .bind(&descs_ar)
+        .bind(&metrics)
+        .bind(&qty)
+        .bind(&unit)
+        .bind(&amounts)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Some(row))
+    }
+
+    /// The invoice if it belongs to `tenant_id` (`None` for a platform caller's any-tenant read).
+    pub async fn get_by_id(
+        conn: &mut PgConnection,
+        tenant_id: Option<&str>,
+        invoice_id: Uuid,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE invoice_id = $1 AND ($2::text IS NULL OR tenant_id = $2)"
+        ))
+        .bind(invoice_id)
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    pub async fn lines(conn: &mut PgConnection, invoice_id: Uuid) -> sqlx::Result<Vec<InvoiceLineRow>> {
+        sqlx::query_as(
+            "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
+                    quantity, unit_price, amount
+             FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
+        )
+        .bind(invoice_id)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// The subscription invoice of the period starting `period_start`, if issued.
+    pub async fn get_for_period(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+        period_start: NaiveDate,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices
+             WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3 AND kind = 'subscription'"
+        ))
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .bind(period_start)
+        .fetch_optional(conn)
+        .await
+    }
+}
+
+/// Fields an update may change; `None` leaves the column alone, `Some(None)` clears notes.
+#[derive(Clone, Debug, Default)]
+pub struct InvoiceChanges {
+    pub status: Option<InvoiceStatus>,
+    pub notes: Option<Option<String>>,
+    pub notes_ar: Option<Option<String>>,
+    pub due_date: Option<NaiveDate>,
+}
+
+impl InvoiceRepository {
+    /// Locks the invoice (third in the lock order tenant → subscription → invoice → payment).
+    pub async fn lock(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        invoice_id: Uuid,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE"
+        ))
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    pub async fn get_by_invoice_number(
+        conn: &mut PgConnection,
+        tenant_id: Option<&str>,
+        invoice_number: &str,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices
+             WHERE invoice_number = $1 AND ($2::text IS NULL OR tenant_id = $2)"
+        ))
+        .bind(invoice_number)
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Newest first (`created_at DESC, invoice_id DESC`) after the `starting_after` invoice,
+    /// with the true total under the same filter. An unknown cursor yields an empty page.
+    pub async fn list_by_tenant(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        status: Option<InvoiceStatus>,
+        limit: i64,
+        starting_after: Option<Uuid>,
+    ) -> sqlx::Result<(Vec<InvoiceRow>, i64, bool)> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invoices WHERE tenant_id = $1 AND ($2::invoice_status IS NULL OR status = $2)",
+        )
+        .bind(tenant_id)
+        .bind(status)
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices
+             WHERE tenant_id = $1 AND ($2::invoice_status IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR (created_at, invoice_id) <
+                    (SELECT created_at, invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $3))
+             ORDER BY created_at DESC, invoice_id DESC LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(status)
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok((rows, total, has_more))
+    }
+
+    /// Every invoice of one subscription, newest first.
+    pub async fn list_by_subscription(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+    ) -> sqlx::Result<Vec<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
+             ORDER BY created_at DESC, invoice_id DESC"
+        ))
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// The lines of several invoices at once (list pages), in invoice then position order.
+    pub async fn lines_for(conn: &mut PgConnection, invoice_ids: &[Uuid]) -> sqlx::Result<Vec<InvoiceLineRow>> {
+        sqlx::query_as(
+            "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
+                    quantity, unit_price, amount
+             FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position",
+        )
+        .bind(invoice_ids)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Applies `changes`; `None` when the tenant has no such invoice. Amounts are not
+    /// changeable here: they move only through `mark_paid` (and refunds).
+    pub async fn update(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        invoice_id: Uuid,
+        changes: &InvoiceChanges,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE invoices SET updated_at = now()");
+        if let Some(v) = changes.status {
+            q.push(", status = ").push_bind(v);
+        }
+        if let Some(v) = &changes.notes {
+            q.push(", notes = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.notes_ar {
+            q.push(", notes_ar = ").push_bind(v.clone());
+        }
+        if let Some(v) = changes.due_date {
+            q.push(", due_date = ").push_bind(v);
+        }
+        q.push(" WHERE tenant_id = ").push_bind(tenant_id.to_string());
+        q.push(" AND invoice_id = ").push_bind(invoice_id);
+        q.push(format!(" RETURNING {INVOICE_COLUMNS}"));
+        q.build_query_as().fetch_optional(conn).await
+    }
+
+    /// Adds a settled `amount` to the invoice. The caller holds the invoice lock and has
+    /// checked the amount; the WHERE clause refuses anything over `amount_due` (or on a
+    /// voided/refunded invoice) by returning `None`, so an overpayment can never be stored.
+    /// Fully paid → status `paid` with `paid_date = paid_on`.
+    pub async fn mark_paid(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        invoice_id: Uuid,
+        amount: Decimal,
+        paid_on: NaiveDate,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE invoices SET amount_paid = amount_paid + $3, amount_due = amount_due - $3,
+                 status = CASE WHEN amount_due - $3 = 0 THEN 'paid'::invoice_status ELSE status END,
+                 paid_date = CASE WHEN amount_due - $3 = 0 THEN $4 ELSE paid_date END
+             WHERE tenant_id = $1 AND invoice_id = $2 AND $3 > 0 AND $3 <= amount_due
+               AND status NOT IN ('canceled', 'refunded')
+             RETURNING {INVOICE_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .bind(amount)
+        .bind(paid_on)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Unpaid invoices (pending or overdue, something still due) whose due date is before
+    /// `as_of`, across tenants, oldest due first. Read only: dunning locks each before acting.
+    pub async fn get_overdue(conn: &mut PgConnection, as_of: NaiveDate) -> sqlx::Result<Vec<InvoiceRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices
+             WHERE status IN ('pending', 'overdue') AND due_date < $1 AND amount_due > 0
+             ORDER BY due_date, invoice_id"
+        ))
+        .bind(as_of)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Collected revenue per currency: the sum of `amount_paid` of paid invoices whose
+    /// `paid_date` is within `[from, to]` (inclusive). Currencies are never added together;
+    /// `currency` restricts the answer to one of them.
+    pub async fn get_total_revenue(
+        conn: &mut PgConnection,
+        from: NaiveDate,
+        to: NaiveDate,
+        currency: Option<&str>,
+    ) -> sqlx::Result<std::collections::BTreeMap<String, Decimal>> {
+        let rows: Vec<(String, Decimal)> = sqlx::query_as(
+            "SELECT currency, COALESCE(sum(amount_paid), 0) FROM invoices
+             WHERE status = 'paid' AND paid_date BETWEEN $1 AND $2
+               AND ($3::text IS NULL OR currency = $3)
+             GROUP BY currency",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(currency)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -1,0 +1,286 @@
+//! Payments. Never deleted; only succeeded payments count toward an invoice's `amount_paid`,
+//! and a payment moves to succeeded or failed only from pending/processing.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::billing::types::{PaymentMethod, PaymentStatus};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct PaymentRow {
+    pub payment_id: Uuid,
+    pub tenant_id: String,
+    pub invoice_id: Uuid,
+    pub amount: Decimal,
+    pub currency: String,
+    pub method: PaymentMethod,
+    pub status: PaymentStatus,
+    pub gateway_amount: Option<Decimal>,
+    pub gateway_currency: Option<String>,
+    pub external_id: Option<String>,
+    pub refunded_amount: Decimal,
+    pub failure_reason: Option<String>,
+    pub phone_number: Option<String>,
+    pub created_by: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub const PAYMENT_COLUMNS: &str = "payment_id, tenant_id, invoice_id, amount, currency, method, \
+    status, gateway_amount, gateway_currency, external_id, refunded_amount, failure_reason, \
+    phone_number, created_by, confirmed_by, paid_at, processed_at, metadata, created_at, updated_at";
+
+pub struct NewPayment<'a> {
+    pub payment_id: Uuid,
+    pub tenant_id: &'a str,
+    pub invoice_id: Uuid,
+    pub amount: Decimal,
+    pub currency: &'a str,
+    pub method: PaymentMethod,
+    pub status: PaymentStatus,
+    pub gateway_amount: Option<Decimal>,
+    pub gateway_currency: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub phone_number: Option<&'a str>,
+    pub created_by: Option<&'a str>,
+    pub metadata: &'a Value,
+}
+
+/// Fields an update may change; `None` leaves the column alone, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct PaymentChanges {
+    pub status: Option<PaymentStatus>,
+    pub external_id: Option<Option<String>>,
+    pub failure_reason: Option<Option<String>>,
+    pub gateway_amount: Option<Option<Decimal>>,
+    pub gateway_currency: Option<Option<String>>,
+    pub processed_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Succeeded payments of one method in one currency.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct MethodTotal {
+    pub method: PaymentMethod,
+    pub currency: String,
+    pub total: Decimal,
+    pub count: i64,
+}
+
+pub struct PaymentRepository;
+
+impl PaymentRepository {
+    pub async fn create(conn: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<PaymentRow> {
+        sqlx::query_as(&format!(
+            "INSERT INTO payments (payment_id, tenant_id, invoice_id, amount, currency, method, status,
+                 gateway_amount, gateway_currency, external_id, phone_number, created_by, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(p.payment_id)
+        .bind(p.tenant_id)
+        .bind(p.invoice_id)
+        .bind(p.amount)
+        .bind(p.currency)
+        .bind(p.method)
+        .bind(p.status)
+        .bind(p.gateway_amount)
+        .bind(p.gateway_currency)
+        .bind(p.external_id)
+        .bind(p.phone_number)
+        .bind(p.created_by)
+        .bind(p.metadata)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// The payment if it belongs to `tenant_id` (`None` for a platform caller's any-tenant read).
+    pub async fn get_by_id(
+        conn: &mut PgConnection,
+        tenant_id: Option<&str>,
+        payment_id: Uuid,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments
+             WHERE payment_id = $1 AND ($2::text IS NULL OR tenant_id = $2)"
+        ))
+        .bind(payment_id)
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Locks the payment: last in the order tenant → subscription → invoice → payment.
+    pub async fn lock(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND payment_id = $2 FOR UPDATE"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Payments of one invoice, oldest first.
+    pub async fn list_by_invoice(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        invoice_id: Uuid,
+    ) -> sqlx::Result<Vec<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND invoice_id = $2
+             ORDER BY created_at, payment_id"
+        ))
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Newest first (`created_at DESC, payment_id DESC`) after the `starting_after` payment,
+    /// with the true total under the same filter. An unknown cursor yields an empty page.
+    pub async fn list_by_tenant(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        status: Option<PaymentStatus>,
+        limit: i64,
+        starting_after: Option<Uuid>,
+    ) -> sqlx::Result<(Vec<PaymentRow>, i64, bool)> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE tenant_id = $1 AND ($2::payment_status IS NULL OR status = $2)",
+        )
+        .bind(tenant_id)
+        .bind(status)
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments
+             WHERE tenant_id = $1 AND ($2::payment_status IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR (created_at, payment_id) <
+                    (SELECT created_at, payment_id FROM payments WHERE tenant_id = $1 AND payment_id = $3))
+             ORDER BY created_at DESC, payment_id DESC LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(status)
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok((rows, total, has_more))
+    }
+
+    /// Applies `changes`; `None` when the tenant has no such payment.
+    pub async fn update(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        changes: &PaymentChanges,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        let mut q =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE payments SET updated_at = now()");
+        if let Some(v) = changes.status {
+            q.push(", status = ").push_bind(v);
+        }
+        if let Some(v) = &changes.external_id {
+            q.push(", external_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &changes.failure_reason {
+            q.push(", failure_reason = ").push_bind(v.clone());
+        }
+        if let Some(v) = changes.gateway_amount {
+            q.push(", gateway_amount = ").push_bind(v);
+        }
+        if let Some(v) = &changes.gateway_currency {
+            q.push(", gateway_currency = ").push_bind(v.clone());
+        }
+        if let Some(v) = changes.processed_at {
+            q.push(", processed_at = ").push_bind(v);
+        }
+        q.push(" WHERE tenant_id = ")
+            .push_bind(tenant_id.to_string());
+        q.push(" AND payment_id = ").push_bind(payment_id);
+        q.push(format!(" RETURNING {PAYMENT_COLUMNS}"));
+        q.build_query_as().fetch_optional(conn).await
+    }
+
+    /// pending/processing → succeeded. `None` when the payment is in any other state (so a
+    /// second settlement can never happen), or is not the tenant's.
+    pub async fn mark_succeeded(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        external_id: Option<&str>,
+        confirmed_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET status = 'succeeded', paid_at = $5, processed_at = $5,
+                 external_id = COALESCE($3, external_id), confirmed_by = COALESCE($4, confirmed_by)
+             WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('pending', 'processing')
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(external_id)
+        .bind(confirmed_by)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// pending/processing → failed with `reason`. `None` in any other state.
+    pub async fn mark_failed(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        reason: &str,
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET status = 'failed', failure_reason = $3, processed_at = $5,
+                 confirmed_by = COALESCE($4, confirmed_by)
+             WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('pending', 'processing')
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(reason)
+        .bind(actor)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Succeeded payments per method and currency, by `paid_at` UTC date within
+    /// `[from, to]` (either bound optional). Currencies are never added together.
+    pub async fn get_total_by_method(
+        conn: &mut PgConnection,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> sqlx::Result<Vec<MethodTotal>> {
+        sqlx::query_as(
+            "SELECT method, currency, sum(amount) AS total, count(*) AS count FROM payments
+             WHERE status = 'succeeded'
+               AND ($1::date IS NULL OR (paid_at AT TIME ZONE 'UTC')::date >= $1)
+               AND ($2::date IS NULL OR (paid_at AT TIME ZONE 'UTC')::date <= $2)
+             GROUP BY method, currency ORDER BY method, currency",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await
+    }
+}

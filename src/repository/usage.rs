@@ -1,0 +1,345 @@
+//! Usage records (one row per accepted event) and usage counters (running totals per tenant,
+//! metric and window that the quota check updates atomically).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::billing::types::{MetricKind, OveragePolicy, SubscriptionStatus, UsageAction};
+
+#[derive(Clone, Debug, FromRow, Serialize)]
+pub struct UsageRecordRow {
+    pub record_id: Uuid,
+    pub tenant_id: String,
+    pub subscription_id: Option<Uuid>,
+    pub metric: String,
+    pub action: UsageAction,
+    pub quantity: i64,
+    pub event_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+const RECORD_COLUMNS: &str = "record_id, tenant_id, subscription_id, metric, action, quantity, \
+    event_id, recorded_at, metadata, created_at";
+
+pub struct NewUsageRecord<'a> {
+    pub record_id: Uuid,
+    pub tenant_id: &'a str,
+    pub subscription_id: Option<Uuid>,
+    pub metric: &'a str,
+    pub action: UsageAction,
+    pub quantity: i64,
+    pub event_id: Option<&'a str>,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: &'a serde_json::Value,
+}
+
+/// Everything a usage write or an enforce check needs, read in one round trip. The tenant row
+/// always exists when this is returned; the rest is `None` when missing.
+#[derive(Clone, Debug, FromRow)]
+pub struct QuotaContext {
+    pub subscription_id: Option<Uuid>,
+    pub status: Option<SubscriptionStatus>,
+    pub plan_id: Option<String>,
+    pub plan_name: Option<String>,
+    pub plan_name_ar: Option<String>,
+    pub overage: Option<OveragePolicy>,
+    pub billing_cycle: Option<crate::billing::types::BillingCycle>,
+    pub anchor_day: Option<i16>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub kind: Option<MetricKind>,
+    pub limit_value: i64,
+}
+
+/// The key of one usage_counters row.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterKey<'a> {
+    pub tenant_id: &'a str,
+    pub metric: &'a str,
+    pub window_start: NaiveDate,
+}
+
+pub struct UsageRepository;
+
+impl UsageRepository {
+    /// Inserts a record. With an `event_id` already used by the tenant nothing is written and
+    /// `None` is returned; a concurrent copy waits on the unique index until the first commits.
+    pub async fn create(
+        conn: &mut PgConnection,
+        r: &NewUsageRecord<'_>,
+    ) -> sqlx::Result<Option<UsageRecordRow>> {
+        sqlx::query_as(&format!(
+            "INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action, quantity,
+                 event_id, recorded_at, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+             RETURNING {RECORD_COLUMNS}"
+        ))
+        .bind(r.record_id)
+        .bind(r.tenant_id)
+        .bind(r.subscription_id)
+        .bind(r.metric)
+        .bind(r.action)
+        .bind(r.quantity)
+        .bind(r.event_id)
+        .bind(r.recorded_at)
+        .bind(r.metadata)
+        .fetch_optional(conn)
+        .await
+    }
+
+    pub async fn get_by_id(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        record_id: Uuid,
+    ) -> sqlx::Result<Option<UsageRecordRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND record_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(record_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    pub async fn get_by_event_id(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        event_id: &str,
+    ) -> sqlx::Result<Option<UsageRecordRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND event_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// A subscription's records, newest first (at most `limit`).
+    pub async fn list_by_subscription(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        subscription_id: Uuid,
+        limit: i64,
+    ) -> sqlx::Result<Vec<UsageRecordRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND subscription_id = $2
+             ORDER BY recorded_at DESC, record_id DESC LIMIT $3"
+        ))
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+    }
+
+    /// The tenant's records, newest first, optionally for one metric, after the `starting_after`
+    /// record; returns the page, the true total and whether more follow.
+    pub async fn list_by_tenant(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        metric: Option<&str>,
+        limit: i64,
+        starting_after: Option<Uuid>,
+    ) -> sqlx::Result<(Vec<UsageRecordRow>, i64, bool)> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM usage_records WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)",
+        )
+        .bind(tenant_id)
+        .bind(metric)
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rows: Vec<UsageRecordRow> = sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM usage_records
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)
+               AND ($3::uuid IS NULL OR (recorded_at, record_id) <
+                    (SELECT recorded_at, record_id FROM usage_records WHERE tenant_id = $1 AND record_id = $3))
+             ORDER BY recorded_at DESC, record_id DESC LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(metric)
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok((rows, total, has_more))
+    }
+
+    /// Per-metric sums of incremented quantities recorded in `[from, to)`. Gauge `set` records
+    /// are levels, not amounts, so they are left out of the sums.
+    pub async fn get_usage_summary(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> sqlx::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT metric, COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+             WHERE tenant_id = $1 AND action = 'increment' AND recorded_at >= $2 AND recorded_at < $3
+             GROUP BY metric",
+        )
+        .bind(tenant_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// The sum of incremented quantities of one metric in `[from, to)` (0 when none).
+    pub async fn get_metric_count(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        metric: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+             WHERE tenant_id = $1 AND metric = $2 AND action = 'increment'
+               AND recorded_at >= $3 AND recorded_at < $4",
+        )
+        .bind(tenant_id)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// Tenant, live subscription, plan, metric kind and limit in one query. `None` when the
+    /// tenant does not exist.
+    pub async fn quota_context(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        metric: &str,
+    ) -> sqlx::Result<Option<QuotaContext>> {
+        sqlx::query_as(
+            "SELECT s.subscription_id, s.status, s.plan_id, p.name AS plan_name, p.name_ar AS plan_name_ar,
+                    p.overage, s.billing_cycle, s.anchor_day, s.start_date, s.end_date, s.created_at,
+                    m.kind, COALESCE(l.limit_value, 0) AS limit_value
+             FROM tenants t
+             LEFT JOIN subscriptions s ON s.tenant_id = t.tenant_id AND s.status <> 'canceled'
+             LEFT JOIN plans p ON p.plan_id = s.plan_id
+             LEFT JOIN metrics m ON m.metric = $2
+             LEFT JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = $2
+             WHERE t.tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(metric)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Makes sure the counter row exists. A gauge's first row in a new period starts from the
+    /// most recent earlier level, so the level carries across windows; counters start at 0.
+    pub async fn ensure_counter(
+        conn: &mut PgConnection,
+        key: CounterKey<'_>,
+        carry_level: bool,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak)
+             SELECT $1, $2, $3, lvl, lvl FROM (
+                 SELECT CASE WHEN $4 THEN COALESCE((
+                     SELECT used FROM usage_counters
+                     WHERE tenant_id = $1 AND metric = $2 AND window_start < $3
+                     ORDER BY window_start DESC LIMIT 1), 0) ELSE 0 END AS lvl) AS carried
+             ON CONFLICT (tenant_id, metric, window_start) DO NOTHING",
+        )
+        .bind(key.tenant_id)
+        .bind(key.metric)
+        .bind(key.window_start)
+        .bind(carry_level)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The quota check and the write in ONE statement: the row lock serialises concurrent
+    /// writers and the WHERE clause is re-checked against the committed value, so a blocked
+    /// limit can never be overshot. `set` replaces the level; otherwise `quantity` is added
+    /// (a gauge delta may be negative; the level never drops below zero, and a decrease is
+    /// always allowed). Returns the new level, or `None` when the limit refused it.
+    pub async fn apply(
+        conn: &mut PgConnection,
+        key: CounterKey<'_>,
+        action: UsageAction,
+        quantity: i64,
+        limit: i64,
+        blocked: bool,
+    ) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar(
+            "UPDATE usage_counters
+                SET used = CASE WHEN $4 THEN $5 ELSE GREATEST(used + $5, 0) END,
+                    peak = GREATEST(peak, CASE WHEN $4 THEN $5 ELSE used + $5 END),
+                    updated_at = now()
+              WHERE tenant_id = $1 AND metric = $2 AND window_start = $3
+                AND ($6 = false OR $7 = -1 OR (NOT $4 AND $5 <= 0)
+                     OR CASE WHEN $4 THEN $5 ELSE used + $5 END <= $7)
+             RETURNING used",
+        )
+        .bind(key.tenant_id)
+        .bind(key.metric)
+        .bind(key.window_start)
+        .bind(action == UsageAction::Set)
+        .bind(quantity)
+        .bind(blocked)
+        .bind(limit)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Current usage per metric for a tenant, without writing: period counters in the window
+    /// starting `period_start`, daily counters on `day`, gauges at their latest level up to the
+    /// period (or `day` without a period). Metrics with no row are absent (0).
+    pub async fn current_levels(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        period_start: Option<NaiveDate>,
+        day: NaiveDate,
+        metric: Option<&str>,
+    ) -> sqlx::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT DISTINCT ON (c.metric) c.metric, c.used
+             FROM usage_counters c JOIN metrics m ON m.metric = c.metric
+             WHERE c.tenant_id = $1 AND ($4::text IS NULL OR c.metric = $4)
+               AND ((m.kind = 'period_counter' AND c.window_start = $2)
+                 OR (m.kind = 'daily_counter' AND c.window_start = $3)
+                 OR (m.kind = 'gauge' AND c.window_start <= COALESCE($2, $3)))
+             ORDER BY c.metric, c.window_start DESC",
+        )
+        .bind(tenant_id)
+        .bind(period_start)
+        .bind(day)
+        .bind(metric)
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// One counter row's `(used, peak)`, if it exists.
+    pub async fn counter(
+        conn: &mut PgConnection,
+        key: CounterKey<'_>,
+    ) -> sqlx::Result<Option<(i64, i64)>> {
+        sqlx::query_as(
+            "SELECT used, peak FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3",
+        )
+        .bind(key.tenant_id)
+        .bind(key.metric)
+        .bind(key.window_start)
+        .fetch_optional(conn)
+        .await
+    }
+}

@@ -1,0 +1,260 @@
+//! Issuing invoices: line amounts converted and rounded once, totals derived from the lines,
+//! gapless numbering, one invoice per subscription period, an outbox event in the same
+//! transaction. Both sign-up, the generate endpoint and (later) renewals come through here.
+
+use chrono::{Datelike, Days, NaiveDate};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::billing::money::{convert_from_usd, money_string, round_money};
+use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
+use crate::error::{AppError, AppResult};
+use crate::repository::invoices::{InvoiceLineRow, InvoiceRepository, InvoiceRow, NewInvoice, NewLine};
+use crate::repository::outbox::OutboxRepository;
+use crate::repository::plans::Plan;
+use crate::repository::rates::RateRepository;
+use crate::repository::subscriptions::SubscriptionRow;
+use crate::repository::tenants::TenantRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub subtotal: Decimal,
+    pub tax_amount: Decimal,
+    pub total: Decimal,
+}
+
+/// Subtotal is the sum of the (already rounded) lines; tax is rounded once from it.
+pub fn compute_totals(lines: &[NewLine], tax_rate_percent: Decimal) -> Totals {
+    let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
+    let tax_amount = round_money(subtotal * tax_rate_percent / Decimal::ONE_HUNDRED);
+    Totals { subtotal, tax_amount, total: subtotal + tax_amount }
+}
+
+pub struct InvoiceDraft<'a> {
+    pub tenant: &'a TenantRow,
+    pub subscription_id: Option<Uuid>,
+    pub kind: InvoiceKind,
+    pub currency: Currency,
+    pub exchange_rate: Decimal,
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    pub lines: Vec<NewLine>,
+    pub issue_date: NaiveDate,
+    pub due_days: u32,
+    pub notes: Option<&'a str>,
+    pub notes_ar: Option<&'a str>,
+}
+
+/// Stores a drafted invoice. `Ok(None)` when its subscription period was already invoiced.
+/// A zero total is issued as paid.
+pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Option<InvoiceRow>> {
+    let totals = compute_totals(&d.lines, d.tenant.tax_rate);
+    if totals.subtotal < Decimal::ZERO {
+        return Err(AppError::internal(anyhow::anyhow!("invoice lines sum below zero")));
+    }
+    let zero = totals.total.is_zero();
+    let number = InvoiceRepository::next_number(conn, d.issue_date.year()).await?;
+    let due_date = d
+        .issue_date
+        .checked_add_days(Days::new(d.due_days.into()))
+        .unwrap_or(d.issue_date);
+    let new = NewInvoice {
+        invoice_id: Uuid::new_v4(),
+        invoice_number: &number,
+        tenant_id: &d.tenant.tenant_id,
+        subscription_id: d.subscription_id,
+        kind: d.kind,
+        status: if zero { InvoiceStatus::Paid } else { InvoiceStatus::Pending },
+        currency: d.currency.code(),
+        exchange_rate: d.exchange_rate,
+        period_start: d.period.map(|p| p.0),
+        period_end: d.period.map(|p| p.1),
+        subtotal: totals.subtotal,
+        tax_rate: d.tenant.tax_rate,
+        tax_amount: totals.tax_amount,
+        total: totals.total,
+        amount_paid: Decimal::ZERO,
+        issue_date: d.issue_date,
+        due_date,
+        paid_date: zero.then_some(d.issue_date),
+        notes: d.notes,
+        notes_ar: d.notes_ar,
+    };
+    let Some(row) = InvoiceRepository::create(conn, &new, &d.lines).await? else {
+        // The period already has its invoice. The number we took must not be spent: the
+        // caller rolls back or, having checked first under the subscription lock, never gets here.
+        return Ok(None);
+    };
+    OutboxRepository::record(
+        conn,
+        "invoice_generated",
+        Some(&row.tenant_id),
+        json!({
+            "invoice_id": row.invoice_id,
+            "invoice_number": row.invoice_number,
+            "subscription_id": row.subscription_id,
+            "kind": row.kind,
+            "status": row.status,
+            "currency": row.currency,
+            "total": money_string(row.total),
+            "due_date": row.due_date,
+        }),
+    )
+    .await?;
+    Ok(Some(row))
+}
+
+/// The plan line for one period of a subscription, converted into `currency` at `rate`.
+pub fn plan_line(plan: &Plan, sub: &SubscriptionRow, rate: Decimal) -> NewLine {
+    let price = convert_from_usd(plan.price_usd(sub.billing_cycle), rate);
+    NewLine {
+        kind: InvoiceLineKind::Plan,
+        description: format!("{} - {}", plan.row.name, sub.billing_cycle.label_en()),
+        description_ar: format!("{} - {}", plan.row.name_ar, sub.billing_cycle.label_ar()),
+        metric: None,
+        quantity: Decimal::ONE,
+        unit_price: price,
+        amount: price,
+    }
+}
+
+/// Invoices the subscription's current period `[start_date, end_date)` for its plan. Returns
+/// `Ok(None)` when that period is already invoiced. The caller holds the subscription lock.
+pub async fn issue_subscription_invoice(
+    conn: &mut PgConnection,
+    tenant: &TenantRow,
+    sub: &SubscriptionRow,
+    plan: &Plan,
+    today: NaiveDate,
+    due_days: u32,
+) -> AppResult<Option<InvoiceRow>> {
+    if InvoiceRepository::get_for_period(conn, &tenant.tenant_id, sub.subscription_id, sub.start_date)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let currency = Currency::parse(&sub.currency)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown currency on subscription")))?;
+    let rate = RateRepository::rate_on(conn, currency, today).await?;
+    issue(
+        conn,
+        InvoiceDraft {
+            tenant,
+            subscription_id: Some(sub.subscription_id),
+            kind: InvoiceKind::Subscription,
+            currency,
+            exchange_rate: rate,
+            period: Some((sub.start_date, sub.end_date)),
+            lines: vec![plan_line(plan, sub, rate)],
+            issue_date: today,
+            due_days,
+            notes: Some("Thank you for choosing SAHOOL"),
+            notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+        },
+    )
+    .await
+}
+
+fn rate_str(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.scale() < 2 {
+        n.rescale(2);
+    }
+    n.to_string()
+}
+
+/// The API shape of an invoice with its lines (`line_items`), money as strings.
+pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "kind": l.kind,
+                "description": l.description,
+                "description_ar": l.description_ar,
+                "metric": l.metric,
+                "quantity": l.quantity.normalize().to_string(),
+                "unit_price": rate_str(l.unit_price),
+                "amount": money_string(l.amount),
+            })
+        })
+        .collect();
+    json!({
+        "invoice_id": inv.invoice_id,
+        "invoice_number": inv.invoice_number,
+        "tenant_id": inv.tenant_id,
+        "subscription_id": inv.subscription_id,
+        "kind": inv.kind,
+        "status": inv.status,
+        "currency": inv.currency,
+        "exchange_rate": rate_str(inv.exchange_rate),
+        "period_start": inv.period_start,
+        "period_end": inv.period_end,
+        "issue_date": inv.issue_date,
+        "due_date": inv.due_date,
+        "paid_date": inv.paid_date,
+        "line_items": items,
+        "subtotal": money_string(inv.subtotal),
+        "tax_rate": rate_str(inv.tax_rate),
+        "tax_amount": money_string(inv.tax_amount),
+        "discount_amount": money_string(inv.discount_amount),
+        "total": money_string(inv.total),
+        "amount_paid": money_string(inv.amount_paid),
+        "amount_due": money_string(inv.amount_due),
+        "notes": inv.notes,
+        "notes_ar": inv.notes_ar,
+        "created_at": inv.created_at,
+        "updated_at": inv.updated_at,
+    })
+}
+
+/// The invoice total expressed in YER (what `amount_yer` reports), rounded once.
+pub fn amount_in_yer(inv: &InvoiceRow, yer_rate: Decimal) -> Decimal {
+    if inv.currency == "YER" {
+        inv.total
+    } else {
+        round_money(inv.total / inv.exchange_rate * yer_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line(cents: i64) -> NewLine {
+        NewLine {
+            kind: InvoiceLineKind::Plan,
+            description: "x".into(),
+            description_ar: "س".into(),
+            metric: None,
+            quantity: Decimal::ONE,
+            unit_price: Decimal::new(cents, 2),
+            amount: Decimal::new(cents, 2),
+        }
+    }
+
+    #[test]
+    fn tax_is_rounded_once_from_the_subtotal() {
+        let t = compute_totals(&[line(2900), line(333)], Decimal::new(5, 0));
+        assert_eq!(money_string(t.subtotal), "32.33");
+        assert_eq!(money_string(t.tax_amount), "1.62");
+        assert_eq!(money_string(t.total), "33.95");
+    }
+
+    proptest! {
+        #[test]
+        fn totals_equal_the_sum_of_lines_plus_tax(cents in proptest::collection::vec(0i64..10_000_000, 1..20),
+                                                   tax_milli in 0i64..100_000) {
+            let lines: Vec<NewLine> = cents.iter().map(|c| line(*c)).collect();
+            let rate = Decimal::new(tax_milli, 3);
+            let t = compute_totals(&lines, rate);
+            let sum: Decimal = cents.iter().map(|c| Decimal::new(*c, 2)).sum();
+            prop_assert_eq!(t.subtotal, sum);
+            prop_assert_eq!(t.total, t.subtotal + t.tax_amount);
+            prop_assert_eq!(round_money(t.tax_amount), t.tax_amount);
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Usage recording (SPEC sections 4 and 6); the enforce check and the quota report are in
+//! `reads`, the counter windows in `window`.
+//!
+//! The quota check and the write are one UPDATE on `usage_counters` (see
+//! `UsageRepository::apply`), so concurrent requests never overshoot a blocked limit. An
+//! `event_id` is claimed first by inserting the usage record (unique per tenant); a copy racing
+//! the first waits on that index and then answers as a duplicate, and a refused quota rolls the
+//! claim back so nothing is left behind.
+
+mod reads;
+mod window;
+
+pub use reads::{enforce, quota_report, usage_snapshot};
+pub use window::{current_period, PeriodInfo};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::billing::quota::QuotaView;
+use crate::billing::types::{
+    MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId, UsageAction,
+};
+use crate::error::{AppError, AppResult};
+use crate::repository::outbox::OutboxRepository;
+use crate::repository::usage::{
+    CounterKey, NewUsageRecord, QuotaContext, UsageRecordRow, UsageRepository,
+};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::services::validate::Checks;
+use crate::state::AppState;
+use window::period_info;
+
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+const MAX_FUTURE_SKEW_SECS: i64 = 300;
+pub const MAX_COUNTER_QUANTITY: i64 = 100_000;
+const MAX_GAUGE_LEVEL: i64 = 1_000_000_000;
+
+#[derive(Debug, Deserialize)]
+pub struct RecordUsageRequest {
+    pub metric: String,
+    /// Defaults to 1, as the Python service did.
+    #[serde(default = "one")]
+    pub quantity: i64,
+    pub action: Option<UsageAction>,
+    pub event_id: Option<String>,
+    pub timestamp: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// A request whose shape has been checked; the checks that need the metric's kind follow.
+pub struct UsageInput {
+    metric: MetricName,
+    quantity: i64,
+    action: UsageAction,
+    event_id: Option<String>,
+    timestamp: Option<DateTime<Utc>>,
+    metadata: Value,
+}
+
+impl RecordUsageRequest {
+    pub fn validate(self) -> AppResult<UsageInput> {
+        let mut checks = Checks::default();
+        let metric = MetricName::parse(&self.metric);
+        if let Err(e) = &metric {
+            checks.push("metric", e);
+        }
+        if let Some(id) = &self.event_id {
+            if !(1..=200).contains(&id.chars().count()) {
+                checks.push("event_id", "must be 1-200 characters");
+            }
+        }
+        let timestamp = match self.timestamp.as_deref().map(DateTime::parse_from_rfc3339) {
+            None => None,
+            Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+            Some(Err(_)) => {
+                checks.push("timestamp", "must be an RFC 3339 timestamp");
+                None
+            }
+        };
+        let metadata = match self.metadata {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(m @ Value::Object(_)) => {
+                if m.to_string().len() > MAX_METADATA_BYTES {
+                    checks.push("metadata", "must be at most 16 KiB");
+                }
+                m
+            }
+            Some(_) => {
+                checks.push("metadata", "must be a JSON object");
+                Value::Null
+            }
+        };
+        checks.finish()?;
+        Ok(UsageInput {
+            metric: metric.map_err(|e| AppError::field("metric", e))?,
+            quantity: self.quantity,
+            action: self.action.unwrap_or(UsageAction::Increment),
+            event_id: self.event_id,
+            timestamp,
+            metadata,
+        })
+    }
+}
+
+/// Quantity rules by kind: counters take 1..=100 000 increments; gauges take a level
+/// 0..=1 000 000 000 with `set`, or a non-zero delta of at most 100 000 either way.
+fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppResult<()> {
+    let issue = match (kind, action) {
+        (MetricKind::Gauge, UsageAction::Set) if !(0..=MAX_GAUGE_LEVEL).contains(&quantity) => {
+            Some((
+                "quantity",
+                "a gauge level must be a whole number from 0 to 1000000000",
+            ))
+        }
+        (MetricKind::Gauge, UsageAction::Increment)
+            if quantity == 0 || quantity.abs() > MAX_COUNTER_QUANTITY =>
+        {
+            Some((
+                "quantity",
+                "a gauge delta must be a non-zero whole number from -100000 to 100000",
+            ))
+        }
+        (MetricKind::Gauge, _) => None,
+        (_, UsageAction::Set) => Some((
+            "action",
+            "only gauge metrics can be set; counters take increments",
+        )),
+        (_, UsageAction::Increment) if !(1..=MAX_COUNTER_QUANTITY).contains(&quantity) => {
+            Some(("quantity", "must be a whole number from 1 to 100000"))
+        }
+        _ => None,
+    };
+    match issue {
+        Some((field, text)) => Err(AppError::field(field, text)),
+        None => Ok(()),
+    }
+}
+
+fn tenant_not_found() -> AppError {
+    AppError::not_found("Tenant", "المستأجر غير موجود")
+}
+
+fn unknown_metric(metric: &str) -> AppError {
+    AppError::unprocessable(
+        "unknown_metric",
+        format!("Unknown metric {metric:?}"),
+        "المقياس غير معروف",
+    )
+    .with_extra("metric", metric)
+}
+
+/// A context whose subscription may record usage: 402 when there is none or it is suspended.
+fn require_usable(ctx: &QuotaContext) -> AppResult<PeriodInfo> {
+    match ctx.status {
+        None => Err(AppError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "no_active_subscription",
+            "The tenant has no active subscription",
+            "لا يوجد اشتراك نشط",
+        )),
+        Some(SubscriptionStatus::Suspended) => Err(AppError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "subscription_suspended",
+            "The subscription is suspended for non-payment",
+            "الاشتراك موقوف بسبب عدم السداد",
+        )),
+        Some(_) => period_info(ctx).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("live subscription without a period"))
+        }),
+    }
+}
+
+async fn load_context(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    metric: &str,
+) -> AppResult<(QuotaContext, MetricKind)> {
+    let ctx = UsageRepository::quota_context(conn, tenant_id, metric)
+        .await?
+        .ok_or_else(tenant_not_found)?;
+    let kind = ctx.kind.ok_or_else(|| unknown_metric(metric))?;
+    Ok((ctx, kind))
+}
+
+fn quota_exceeded(tenant_id: &str, metric: &str, view: QuotaView, requested: i64) -> AppError {
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        format!(
+            "Quota exceeded for {metric}: limit {}, used {}",
+            view.limit, view.used
+        ),
+        format!(
+            "تم تجاوز الحد الأقصى للاستخدام: {metric}. الحد: {}، المستخدم: {}",
+            view.limit, view.used
+        ),
+    )
+    .with_extra("allowed", false)
+    .with_extra("tenant_id", tenant_id)
+    .with_extra("metric", metric)
+    .with_extra("limit", view.limit)
+    .with_extra("used", view.used)
+    .with_extra("remaining", view.remaining())
+    .with_extra("requested", requested)
+}
+
+fn figures(view: QuotaView) -> (i64, Option<i64>, bool) {
+    (
+        view.limit,
+        view.remaining(),
+        !view.is_unlimited() && view.used > view.limit,
+    )
+}
+
+/// POST /tenants/{id}/usage under the request's Idempotency-Key. A refusal on a blocked plan
+/// stores nothing but a `quota.exceeded` outbox event, written in its own transaction after
+/// the usage transaction has rolled back.
+pub async fn record_usage(
+    state: &AppState,
+    principal: &Principal,
+    tenant: TenantId,
+    input: UsageInput,
+    key: Option<IdempotencyKey>,
+    fingerprint: &str,
+) -> AppResult<Outcome> {
+    let now = state.clock.now();
+    let tid = tenant.clone();
+    let result = idempotency::run(
+        &state.pool,
+        &principal.scope,
+        key.as_ref(),
+        fingerprint,
+        move |conn| Box::pin(async move { record_in(conn, &tid, input, now).await }),
+    )
+    .await;
+    if let Err(e) = &result {
+        if e.code == "quota_exceeded" {
+            let mut tx = state.pool.begin().await?;
+            let payload = json!({
+                "metric": e.extra.get("metric"),
+                "limit": e.extra.get("limit"),
+                "used": e.extra.get("used"),
+                "requested": e.extra.get("requested"),
+            });
+            OutboxRepository::record(&mut tx, "quota.exceeded", Some(tenant.as_str()), payload)
+                .await?;
+            tx.commit().await?;
+        }
+    }
+    result
+}
+
+/// The usage write itself, inside the caller's transaction.
+pub async fn record_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    input: UsageInput,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let tenant_id = tenant.as_str();
+    let metric = input.metric.as_str();
+    let (ctx, kind) = load_context(conn, tenant_id, metric).await?;
+    check_quantity(kind, input.action, input.quantity)?;
+    let info = require_usable(&ctx)?;
+    let (period_start, _) = current_period(&info, now.date_naive());
+
+    let at = input.timestamp.unwrap_or(now);
+    if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
+        return Err(AppError::field(
+            "timestamp",
+            "must not be more than 5 minutes in the future",
+        ));
+    }
+    if at.date_naive() < period_start {
+        return Err(AppError::field(
+            "timestamp",
+            "must not be before the current billing period",
+        ));
+    }
+    let window_start = if kind == MetricKind::DailyCounter {
+        at.date_naive()
+    } else {
+        period_start
+    };
+
+    let claimed = UsageRepository::create(
+        conn,
+        &NewUsageRecord {
+            record_id: Uuid::new_v4(),
+            tenant_id,
+            subscription_id: ctx.subscription_id,
+            metric,
+            action: input.action,
+            quantity: input.quantity,
+            event_id: input.event_id.as_deref(),
+            recorded_at: at,
+            metadata: &input.metadata,
+        },
+    )
+    .await?;
+    let Some(record) = claimed else {
+        // Only an event id can collide; its first copy has committed (we waited on the index).
+        let event_id = input.event_id.as_deref().unwrap_or_default();
+        let original = UsageRepository::get_by_event_id(conn, tenant_id, event_id)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("duplicate usage event vanished")))?;
+        return duplicate_response(conn, tenant_id, &original, now).await;
+    };
+
+    let key = CounterKey {
+        tenant_id,
+        metric,
+        window_start,
+    };
+    let limit = ctx.limit_value;
+    let blocked = ctx.overage == Some(OveragePolicy::Blocked);
+    UsageRepository::ensure_counter(conn, key, kind == MetricKind::Gauge).await?;
+    let used = match UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked)
+        .await?
+    {
+        Some(used) => used,
+        None => {
+            let (used, _) = UsageRepository::counter(conn, key).await?.unwrap_or((0, 0));
+            return Err(quota_exceeded(
+                tenant_id,
+                metric,
+                QuotaView { limit, used },
+                input.quantity,
+            ));
+        }
+    };
+    let (limit, remaining, overage) = figures(QuotaView { limit, used });
+    Ok((
+        StatusCode::CREATED,
+        json!({
+            "success": true,
+            "record_id": record.record_id,
+            "tenant_id": tenant_id,
+            "metric": metric,
+            "action": record.action,
+            "quantity": record.quantity,
+            "recorded_at": record.recorded_at,
+            "used": used,
+            "limit": limit,
+            "remaining": remaining,
+            "overage": overage,
+            "duplicate": false,
+        }),
+    ))
+}
+
+/// A replayed event id: the original record, with its metric's current figures; nothing counted.
+async fn duplicate_response(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    original: &UsageRecordRow,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let (ctx, kind) = load_context(conn, tenant_id, &original.metric).await?;
+    let period = period_info(&ctx).map(|p| current_period(&p, now.date_naive()).0);
+    let day = if kind == MetricKind::DailyCounter {
+        original.recorded_at.date_naive()
+    } else {
+        now.date_naive()
+    };
+    let levels =
+        UsageRepository::current_levels(conn, tenant_id, period, day, Some(&original.metric))
+            .await?;
+    let used = levels.get(&original.metric).copied().unwrap_or(0);
+    let (limit, remaining, overage) = figures(QuotaView {
+        limit: ctx.limit_value,
+        used,
+    });
+    Ok((
+        StatusCode::OK,
+        json!({
+            "success": true,
+            "record_id": original.record_id,
+            "tenant_id": tenant_id,
+            "metric": original.metric,
+            "action": original.action,
+            "quantity": original.quantity,
+            "recorded_at": original.recorded_at,
+            "event_id": original.event_id,
+            "used": used,
+            "limit": limit,
+            "remaining": remaining,
+            "overage": overage,
+            "duplicate": true,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_follow_the_metric_kind() {
+        use MetricKind::*;
+        use UsageAction::*;
+        assert!(check_quantity(PeriodCounter, Increment, 1).is_ok());
+        assert!(check_quantity(PeriodCounter, Increment, 0).is_err());
+        assert!(check_quantity(DailyCounter, Increment, 100_001).is_err());
+        assert!(check_quantity(PeriodCounter, Set, 5).is_err());
+        assert!(check_quantity(Gauge, Set, 0).is_ok());
+        assert!(check_quantity(Gauge, Set, 1_000_000_001).is_err());
+        assert!(check_quantity(Gauge, Increment, -100_000).is_ok());
+        assert!(check_quantity(Gauge, Increment, 0).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The read side: the gateway's enforce check and the quota report. Neither writes anything.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+
+use super::window::{current_period, PeriodInfo};
+use super::{load_context, quota_exceeded, require_usable, tenant_not_found};
+use crate::billing::quota::QuotaView;
+use crate::billing::types::{MetricName, OveragePolicy, SubscriptionStatus, TenantId};
+use crate::error::AppResult;
+use crate::repository::plans::PlanRepository;
+use crate::repository::subscriptions::SubscriptionRepository;
+use crate::repository::tenants::TenantRepository;
+use crate::repository::usage::UsageRepository;
+
+/// GET /enforce: would `quantity` more units fit? Never records anything.
+pub async fn enforce(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    metric: &MetricName,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
+    let (tenant_id, metric) = (tenant.as_str(), metric.as_str());
+    let (ctx, _) = load_context(conn, tenant_id, metric).await?;
+    let info = require_usable(&ctx)?;
+    let today = now.date_naive();
+    let (period_start, _) = current_period(&info, today);
+    let levels =
+        UsageRepository::current_levels(conn, tenant_id, Some(period_start), today, Some(metric))
+            .await?;
+    let view = QuotaView {
+        limit: ctx.limit_value,
+        used: levels.get(metric).copied().unwrap_or(0),
+    };
+    let fits = view.fits(quantity);
+    if !fits && ctx.overage != Some(OveragePolicy::Billed) {
+        return Err(quota_exceeded(tenant_id, metric, view, quantity));
+    }
+    Ok(json!({
+        "allowed": true,
+        "tenant_id": tenant_id,
+        "metric": metric,
+        "limit": view.limit,
+        "used": view.used,
+        "remaining": view.remaining(),
+        "requested": quantity,
+        "overage": !fits,
+    }))
+}
+
+struct Snapshot {
+    usage: Value,
+    status: Option<SubscriptionStatus>,
+    plan: Option<(String, String, String)>,
+    period_end: Option<NaiveDate>,
+}
+
+async fn snapshot(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Snapshot> {
+    let today = now.date_naive();
+    let sub = SubscriptionRepository::get_live(conn, tenant_id).await?;
+    let plan = match &sub {
+        Some(s) => PlanRepository::get(conn, &s.plan_id).await?,
+        None => None,
+    };
+    let period = sub.as_ref().map(|s| {
+        let info = PeriodInfo {
+            start_date: s.start_date,
+            end_date: s.end_date,
+            anchor_day: s.anchor_day as u32,
+            cycle: s.billing_cycle,
+            created: s.created_at.date_naive(),
+        };
+        current_period(&info, today)
+    });
+    let metrics = PlanRepository::metrics(conn).await?;
+    let levels =
+        UsageRepository::current_levels(conn, tenant_id, period.map(|p| p.0), today, None).await?;
+    let mut usage = Map::new();
+    for m in metrics {
+        let limit = plan.as_ref().map(|p| p.limit_for(&m.metric)).unwrap_or(0);
+        let view = QuotaView {
+            limit,
+            used: levels.get(&m.metric).copied().unwrap_or(0),
+        };
+        usage.insert(
+            m.metric.clone(),
+            json!({
+                "limit": view.limit,
+                "used": view.used,
+                "remaining": view.remaining(),
+                // Unlimited metrics report 0 %, as the Python service did.
+                "percentage": view.percentage().unwrap_or(0.0),
+                "kind": m.kind,
+            }),
+        );
+    }
+    Ok(Snapshot {
+        usage: Value::Object(usage),
+        status: sub.as_ref().map(|s| s.status),
+        plan: plan.map(|p| (p.row.plan_id, p.row.name, p.row.name_ar)),
+        period_end: period.map(|p| p.1),
+    })
+}
+
+/// The `usage` map of the quota report, for every metric in the catalogue:
+/// `{metric: {limit, used, remaining, percentage, kind}}`. Without a live subscription every
+/// limit is 0. Used by GET /tenants/{id} as well.
+pub async fn usage_snapshot(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
+    Ok(snapshot(conn, tenant_id, now).await?.usage)
+}
+
+/// GET /tenants/{id}/quota. Reads are allowed in every subscription state.
+pub async fn quota_report(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
+    let tenant_id = tenant.as_str();
+    TenantRepository::get(conn, tenant_id)
+        .await?
+        .ok_or_else(tenant_not_found)?;
+    let s = snapshot(conn, tenant_id, now).await?;
+    let (plan_id, plan, plan_ar) = match s.plan {
+        Some((id, name, ar)) => (Some(id), Some(name), Some(ar)),
+        None => (None, None, None),
+    };
+    Ok(json!({
+        "tenant_id": tenant_id,
+        "plan_id": plan_id,
+        "plan": plan,
+        "plan_ar": plan_ar,
+        "subscription_status": s.status,
+        "usage": s.usage,
+        "billing_cycle_ends": s.period_end,
+    }))
+}
