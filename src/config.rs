@@ -42,6 +42,8 @@ pub struct Config {
     pub tharwatt_api_key: Option<String>,
     pub tharwatt_merchant_id: Option<String>,
     pub tharwatt_webhook_secret: Option<String>,
+    /// Where Tharwatt posts payment results (our `/api/v1/webhooks/tharwatt` as the world sees it).
+    pub tharwatt_callback_url: Option<String>,
     pub nats_url: Option<String>,
     pub redis_url: Option<String>,
     pub log_format: LogFormat,
@@ -154,6 +156,7 @@ impl Config {
             tharwatt_api_key: var("THARWATT_API_KEY"),
             tharwatt_merchant_id: var("THARWATT_MERCHANT_ID"),
             tharwatt_webhook_secret: var("THARWATT_WEBHOOK_SECRET"),
+            tharwatt_callback_url: var("THARWATT_CALLBACK_URL"),
             nats_url: var("NATS_URL"),
             redis_url: var("REDIS_URL"),
             log_format,

@@ -20,6 +20,13 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), config.clone());
     crate::db::sync_configured_rates(&pool, &config, state.clock.today()).await?;
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let relay = config.nats_url.clone().map(|url| {
+        tokio::spawn(crate::jobs::outbox_relay::run(
+            pool.clone(),
+            url,
+            jobs_stopped.clone(),
+        ))
+    });
     let scheduler = config.scheduler_enabled.then(|| {
         tokio::spawn(crate::jobs::scheduler::run(state.clone(), jobs_stopped))
     });
@@ -33,6 +40,9 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     // In-flight requests are done; let the current billing run finish, then stop.
     let _ = stop_jobs.send(true);
     if let Some(handle) = scheduler {
+        let _ = handle.await;
+    }
+    if let Some(handle) = relay {
         let _ = handle.await;
     }
     pool.close().await;

@@ -271,10 +271,29 @@ async fn bad_payment_input_is_422_naming_the_field() {
 }
 
 #[tokio::test]
-async fn card_and_tharwatt_payments_are_not_available_yet() {
+async fn card_and_tharwatt_payments_without_a_configured_gateway_are_unavailable() {
     let app = TestApp::spawn().await;
     let inv = tenant_with_invoice(&app, "farm-card", "starter").await;
-    for method in ["credit_card", "tharwatt"] {
+    let bodies = [
+        json!({"invoice_id": id(&inv), "amount": "29", "method": "credit_card", "stripe_token": "pm_card_visa"}),
+        json!({"invoice_id": id(&inv), "amount": "29", "method": "tharwatt", "phone_number": "+967771234567"}),
+    ];
+    for body in bodies {
+        let r = app.post("/v1/payments", Auth::Admin, body).await;
+        assert_status!(r, 422);
+        assert_eq!(r.error_code(), "payment_method_unavailable");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 0);
+}
+
+#[tokio::test]
+async fn a_card_payment_needs_a_token_and_tharwatt_a_phone_number() {
+    let app = TestApp::spawn().await;
+    let inv = tenant_with_invoice(&app, "farm-card-fields", "starter").await;
+    for (method, field) in [
+        ("credit_card", "stripe_token"),
+        ("tharwatt", "phone_number"),
+    ] {
         let r = app
             .post(
                 "/v1/payments",
@@ -283,7 +302,7 @@ async fn card_and_tharwatt_payments_are_not_available_yet() {
             )
             .await;
         assert_status!(r, 422);
-        assert_eq!(r.error_code(), "payment_method_unavailable");
+        assert_eq!(r.body["fields"][0]["field"], field);
     }
     assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 0);
 }

@@ -159,3 +159,20 @@ async fn health_and_readiness_report_the_database() {
     assert_status!(r, 200);
     assert_eq!(r.body["status"], "ready");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_after_traffic() {
+    let app = TestApp::spawn().await;
+    app.get("/v1/plans/starter", Auth::None).await;
+    app.get("/api/v1/plans/nope", Auth::None).await;
+    let r = app.get("/metrics", Auth::None).await;
+    assert_status!(r, 200);
+    let text = r.body.as_str().expect("prometheus text");
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains(r#"route="/v1/plans/{plan_id}""#), "{text}");
+    assert!(text.contains(r#"route="/api/v1/plans/{plan_id}",status="404""#) || text.contains(r#"status="404""#), "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    assert!(text.contains("db_pool_connections"));
+    assert!(text.contains("billing_outbox_backlog"));
+    assert!(!text.contains("/v1/plans/starter"), "raw paths must not become labels");
+}

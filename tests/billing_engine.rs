@@ -124,6 +124,16 @@ async fn a_trial_converts_to_active_with_its_first_invoice_at_trial_end() {
 }
 
 #[tokio::test]
+async fn a_trial_canceled_at_period_end_ends_without_an_invoice() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app.pool, Sub { status: "trial", start: "2025-01-01", end: "2025-01-15", anchor: 15, ..Sub::default() }).await;
+    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE tenant_id = $1").bind(&t).execute(&app.pool).await.unwrap();
+    bill(&app, "2025-01-20").await;
+    assert!(invoices(&app.pool, &t).await.is_empty());
+    assert_eq!(sub_state(&app.pool, &t).await.0, "canceled");
+}
+
+#[tokio::test]
 async fn the_free_plan_renews_without_invoices() {
     let app = TestApp::spawn().await;
     let t = tenant_with(&app.pool, Sub { plan: "free", ..Sub::default() }).await;

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource, merged once and served under `/v1` and `/api/v1`.
 
 pub mod extract;
+pub mod metrics;
 pub mod pagination;
 pub mod request_id;
 pub mod routes;
@@ -24,20 +25,31 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(routes::admin::router())
+        .merge(routes::events::router())
         .merge(routes::invoices::router())
         .merge(routes::payments::router())
         .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
+        .merge(routes::rates::router())
+        .merge(routes::reports::router())
         .merge(routes::tenants::router())
         .merge(routes::usage::router())
+        .merge(routes::refunds::router())
+        .merge(routes::webhooks::router())
 }
 
 /// The whole application, without a socket (tests and `serve` both use this).
 pub fn router(state: AppState) -> Router {
-    let api = api_routes();
-    Router::new()
+    metrics::handle();
+    // `route_layer` runs after routing, so the metrics see the route template.
+    let api = api_routes().route_layer(middleware::from_fn(metrics::track));
+    let ops = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route_layer(middleware::from_fn(metrics::track));
+    Router::new()
+        .merge(ops)
         .nest("/v1", api.clone())
         .nest("/api/v1", api)
         .fallback(fallback)

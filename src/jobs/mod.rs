@@ -2,6 +2,7 @@
 //! `serve` runs them from a scheduler; `bill --date` and `POST /v1/admin/billing-run` run the
 //! same code as of a date.
 
+pub mod outbox_relay;
 pub mod scheduler;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +42,8 @@ pub async fn run_daily(
         idempotency_keys_purged: purged,
         elapsed_ms: started.elapsed().as_millis(),
     };
+    metrics::counter!("billing_job_runs_total", "job" => "daily_billing").increment(1);
+    metrics::histogram!("billing_job_duration_seconds", "job" => "daily_billing").record(started.elapsed().as_secs_f64());
     tracing::info!(
         job = "daily_billing",
         date = %report.date,

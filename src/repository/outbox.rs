@@ -1,11 +1,53 @@
 //! The transactional outbox: events are written in the same transaction as the state change
 //! they describe; a relay publishes them later.
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub struct OutboxRepository;
+
+/// An unpublished event as the relay needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingEvent {
+    pub event_id: Uuid,
+    pub seq: i64,
+    pub subject: String,
+    pub payload: Value,
+}
+
+/// An event as `GET /v1/events` shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub event_id: Uuid,
+    pub seq: i64,
+    pub subject: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub tenant_id: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub payload: Value,
+}
+
+/// Filters of the events list; `None` matches everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EventFilter<'a> {
+    pub event_type: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+}
+
+const EVENT_COLUMNS: &str =
+    "event_id, seq, subject, event_type, tenant_id, occurred_at, published_at, payload";
+
+/// `last_error` is a diagnostic, not a log: keep it short.
+const MAX_ERROR_CHARS: usize = 500;
+
+fn short(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
 
 impl OutboxRepository {
     /// Records `sahool.billing.{event_type}` with the common envelope fields merged into
@@ -29,7 +71,10 @@ impl OutboxRepository {
         body.insert("event_id".into(), Value::from(event_id.to_string()));
         body.insert("type".into(), Value::from(event_type));
         body.insert("occurred_at".into(), Value::from(occurred_at.to_rfc3339()));
-        body.insert("tenant_id".into(), tenant_id.map(Value::from).unwrap_or(Value::Null));
+        body.insert(
+            "tenant_id".into(),
+            tenant_id.map(Value::from).unwrap_or(Value::Null),
+        );
         sqlx::query(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -43,5 +88,111 @@ impl OutboxRepository {
         .execute(conn)
         .await?;
         Ok(event_id)
+    }
+
+    /// Locks up to `limit` unpublished events, oldest first. Rows another relay holds are
+    /// skipped, so two relays never work on the same event; the locks last until the caller's
+    /// transaction ends, which is why the caller marks the outcome in that same transaction.
+    pub async fn claim_pending(
+        conn: &mut PgConnection,
+        limit: i64,
+    ) -> sqlx::Result<Vec<PendingEvent>> {
+        sqlx::query_as(
+            "SELECT event_id, seq, subject, payload FROM outbox_events
+             WHERE published_at IS NULL
+             ORDER BY seq
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+    }
+
+    pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE outbox_events SET published_at = now(), last_error = NULL, updated_at = now()
+             WHERE event_id = ANY($1) AND published_at IS NULL",
+        )
+        .bind(ids)
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn mark_failed(
+        conn: &mut PgConnection,
+        ids: &[Uuid],
+        error: &str,
+    ) -> sqlx::Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE outbox_events SET attempts = attempts + 1, last_error = $2, updated_at = now()
+             WHERE event_id = ANY($1) AND published_at IS NULL",
+        )
+        .bind(ids)
+        .bind(short(error))
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Counts a failed attempt against the next `limit` waiting events when the relay cannot
+    /// even reach NATS, so a stuck outbox is visible in the table. Rows another relay holds are
+    /// left alone.
+    pub async fn note_relay_failure(
+        conn: &mut PgConnection,
+        limit: i64,
+        error: &str,
+    ) -> sqlx::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE outbox_events SET attempts = attempts + 1, last_error = $2, updated_at = now()
+             WHERE event_id IN (
+                SELECT event_id FROM outbox_events WHERE published_at IS NULL
+                ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(limit)
+        .bind(short(error))
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Events with `seq > after`, ascending; `total` counts every event matching the filter,
+    /// whatever the cursor.
+    pub async fn list(
+        conn: &mut PgConnection,
+        filter: EventFilter<'_>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> sqlx::Result<(Vec<EventRow>, i64, bool)> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox_events
+             WHERE ($1::text IS NULL OR event_type = $1) AND ($2::text IS NULL OR tenant_id = $2)",
+        )
+        .bind(filter.event_type)
+        .bind(filter.tenant_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM outbox_events
+             WHERE ($1::text IS NULL OR event_type = $1) AND ($2::text IS NULL OR tenant_id = $2)
+               AND seq > $3
+             ORDER BY seq LIMIT $4"
+        ))
+        .bind(filter.event_type)
+        .bind(filter.tenant_id)
+        .bind(after.unwrap_or(0))
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, total, has_more))
     }
 }

@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::billing::types::{PaymentMethod, PaymentStatus};
 
+pub mod refunds;
+pub mod webhook_events;
+
 #[derive(Clone, Debug, FromRow)]
 pub struct PaymentRow {
     pub payment_id: Uuid,
@@ -260,6 +263,162 @@ impl PaymentRepository {
         .bind(reason)
         .bind(actor)
         .bind(now)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Remembers the Idempotency-Key a gateway payment was created under.
+    pub async fn tag_idempotency(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        scope: &str,
+        key: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE payments SET idempotency_scope = $3, idempotency_key = $4
+             WHERE tenant_id = $1 AND payment_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(scope)
+        .bind(key)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The still-open (pending/processing) payment created under an Idempotency-Key, if any:
+    /// a retry after an unknown gateway outcome continues with it.
+    pub async fn find_open_by_idempotency(
+        conn: &mut PgConnection,
+        scope: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments
+             WHERE idempotency_scope = $1 AND idempotency_key = $2
+               AND status IN ('pending', 'processing')
+             ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// The payment a gateway knows by `external_id`.
+    pub async fn get_by_external_id(
+        conn: &mut PgConnection,
+        method: PaymentMethod,
+        external_id: &str,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE method = $1 AND external_id = $2"
+        ))
+        .bind(method)
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// What the gateways are still collecting on an invoice (`processing` payments other than
+    /// `except`): counted against `amount_due` so two card payments cannot both be sent for
+    /// the same money.
+    pub async fn in_flight_total(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        invoice_id: Uuid,
+        except: Option<Uuid>,
+    ) -> sqlx::Result<Decimal> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(sum(amount), 0) FROM payments
+             WHERE tenant_id = $1 AND invoice_id = $2 AND status = 'processing'
+               AND ($3::uuid IS NULL OR payment_id <> $3)",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .bind(except)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// processing → pending after a gateway call with an unknown outcome: the charge may still
+    /// succeed (its webhook settles it) and a retry continues with the same payment. A payment
+    /// a webhook already moved on is left alone.
+    pub async fn mark_unconfirmed(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        reason: &str,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET status = 'pending', failure_reason = $3
+             WHERE tenant_id = $1 AND payment_id = $2 AND status = 'processing'
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(reason)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// pending/processing → processing (a payment about to be sent to its gateway).
+    pub async fn mark_processing(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET status = 'processing', failure_reason = NULL
+             WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('pending', 'processing')
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Merges `patch` into the payment's metadata (e.g. a webhook amount mismatch).
+    pub async fn merge_metadata(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        patch: &Value,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE payments SET metadata = metadata || $3 WHERE tenant_id = $1 AND payment_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(patch)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a succeeded refund to a succeeded payment; the payment becomes `refunded` once all
+    /// of it is refunded. `None` when the payment is not succeeded or the amount would exceed
+    /// it (the caller holds the payment lock and checked already; the CHECK backs it up).
+    pub async fn add_refund(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        amount: Decimal,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET refunded_amount = refunded_amount + $3,
+                 status = CASE WHEN refunded_amount + $3 = amount THEN 'refunded'::payment_status
+                               ELSE status END
+             WHERE tenant_id = $1 AND payment_id = $2 AND status = 'succeeded'
+               AND $3 > 0 AND refunded_amount + $3 <= amount
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(amount)
         .fetch_optional(conn)
         .await
     }

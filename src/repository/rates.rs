@@ -25,3 +25,74 @@ impl RateRepository {
         rate.ok_or_else(|| sqlx::Error::Protocol(format!("no exchange rate for {currency} on {on}")))
     }
 }
+
+/// One stored rate: `rate` units of `currency` per USD from `effective_date` on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RateRow {
+    pub currency: String,
+    pub effective_date: NaiveDate,
+    pub rate: Decimal,
+    pub source: String,
+}
+
+impl RateRepository {
+    /// Every stored rate, newest first within each currency.
+    pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<RateRow>> {
+        sqlx::query_as(
+            "SELECT currency, effective_date, rate, source FROM exchange_rates
+             ORDER BY currency, effective_date DESC",
+        )
+        .fetch_all(conn)
+        .await
+    }
+
+    /// Serializes rate changes of one currency until the transaction ends, so the "previous
+    /// rate" a change reports is the one it actually replaced.
+    pub async fn lock_currency(conn: &mut PgConnection, currency: Currency) -> sqlx::Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('exchange_rate:' || $1))")
+            .bind(currency.code())
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+
+    /// Inserts the rate for `currency` on `effective_date`, or replaces the one stored for that
+    /// day. Returns the stored row and whether it was new. Invoices keep the rate they stored.
+    pub async fn upsert(
+        conn: &mut PgConnection,
+        currency: Currency,
+        effective_date: NaiveDate,
+        rate: Decimal,
+        source: &str,
+    ) -> sqlx::Result<(RateRow, bool)> {
+        // `xmax = 0` only for a freshly inserted tuple; an updated one carries our xid.
+        let (currency, effective_date, rate, source, inserted): (
+            String,
+            NaiveDate,
+            Decimal,
+            String,
+            bool,
+        ) = sqlx::query_as(
+            "INSERT INTO exchange_rates (currency, effective_date, rate, source)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (currency, effective_date)
+                 DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source, updated_at = now()
+                 RETURNING currency, effective_date, rate, source, (xmax = 0) AS inserted",
+        )
+        .bind(currency.code())
+        .bind(effective_date)
+        .bind(rate)
+        .bind(source)
+        .fetch_one(conn)
+        .await?;
+        Ok((
+            RateRow {
+                currency,
+                effective_date,
+                rate,
+                source,
+            },
+            inserted,
+        ))
+    }
+}

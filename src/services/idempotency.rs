@@ -148,6 +148,113 @@ where
     Ok(Outcome { status, body, replayed: false })
 }
 
+/// The first phase of a two-phase idempotent request (a gateway call between two
+/// transactions): the caller either owns the key now or gets the stored response.
+pub enum Claim {
+    Claimed,
+    Replay(Outcome),
+}
+
+/// How long a claimed key may stay without a response before a retry may take it over: longer
+/// than any gateway call (30 s timeout), so only a crashed request's key is taken over.
+const STALE_CLAIM_SECS: i32 = 120;
+
+/// Claims `key` inside the caller's transaction (committed by the caller before the gateway
+/// call). A key whose request is still running → 409 `idempotency_request_in_progress`; the
+/// same key with a different request → 409 `idempotency_key_reused`; a finished one replays.
+/// A claim left without a response for [`STALE_CLAIM_SECS`] (a crashed request) is taken over
+/// by a retry of the same request.
+pub async fn claim(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+) -> AppResult<Claim> {
+    let claimed: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO idempotency_keys (scope, idempotency_key, request_fingerprint)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (scope, idempotency_key) DO UPDATE
+            SET request_fingerprint = EXCLUDED.request_fingerprint, response_status = NULL,
+                response_body = NULL, created_at = now(), updated_at = now(),
+                expires_at = now() + interval '48 hours'
+            WHERE idempotency_keys.expires_at < now()
+               OR (idempotency_keys.response_status IS NULL
+                   AND idempotency_keys.request_fingerprint = EXCLUDED.request_fingerprint
+                   AND idempotency_keys.updated_at < now() - $4 * interval '1 second')
+         RETURNING 1",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .bind(fingerprint)
+    .bind(STALE_CLAIM_SECS)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if claimed.is_some() {
+        return Ok(Claim::Claimed);
+    }
+    let (stored_fp, status, body): (String, Option<i16>, Option<Value>) = sqlx::query_as(
+        "SELECT request_fingerprint, response_status, response_body
+         FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if stored_fp != fingerprint {
+        return Err(AppError::conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request",
+            "مفتاح عدم التكرار مستخدم مسبقاً مع طلب مختلف",
+        ));
+    }
+    match (status, body) {
+        (Some(s), Some(b)) => Ok(Claim::Replay(Outcome {
+            status: StatusCode::from_u16(s as u16).unwrap_or(StatusCode::OK),
+            body: b,
+            replayed: true,
+        })),
+        _ => Err(AppError::conflict(
+            "idempotency_request_in_progress",
+            "A request with this Idempotency-Key is still in progress",
+            "طلب بنفس المفتاح قيد المعالجة",
+        )),
+    }
+}
+
+/// Stores the final response of a claimed key (second phase, in the settling transaction).
+pub async fn complete(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+    status: StatusCode,
+    body: &Value,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4, updated_at = now()
+         WHERE scope = $1 AND idempotency_key = $2",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .bind(status.as_u16() as i16)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Gives a claimed key up (the request failed), so a retry with it runs again.
+pub async fn release(conn: &mut PgConnection, scope: &str, key: &IdempotencyKey) -> AppResult<()> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys
+         WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Deletes expired keys; returns how many.
 pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")

@@ -102,6 +102,7 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         }),
     )
     .await?;
+    metrics::counter!("billing_invoices_issued_total", "kind" => row.kind.as_str(), "currency" => row.currency.clone()).increment(1);
     Ok(Some(row))
 }
 

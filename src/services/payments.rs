@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::billing::money::{money_string, PositiveAmount};
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::gateways;
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
@@ -21,6 +23,8 @@ use crate::repository::tenants::TenantRepository;
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 use crate::services::validate::{check_len, is_phone, Checks};
+
+pub mod gateway;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +45,7 @@ pub struct PaymentInput {
     pub invoice_id: Uuid,
     pub amount: Decimal,
     pub method: PaymentMethod,
+    pub stripe_token: Option<String>,
     pub phone_number: Option<String>,
     pub reference: Option<String>,
     pub notes: Option<String>,
@@ -62,6 +67,18 @@ impl CreatePaymentRequest {
         if self.stripe_token.as_deref().is_some_and(|t| t.len() > 500) {
             checks.push("stripe_token", "must be at most 500 characters");
         }
+        // What each gateway needs to start a payment.
+        if self.method == PaymentMethod::CreditCard
+            && self
+                .stripe_token
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty())
+        {
+            checks.push("stripe_token", "is required for credit_card payments");
+        }
+        if self.method == PaymentMethod::Tharwatt && self.phone_number.is_none() {
+            checks.push("phone_number", "is required for tharwatt payments");
+        }
         if let Some(r) = &self.reference {
             check_len(&mut checks, "reference", r, 200);
         }
@@ -72,20 +89,11 @@ impl CreatePaymentRequest {
         let Some(invoice_id) = invoice_id else {
             return Err(AppError::field("invoice_id", "must be a UUID"));
         };
-        if matches!(
-            self.method,
-            PaymentMethod::CreditCard | PaymentMethod::Tharwatt
-        ) {
-            return Err(AppError::unprocessable(
-                "payment_method_unavailable",
-                "Card and Tharwatt payments arrive with the gateway integration",
-                "الدفع بالبطاقة أو عبر ثروات غير متاح بعد",
-            ));
-        }
         Ok(PaymentInput {
             invoice_id,
             amount: self.amount.value(),
             method: self.method,
+            stripe_token: self.stripe_token.map(|s| s.trim().to_string()),
             phone_number: self.phone_number,
             reference: self.reference.map(|s| s.trim().to_string()),
             notes: self.notes.map(|s| s.trim().to_string()),
@@ -118,7 +126,7 @@ pub fn payment_not_found() -> AppError {
     AppError::not_found("Payment", "الدفعة غير موجودة")
 }
 
-fn not_payable(inv: &InvoiceRow) -> AppError {
+pub(crate) fn not_payable(inv: &InvoiceRow) -> AppError {
     AppError::conflict(
         "invoice_not_payable",
         format!("The invoice is {} and cannot take payments", inv.status),
@@ -127,7 +135,7 @@ fn not_payable(inv: &InvoiceRow) -> AppError {
     .with_extra("invoice_status", inv.status)
 }
 
-fn exceeds_due(status: StatusCode, inv: &InvoiceRow) -> AppError {
+pub(crate) fn exceeds_due(status: StatusCode, inv: &InvoiceRow) -> AppError {
     AppError::new(
         status,
         "amount_exceeds_due",
@@ -161,7 +169,12 @@ pub fn payment_json(p: &PaymentRow) -> Value {
     })
 }
 
-fn payment_body(p: &PaymentRow, inv: &InvoiceRow, message: &str, message_ar: &str) -> Value {
+pub(crate) fn payment_body(
+    p: &PaymentRow,
+    inv: &InvoiceRow,
+    message: &str,
+    message_ar: &str,
+) -> Value {
     json!({
         "success": true,
         "payment": payment_json(p),
@@ -174,14 +187,29 @@ fn payment_body(p: &PaymentRow, inv: &InvoiceRow, message: &str, message_ar: &st
 
 /// Records a payment under `key` (replayed on retries). A super admin's cash payment is
 /// settled at once; every other offline payment waits for a super admin to confirm it.
+/// Card and Tharwatt payments go through their gateway (see [`gateway::pay`]).
 pub async fn record_payment(
     pool: &PgPool,
+    config: &Config,
     principal: Principal,
     key: Option<IdempotencyKey>,
     fingerprint: &str,
     input: PaymentInput,
     now: DateTime<Utc>,
 ) -> AppResult<Outcome> {
+    if gateways::is_gateway_method(input.method) {
+        let Some(gw) = gateways::for_method(config, input.method) else {
+            return Err(AppError::unprocessable(
+                "payment_method_unavailable",
+                format!(
+                    "{} payments are not configured on this server",
+                    input.method
+                ),
+                "طريقة الدفع هذه غير متاحة حالياً",
+            ));
+        };
+        return gateway::pay(pool, gw.as_ref(), principal, key, fingerprint, input, now).await;
+    }
     let scope = principal.scope.clone();
     idempotency::run(pool, &scope, key.as_ref(), fingerprint, move |conn| {
         Box::pin(async move { create_payment(conn, &principal, &input, now).await })
@@ -289,6 +317,17 @@ pub async fn settle(
     actor: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Settlement> {
+    settle_with_external(conn, payment_id, None, actor, now).await
+}
+
+/// [`settle`], also storing the gateway's id of the charge (kept when `None`).
+pub async fn settle_with_external(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    external_id: Option<&str>,
+    actor: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Settlement> {
     let (tenant_id, inv, payment) = lock_payment(conn, payment_id).await?;
     if payment.status == PaymentStatus::Succeeded {
         return Ok(Settlement {
@@ -313,9 +352,10 @@ pub async fn settle(
     if payment.amount > inv.amount_due {
         return Err(exceeds_due(StatusCode::CONFLICT, &inv));
     }
-    let payment = PaymentRepository::mark_succeeded(conn, &tenant_id, payment_id, None, actor, now)
-        .await?
-        .ok_or_else(|| invalid_state(&payment))?;
+    let payment =
+        PaymentRepository::mark_succeeded(conn, &tenant_id, payment_id, external_id, actor, now)
+            .await?
+            .ok_or_else(|| invalid_state(&payment))?;
     let invoice = InvoiceRepository::mark_paid(
         conn,
         &tenant_id,
@@ -364,7 +404,7 @@ pub async fn settle(
     })
 }
 
-fn invalid_state(p: &PaymentRow) -> AppError {
+pub(crate) fn invalid_state(p: &PaymentRow) -> AppError {
     AppError::conflict(
         "invalid_payment_state",
         format!(
@@ -378,7 +418,7 @@ fn invalid_state(p: &PaymentRow) -> AppError {
 
 /// Locks tenant → invoice → payment for `payment_id` (any tenant: callers are platform staff
 /// or signed webhooks).
-async fn lock_payment(
+pub(crate) async fn lock_payment(
     conn: &mut PgConnection,
     payment_id: Uuid,
 ) -> AppResult<(String, InvoiceRow, PaymentRow)> {

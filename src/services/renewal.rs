@@ -120,8 +120,13 @@ async fn advance(
     while sub.next_billing_date <= today && sub.status != SubscriptionStatus::Canceled {
         let plan = cache.plan(conn, &sub.plan_id).await?;
         let mut lines: Vec<NewLine> = Vec::new();
-        let converting_trial = sub.status == SubscriptionStatus::Trial;
-        if converting_trial {
+        if sub.cancel_at_period_end {
+            // A pending cancellation ends the subscription at its period (or trial) end.
+            cancel_now(conn, &mut sub, now).await?;
+            report.canceled_at_period_end += 1;
+            break;
+        }
+        if sub.status == SubscriptionStatus::Trial {
             // The first paid period starts when the trial ends and keeps that day as anchor.
             let start = sub.trial_end_date.unwrap_or(sub.next_billing_date);
             sub.anchor_day = chrono::Datelike::day(&start) as i16;
@@ -136,11 +141,6 @@ async fn advance(
             .await?;
             report.trials_converted += 1;
         } else {
-            if sub.cancel_at_period_end {
-                cancel_now(conn, &mut sub, now).await?;
-                report.canceled_at_period_end += 1;
-                break;
-            }
             lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
             sub.start_date = sub.end_date;
         }

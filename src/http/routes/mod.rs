@@ -1,8 +1,13 @@
 pub mod admin;
+pub mod events;
 pub mod health;
 pub mod lifecycle;
 pub mod invoices;
 pub mod payments;
 pub mod plans;
+pub mod refunds;
+pub mod rates;
+pub mod reports;
 pub mod tenants;
 pub mod usage;
+pub mod webhooks;

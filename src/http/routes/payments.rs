@@ -1,4 +1,4 @@
-//! `/payments`: offline payments, their confirmation or rejection by platform staff, reads.
+//! `/payments`: card and Tharwatt payments through their gateways, offline payments, their confirmation or rejection by platform staff, reads.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -42,7 +42,16 @@ async fn create_payment(
     let key = IdempotencyKey::from_request(&headers, req.idempotency_key.as_deref())?;
     let fp = payment_fingerprint(uri.path(), &raw);
     let input = req.validate()?;
-    payments::record_payment(&state.pool, principal, key, &fp, input, state.clock.now()).await
+    payments::record_payment(
+        &state.pool,
+        &state.config,
+        principal,
+        key,
+        &fp,
+        input,
+        state.clock.now(),
+    )
+    .await
 }
 
 async fn get_payment(

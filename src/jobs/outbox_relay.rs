@@ -1,0 +1,359 @@
+//! The outbox relay: publishes `outbox_events` rows to NATS JetStream, oldest first.
+//!
+//! Delivery is at least once into the stream and, in practice, exactly once: a batch is claimed
+//! with `FOR UPDATE SKIP LOCKED` (another replica's relay skips it), published, and marked
+//! `published_at` only after JetStream acknowledged each message, all in one transaction. A crash
+//! between the ack and the commit republishes the batch later; each message carries the event
+//! id as `Nats-Msg-Id`, so JetStream drops the copy within its duplicate window. While NATS is
+//! unreachable rows simply wait, with `attempts` and `last_error` showing why.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, stream};
+use async_nats::HeaderMap;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::time::{timeout_at, Instant};
+use uuid::Uuid;
+
+use crate::repository::outbox::{OutboxRepository, PendingEvent};
+
+pub const STREAM_NAME: &str = "BILLING";
+/// The root of every stored subject (`OutboxRepository::record` writes `sahool.billing.<type>`).
+pub const SUBJECT_ROOT: &str = "sahool.billing";
+/// How long JetStream remembers a `Nats-Msg-Id`. Generous, so that a relay that crashed after
+/// publishing and came back well within the hour cannot duplicate what it had sent.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(60 * 60);
+
+/// Where events go. Production uses the default; tests use a stream and subject root of their
+/// own so that parallel test processes sharing one NATS server never see each other's messages
+/// (JetStream refuses two streams with overlapping subjects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTarget {
+    pub name: String,
+    pub subject_root: String,
+}
+
+impl Default for StreamTarget {
+    fn default() -> Self {
+        StreamTarget {
+            name: STREAM_NAME.into(),
+            subject_root: SUBJECT_ROOT.into(),
+        }
+    }
+}
+
+impl StreamTarget {
+    pub fn subjects(&self) -> String {
+        format!("{}.>", self.subject_root)
+    }
+
+    /// The subject to publish a stored subject on: the stored root swapped for this target's.
+    pub fn subject_for(&self, stored: &str) -> String {
+        match stored.strip_prefix(SUBJECT_ROOT) {
+            Some(rest) if rest.starts_with('.') => format!("{}{rest}", self.subject_root),
+            _ => stored.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Events per transaction.
+    pub batch: i64,
+    /// Sleep when the outbox is empty.
+    pub idle_poll: Duration,
+    /// First wait after a failure; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Deadline for publishing a whole batch and receiving its acks; it bounds how long row locks
+    /// are held and how long a graceful stop waits.
+    pub batch_timeout: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            batch: 100,
+            idle_poll: Duration::from_secs(1),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            batch_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Creates the stream when missing. An existing stream is used as it is (operators may have
+/// tuned retention), but a duplicate window shorter than ours is worth a warning.
+pub async fn ensure_stream(js: &jetstream::Context, target: &StreamTarget) -> anyhow::Result<()> {
+    let mut stream = js
+        .get_or_create_stream(stream::Config {
+            name: target.name.clone(),
+            subjects: vec![target.subjects()],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating or finding JetStream stream {}", target.name))?;
+    let window = stream
+        .info()
+        .await
+        .context("reading stream info")?
+        .config
+        .duplicate_window;
+    if window < DUPLICATE_WINDOW {
+        tracing::warn!(
+            job = "outbox_relay",
+            stream = %target.name,
+            window_s = window.as_secs(),
+            "stream duplicate window is shorter than the relay expects; redeliveries after it may duplicate"
+        );
+    }
+    Ok(())
+}
+
+/// Connects and makes sure the stream exists. The client reconnects by itself afterwards.
+pub async fn connect(nats_url: &str, target: &StreamTarget) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .name("billing-core-outbox-relay")
+        .connection_timeout(Duration::from_secs(5))
+        .connect(nats_url)
+        .await
+        // The kind only: the error could otherwise echo a URL with credentials.
+        .map_err(|e| anyhow::anyhow!("NATS unreachable ({})", e.kind()))?;
+    let js = jetstream::new(client);
+    ensure_stream(&js, target).await?;
+    Ok(js)
+}
+
+/// What happened to one claimed batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub acked: Vec<Uuid>,
+    pub failed: Vec<Uuid>,
+    pub error: Option<String>,
+}
+
+/// Publishes `events` in order and waits for their acks. All messages are sent before any ack is
+/// awaited, so a batch costs one round trip, not one per event. Never takes longer than
+/// `batch_timeout`; whatever is not acked by then counts as failed.
+pub async fn publish_batch(
+    js: &jetstream::Context,
+    target: &StreamTarget,
+    events: &[PendingEvent],
+    batch_timeout: Duration,
+) -> BatchOutcome {
+    let deadline = Instant::now() + batch_timeout;
+    let mut out = BatchOutcome::default();
+    let mut in_flight = Vec::with_capacity(events.len());
+    for ev in events {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            ev.event_id.to_string().as_str(),
+        );
+        let payload = match serde_json::to_vec(&ev.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                out.failed.push(ev.event_id);
+                out.error
+                    .get_or_insert_with(|| format!("payload not serializable: {e}"));
+                continue;
+            }
+        };
+        let send =
+            js.publish_with_headers(target.subject_for(&ev.subject), headers, payload.into());
+        match timeout_at(deadline, send).await {
+            Ok(Ok(ack)) => in_flight.push((ev.event_id, ack)),
+            Ok(Err(e)) => {
+                out.failed.push(ev.event_id);
+                out.error
+                    .get_or_insert_with(|| format!("publish failed: {e}"));
+            }
+            Err(_) => {
+                out.failed.push(ev.event_id);
+                out.error.get_or_insert_with(|| "publish timed out".into());
+            }
+        }
+    }
+    for (id, ack) in in_flight {
+        match timeout_at(deadline, ack.into_future()).await {
+            Ok(Ok(_)) => out.acked.push(id),
+            Ok(Err(e)) => {
+                out.failed.push(id);
+                out.error
+                    .get_or_insert_with(|| format!("JetStream did not store the event: {e}"));
+            }
+            Err(_) => {
+                out.failed.push(id);
+                out.error
+                    .get_or_insert_with(|| "timed out waiting for the JetStream ack".into());
+            }
+        }
+    }
+    out
+}
+
+/// Relays one batch with the default batch timeout. Returns how many events were published;
+/// an error when any event of the batch was not (the others are still marked published).
+pub async fn relay_once(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    target: &StreamTarget,
+    batch: i64,
+) -> anyhow::Result<usize> {
+    relay_batch(
+        pool,
+        js,
+        target,
+        batch,
+        RelayOptions::default().batch_timeout,
+    )
+    .await
+}
+
+async fn relay_batch(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    target: &StreamTarget,
+    batch: i64,
+    batch_timeout: Duration,
+) -> anyhow::Result<usize> {
+    // Publishing while disconnected would only fill the client's buffer and time out; count the
+    // attempt without claiming the batch for the whole timeout.
+    if js.client().connection_state() != async_nats::connection::State::Connected {
+        let error = "NATS connection lost; waiting for it to come back";
+        let mut conn = pool.acquire().await?;
+        OutboxRepository::note_relay_failure(&mut conn, batch, error).await?;
+        anyhow::bail!(error);
+    }
+    let mut tx = pool.begin().await?;
+    let events = OutboxRepository::claim_pending(&mut tx, batch).await?;
+    if events.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let outcome = publish_batch(js, target, &events, batch_timeout).await;
+    OutboxRepository::mark_published(&mut tx, &outcome.acked).await?;
+    if let Some(error) = &outcome.error {
+        OutboxRepository::mark_failed(&mut tx, &outcome.failed, error).await?;
+    }
+    tx.commit().await?;
+    match outcome.error {
+        None => Ok(outcome.acked.len()),
+        Some(error) => Err(anyhow::anyhow!(
+            "{} of {} events not published: {error}",
+            outcome.failed.len(),
+            events.len()
+        )),
+    }
+}
+
+/// The relay `serve` runs when `NATS_URL` is set: until `shutdown` flips, finishing the batch
+/// in progress.
+pub async fn run(pool: PgPool, nats_url: String, shutdown: watch::Receiver<bool>) {
+    run_with(
+        pool,
+        nats_url,
+        StreamTarget::default(),
+        RelayOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+pub async fn run_with(
+    pool: PgPool,
+    nats_url: String,
+    target: StreamTarget,
+    opts: RelayOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut js: Option<jetstream::Context> = None;
+    let mut backoff = opts.initial_backoff;
+    tracing::info!(job = "outbox_relay", stream = %target.name, "outbox relay started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let wait = match step(&pool, &nats_url, &target, &opts, &mut js).await {
+            Ok(n) => {
+                backoff = opts.initial_backoff;
+                if n as i64 >= opts.batch {
+                    continue; // more are probably waiting
+                }
+                opts.idle_poll
+            }
+            Err(e) => {
+                tracing::warn!(job = "outbox_relay", error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");
+                let wait = backoff;
+                backoff = (backoff * 2).min(opts.max_backoff);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::info!(job = "outbox_relay", "outbox relay stopped");
+}
+
+async fn step(
+    pool: &PgPool,
+    nats_url: &str,
+    target: &StreamTarget,
+    opts: &RelayOptions,
+    js: &mut Option<jetstream::Context>,
+) -> anyhow::Result<usize> {
+    let ctx = match js {
+        Some(ctx) => ctx,
+        None => match connect(nats_url, target).await {
+            Ok(ctx) => js.insert(ctx),
+            Err(e) => {
+                let mut conn = pool.acquire().await?;
+                OutboxRepository::note_relay_failure(&mut conn, opts.batch, &format!("{e:#}"))
+                    .await?;
+                return Err(e);
+            }
+        },
+    };
+    let result = relay_batch(pool, ctx, target, opts.batch, opts.batch_timeout).await;
+    if result.is_err() {
+        // Start over with a fresh connection and stream check: the stream may have been
+        // deleted, or the server replaced.
+        *js = None;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_target_publishes_stored_subjects_unchanged() {
+        let t = StreamTarget::default();
+        assert_eq!(t.subjects(), "sahool.billing.>");
+        assert_eq!(
+            t.subject_for("sahool.billing.invoice.paid"),
+            "sahool.billing.invoice.paid"
+        );
+    }
+
+    #[test]
+    fn another_target_swaps_only_the_subject_root() {
+        let t = StreamTarget {
+            name: "X".into(),
+            subject_root: "t1.sahool.billing".into(),
+        };
+        assert_eq!(
+            t.subject_for("sahool.billing.tenant.created"),
+            "t1.sahool.billing.tenant.created"
+        );
+        assert_eq!(t.subject_for("sahool.billingx.a"), "sahool.billingx.a");
+    }
+}

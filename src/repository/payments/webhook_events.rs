@@ -1,0 +1,56 @@
+//! Processed gateway webhook events: one row per (provider, event id), written in the same
+//! transaction as the event's effect, so a redelivered event changes nothing.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct WebhookEventRepository;
+
+impl WebhookEventRepository {
+    /// Records the event; false when it was already recorded (a replay). Concurrent deliveries
+    /// of one event serialize on the primary key: the second waits for the first to commit and
+    /// then sees it.
+    pub async fn record(
+        conn: &mut PgConnection,
+        provider: &str,
+        event_id: &str,
+        event_type: &str,
+        payload: &Value,
+    ) -> sqlx::Result<bool> {
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO processed_webhook_events (provider, event_id, event_type, outcome, payload)
+             VALUES ($1, $2, $3, 'received', $4)
+             ON CONFLICT (provider, event_id) DO NOTHING
+             RETURNING 1",
+        )
+        .bind(provider)
+        .bind(event_id)
+        .bind(event_type)
+        .bind(payload)
+        .fetch_optional(conn)
+        .await?;
+        Ok(inserted.is_some())
+    }
+
+    /// What the event did, and to which payment.
+    pub async fn set_outcome(
+        conn: &mut PgConnection,
+        provider: &str,
+        event_id: &str,
+        payment_id: Option<Uuid>,
+        outcome: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE processed_webhook_events SET payment_id = $3, outcome = $4
+             WHERE provider = $1 AND event_id = $2",
+        )
+        .bind(provider)
+        .bind(event_id)
+        .bind(payment_id)
+        .bind(outcome)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}

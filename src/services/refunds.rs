@@ -1,0 +1,374 @@
+//! Refunds of succeeded payments (super admin). Cumulative refunds never exceed the payment:
+//! the cap is checked under the locks tenant → invoice → payment, counting refunds still in
+//! flight at a gateway. A card or Tharwatt refund is recorded `pending`, sent to its gateway
+//! outside any transaction (our refund id is the gateway's idempotency key), then applied;
+//! cash, bank transfer and mobile money refunds are applied at once.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::billing::money::{money_string, round_money, PositiveAmount};
+use crate::billing::types::PaymentStatus;
+use crate::config::Config;
+use crate::error::{AppError, AppResult};
+use crate::gateways::{self, RefundRequest, RefundStatus as GatewayRefundStatus};
+use crate::repository::invoices::InvoiceRow;
+use crate::repository::outbox::OutboxRepository;
+use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundRow, RefundStatus};
+use crate::repository::payments::{PaymentRepository, PaymentRow};
+use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
+use crate::services::payments::{lock_payment, payment_json};
+use crate::services::validate::{check_len, Checks};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundRequest {
+    pub payment_id: String,
+    pub amount: Option<PositiveAmount>,
+    pub reason: String,
+    pub reason_ar: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefundInput {
+    pub payment_id: Uuid,
+    /// `None`: whatever is left to refund.
+    pub amount: Option<Decimal>,
+    pub reason: String,
+    pub reason_ar: Option<String>,
+}
+
+impl CreateRefundRequest {
+    pub fn validate(self) -> AppResult<RefundInput> {
+        let mut checks = Checks::default();
+        let payment_id = Uuid::parse_str(self.payment_id.trim()).ok();
+        if payment_id.is_none() {
+            checks.push("payment_id", "must be a UUID");
+        }
+        check_len(&mut checks, "reason", &self.reason, 1000);
+        if let Some(r) = &self.reason_ar {
+            check_len(&mut checks, "reason_ar", r, 1000);
+        }
+        checks.finish()?;
+        let payment_id =
+            payment_id.ok_or_else(|| AppError::field("payment_id", "must be a UUID"))?;
+        Ok(RefundInput {
+            payment_id,
+            amount: self.amount.map(PositiveAmount::value),
+            reason: self.reason.trim().to_string(),
+            reason_ar: self.reason_ar.map(|s| s.trim().to_string()),
+        })
+    }
+}
+
+fn not_refundable(p: &PaymentRow) -> AppError {
+    AppError::conflict(
+        "payment_not_refundable",
+        format!(
+            "The payment is {}; only succeeded payments can be refunded",
+            p.status
+        ),
+        "لا يمكن استرداد دفعة غير ناجحة",
+    )
+    .with_extra("payment_status", p.status)
+}
+
+fn exceeds(refundable: Decimal) -> AppError {
+    AppError::unprocessable(
+        "refund_exceeds_payment",
+        format!(
+            "The refund exceeds what is left to refund on the payment ({})",
+            money_string(refundable)
+        ),
+        "مبلغ الاسترداد أكبر من المبلغ المتبقي من الدفعة",
+    )
+    .with_extra("refundable", money_string(refundable))
+}
+
+/// POST /refunds. Replays under `key`; a failed request stores nothing under it.
+pub async fn create_refund(
+    pool: &PgPool,
+    config: &Config,
+    principal: &Principal,
+    key: Option<IdempotencyKey>,
+    fingerprint: &str,
+    input: RefundInput,
+    now: DateTime<Utc>,
+) -> AppResult<Outcome> {
+    let scope = principal.scope.clone();
+    let mut tx = pool.begin().await?;
+    if let Some(k) = &key {
+        if let Claim::Replay(done) = idempotency::claim(&mut tx, &scope, k, fingerprint).await? {
+            return Ok(done);
+        }
+    }
+    let (tenant_id, _, payment) = lock_payment(&mut tx, input.payment_id).await?;
+    match payment.status {
+        PaymentStatus::Succeeded => {}
+        // Nothing is left of a fully refunded payment: that is the cap, not a state problem.
+        PaymentStatus::Refunded => return Err(exceeds(Decimal::ZERO)),
+        _ => return Err(not_refundable(&payment)),
+    }
+    let gateway = gateways::for_method(config, payment.method);
+    if gateways::is_gateway_method(payment.method) && gateway.is_none() {
+        return Err(AppError::unprocessable(
+            "payment_method_unavailable",
+            format!(
+                "{} refunds need the gateway, which is not configured",
+                payment.method
+            ),
+            "بوابة الدفع غير متاحة حالياً",
+        ));
+    }
+    let committed = RefundRepository::committed_total(&mut tx, payment.payment_id).await?;
+    let refundable = payment.amount - committed;
+    let amount = input.amount.unwrap_or(refundable);
+    if amount <= Decimal::ZERO || amount > refundable {
+        return Err(exceeds(refundable));
+    }
+    let refund = RefundRepository::create(
+        &mut tx,
+        &NewRefund {
+            refund_id: Uuid::new_v4(),
+            payment_id: payment.payment_id,
+            invoice_id: payment.invoice_id,
+            tenant_id: &tenant_id,
+            amount,
+            currency: &payment.currency,
+            status: RefundStatus::Pending,
+            reason: &input.reason,
+            reason_ar: input.reason_ar.as_deref(),
+            external_refund_id: None,
+            created_by: Some(&principal.subject),
+        },
+    )
+    .await?;
+    let Some(gateway) = gateway else {
+        // Offline money goes back by hand: applied in the same transaction.
+        let body = apply(&mut tx, &refund, None, now).await?;
+        finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
+        tx.commit().await?;
+        return Ok(Outcome {
+            status: StatusCode::CREATED,
+            body,
+            replayed: false,
+        });
+    };
+    tx.commit().await?;
+
+    let (gateway_amount, gateway_currency) = gateway_share(&payment, committed, amount);
+    let request = RefundRequest {
+        refund_id: refund.refund_id,
+        payment_id: payment.payment_id,
+        external_id: payment.external_id.clone(),
+        amount: gateway_amount,
+        currency: gateway_currency,
+        reason: input.reason.clone(),
+    };
+    let answer = gateway.refund(&request).await;
+
+    let mut tx = pool.begin().await?;
+    let failure = match answer {
+        Ok(o) if o.status == GatewayRefundStatus::Succeeded => {
+            lock_payment(&mut tx, payment.payment_id).await?;
+            let body = apply(&mut tx, &refund, o.external_refund_id.as_deref(), now).await?;
+            finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
+            tx.commit().await?;
+            return Ok(Outcome {
+                status: StatusCode::CREATED,
+                body,
+                replayed: false,
+            });
+        }
+        Ok(o) => match o.status {
+            GatewayRefundStatus::Failed(reason) => reason,
+            GatewayRefundStatus::Succeeded => String::new(),
+        },
+        Err(e) => {
+            tracing::warn!(refund.id = %refund.refund_id, error = %e, "gateway refund failed");
+            // Unknown outcome: if the gateway did refund, its charge.refunded webhook records it.
+            "The payment gateway did not answer".to_string()
+        }
+    };
+    RefundRepository::finish(
+        &mut tx,
+        refund.refund_id,
+        RefundStatus::Failed,
+        None,
+        Some(&failure),
+    )
+    .await?;
+    if let Some(k) = &key {
+        idempotency::release(&mut tx, &scope, k).await?;
+    }
+    tx.commit().await?;
+    Err(AppError::new(
+        StatusCode::BAD_GATEWAY,
+        "gateway_error",
+        "The refund could not be processed by the payment gateway",
+        "فشل في معالجة الاسترداد عبر بوابة الدفع",
+    )
+    .with_extra("refund_id", refund.refund_id)
+    .with_extra("gateway_message", failure))
+}
+
+async fn finish_key(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: Option<&IdempotencyKey>,
+    body: &Value,
+) -> AppResult<()> {
+    match key {
+        Some(k) => idempotency::complete(conn, scope, k, StatusCode::CREATED, body).await,
+        None => Ok(()),
+    }
+}
+
+/// The refund in the gateway's money: its share of what the gateway collected (Tharwatt
+/// collected YER). The refund that empties the payment takes exactly what is left, so the
+/// gateway refunds add up to the charge despite rounding.
+fn gateway_share(p: &PaymentRow, committed_before: Decimal, amount: Decimal) -> (Decimal, String) {
+    let (Some(g_amount), Some(g_currency)) = (p.gateway_amount, p.gateway_currency.clone()) else {
+        return (amount, p.currency.clone());
+    };
+    if g_currency == p.currency {
+        return (amount, g_currency);
+    }
+    let share = |x: Decimal| round_money(x * g_amount / p.amount);
+    if committed_before + amount == p.amount {
+        (g_amount - share(committed_before), g_currency)
+    } else {
+        (share(amount), g_currency)
+    }
+}
+
+/// Applies a pending refund (caller holds tenant → invoice → payment locks): the refund
+/// succeeds, the payment's refunded amount grows (status `refunded` when all of it is), the
+/// invoice's `amount_paid` shrinks, and `payment.refunded` is recorded.
+async fn apply(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    external_refund_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
+    let refund = RefundRepository::finish(
+        conn,
+        refund.refund_id,
+        RefundStatus::Succeeded,
+        external_refund_id,
+        None,
+    )
+    .await?
+    .ok_or_else(|| AppError::internal(anyhow::anyhow!("refund no longer pending")))?;
+    let payment =
+        PaymentRepository::add_refund(conn, &refund.tenant_id, refund.payment_id, refund.amount)
+            .await?
+            .ok_or_else(|| exceeds(Decimal::ZERO))?;
+    let invoice = RefundRepository::reverse_on_invoice(
+        conn,
+        &refund.tenant_id,
+        refund.invoice_id,
+        refund.amount,
+        now.date_naive(),
+    )
+    .await?
+    .ok_or_else(|| AppError::internal(anyhow::anyhow!("invoice paid less than the refund")))?;
+    record_event(conn, &refund, &payment).await?;
+    Ok(refund_body(&refund, &payment, &invoice))
+}
+
+async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) -> AppResult<()> {
+    OutboxRepository::record(
+        conn,
+        "payment.refunded",
+        Some(&r.tenant_id),
+        json!({
+            "refund_id": r.refund_id,
+            "payment_id": r.payment_id,
+            "invoice_id": r.invoice_id,
+            "refund_amount": money_string(r.amount),
+            "refunded_total": money_string(p.refunded_amount),
+            "currency": r.currency,
+            "is_full_refund": p.status == PaymentStatus::Refunded,
+            "reason": r.reason,
+            "external_refund_id": r.external_refund_id,
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+fn refund_body(r: &RefundRow, p: &PaymentRow, inv: &InvoiceRow) -> Value {
+    let full = p.status == PaymentStatus::Refunded;
+    json!({
+        "success": true,
+        "refund": {
+            "refund_id": r.refund_id,
+            "payment_id": r.payment_id,
+            "invoice_id": r.invoice_id,
+            "tenant_id": r.tenant_id,
+            "original_amount": money_string(p.amount),
+            "refund_amount": money_string(r.amount),
+            "currency": r.currency,
+            "is_full_refund": full,
+            "status": r.status,
+            "reason": r.reason,
+            "reason_ar": r.reason_ar.clone().unwrap_or_else(|| r.reason.clone()),
+            "external_refund_id": r.external_refund_id,
+            "created_at": r.created_at,
+        },
+        "payment": payment_json(p),
+        "invoice_status": inv.status,
+        "amount_due": money_string(inv.amount_due),
+        "message_ar": if full {
+            "تم استرداد المبلغ بالكامل بنجاح".to_string()
+        } else {
+            format!("تم استرداد مبلغ {} بنجاح", money_string(r.amount))
+        },
+    })
+}
+
+/// A refund made at the gateway itself (e.g. from the Stripe dashboard) that we learn of by
+/// webhook: recorded and applied like ours, up to what is left of the payment. Caller holds
+/// tenant → invoice → payment locks. Returns whether anything was recorded.
+pub async fn record_gateway_refund(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+    gateway_refunded_total: Decimal,
+    external_refund_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    if !matches!(payment.status, PaymentStatus::Succeeded) {
+        return Ok(false);
+    }
+    let committed = RefundRepository::committed_total(conn, payment.payment_id).await?;
+    let missing = gateway_refunded_total.min(payment.amount) - committed;
+    if missing <= Decimal::ZERO {
+        return Ok(false);
+    }
+    let refund = RefundRepository::create(
+        conn,
+        &NewRefund {
+            refund_id: Uuid::new_v4(),
+            payment_id: payment.payment_id,
+            invoice_id: payment.invoice_id,
+            tenant_id: &payment.tenant_id,
+            amount: missing,
+            currency: &payment.currency,
+            status: RefundStatus::Pending,
+            reason: "Refunded at the payment gateway",
+            reason_ar: Some("تم الاسترداد عبر بوابة الدفع"),
+            external_refund_id: None,
+            created_by: None,
+        },
+    )
+    .await?;
+    apply(conn, &refund, external_refund_id, now).await?;
+    Ok(true)
+}

@@ -1,0 +1,177 @@
+mod common;
+mod fakes;
+
+use fakes::invoice_for;
+
+use billing_core::gateways::tharwatt::sign;
+use common::{Auth, Resp, TestApp};
+use fakes::Mode;
+use serde_json::{json, Value};
+
+const SECRET: &str = "tharwatt_hook_secret";
+
+async fn tharwatt_app(base: String) -> TestApp {
+    let url = common::fresh_database().await;
+    TestApp::spawn_on(&url, |cfg| {
+        cfg.tharwatt_base_url = Some(base);
+        cfg.tharwatt_api_key = Some("thw_key".into());
+        cfg.tharwatt_merchant_id = Some("M-100".into());
+        cfg.tharwatt_webhook_secret = Some(SECRET.into());
+    })
+    .await
+}
+
+fn deposit(invoice_id: &str) -> Value {
+    json!({"invoice_id": invoice_id, "amount": "29.00", "method": "tharwatt", "phone_number": "+967771234567"})
+}
+
+async fn callback(app: &TestApp, body: &Value, signature: Option<String>) -> Resp {
+    let raw = body.to_string();
+    let sig = signature.unwrap_or_else(|| sign(SECRET, raw.as_bytes()));
+    app.send(
+        app.client
+            .post(app.url("/v1/webhooks/tharwatt"))
+            .header("x-tharwatt-signature", sig)
+            .body(raw),
+        &Auth::None,
+    )
+    .await
+}
+
+async fn invoice(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/invoices/{id}"), Auth::Admin)
+        .await
+        .body["invoice"]
+        .clone()
+}
+
+async fn payment(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/payments/{id}"), Auth::Admin)
+        .await
+        .body["payment"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_tharwatt_deposit_asks_for_yer_and_settles_on_the_signed_callback() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let inv = invoice_for(&app, "farm-thw").await;
+    let r = app
+        .post(
+            "/v1/payments",
+            Auth::TenantAdmin("farm-thw".into()),
+            deposit(&inv),
+        )
+        .await;
+    assert_status!(r, 201);
+    let p = r.body["payment"].clone();
+    assert_eq!(p["status"], "processing");
+    assert_eq!(p["amount"], "29.00");
+    assert_eq!(p["currency"], "USD");
+    assert_eq!(p["gateway_amount"], "7250.00");
+    assert_eq!(p["gateway_currency"], "YER");
+    let sent = &fake.created()[0];
+    assert_eq!(sent["request"]["amount"], "7250.00");
+    assert_eq!(sent["request"]["currency"], "YER");
+    assert_eq!(sent["request"]["phone_number"], "+967771234567");
+    assert_eq!(sent["request"]["reference"], p["payment_id"]);
+    assert_eq!(sent["merchant"], "M-100");
+    assert_eq!(fake.auth_seen()[0].as_deref(), Some("Bearer thw_key"));
+    assert_eq!(p["external_id"], sent["object"]["transaction_id"]);
+
+    let event = json!({"transaction_id": p["external_id"], "status": "completed", "amount": "7250.00",
+        "currency": "YER", "reference": p["payment_id"], "phone_number": "+967771234567"});
+    for _ in 0..3 {
+        let r = callback(&app, &event, None).await;
+        assert_status!(r, 200);
+        assert_eq!(r.body["status"], "succeeded");
+    }
+    let pid = p["payment_id"].as_str().unwrap();
+    assert_eq!(payment(&app, pid).await["status"], "succeeded");
+    let i = invoice(&app, &inv).await;
+    assert_eq!(
+        (i["status"].as_str(), i["amount_paid"].as_str()),
+        (Some("paid"), Some("29.00"))
+    );
+    let settled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox_events WHERE event_type = 'payment.succeeded'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(settled, 1);
+}
+
+#[tokio::test]
+async fn a_bad_signature_or_the_unconverted_amount_changes_nothing() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let inv = invoice_for(&app, "farm-thw-bad").await;
+    let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
+    assert_status!(r, 201);
+    let p = r.body["payment"].clone();
+    let pid = p["payment_id"].as_str().unwrap();
+    let good = json!({"transaction_id": p["external_id"], "status": "completed", "amount": "7250.00",
+        "currency": "YER", "reference": pid});
+    let forged = callback(
+        &app,
+        &good,
+        Some(sign("wrong", good.to_string().as_bytes())),
+    )
+    .await;
+    assert_status!(forged, 400);
+    assert_eq!(forged.error_code(), "invalid_signature");
+    let unsigned = app
+        .send(
+            app.client
+                .post(app.url("/v1/webhooks/tharwatt"))
+                .body(good.to_string()),
+            &Auth::None,
+        )
+        .await;
+    assert_status!(unsigned, 400);
+    // The USD figure sent as if it were YER (the old service's mistake) does not settle.
+    let usd = json!({"transaction_id": p["external_id"], "status": "completed", "amount": 29.00,
+        "currency": "YER", "reference": pid});
+    let r = callback(&app, &usd, None).await;
+    assert_status!(r, 200);
+    assert_eq!(payment(&app, pid).await["status"], "processing");
+    assert_eq!(invoice(&app, &inv).await["amount_paid"], "0.00");
+    // A cancellation fails it; a late completion cannot revive or settle it.
+    let cancel = json!({"transaction_id": p["external_id"], "status": "cancelled", "amount": "7250.00",
+        "currency": "YER", "reference": pid});
+    assert_status!(callback(&app, &cancel, None).await, 200);
+    assert_status!(callback(&app, &good, None).await, 200);
+    let after = payment(&app, pid).await;
+    assert_eq!(after["status"], "failed");
+    assert_eq!(after["failure_reason"], "Payment cancelled by user");
+    assert_eq!(invoice(&app, &inv).await["amount_paid"], "0.00");
+}
+
+#[tokio::test]
+async fn tharwatt_down_is_502_and_the_payment_is_not_succeeded() {
+    let fake = fakes::tharwatt().await;
+    fake.set_mode(Mode::Fail500);
+    let app = tharwatt_app(fake.url()).await;
+    let inv = invoice_for(&app, "farm-thw-down").await;
+    let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
+    assert_status!(r, 502);
+    assert_eq!(r.error_code(), "gateway_error");
+    assert_eq!(r.body["payment"]["status"], "pending");
+    fake.set_mode(Mode::Decline);
+    let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
+    assert_status!(r, 502);
+    assert_eq!(r.body["payment"]["status"], "failed");
+    assert_eq!(invoice(&app, &inv).await["amount_paid"], "0.00");
+}
+
+#[tokio::test]
+async fn a_callback_for_an_unknown_payment_is_404() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let event = json!({"transaction_id": "THW-x", "status": "completed", "amount": "10.00",
+        "currency": "YER", "reference": uuid::Uuid::new_v4()});
+    let r = callback(&app, &event, None).await;
+    assert_status!(r, 404);
+}
