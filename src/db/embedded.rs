@@ -2,7 +2,9 @@
 //! from the server binaries installed on the machine, in a git-ignored folder of the project.
 //!
 //! PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres`
-//! system user, which then owns the data folder.
+//! system user, which then owns the data folder. Several processes may ask at once (a test run
+//! starts many): a file lock next to the folder lets one of them start the server while the
+//! others wait and then reuse it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -17,26 +19,41 @@ use anyhow::{anyhow, bail, Context};
 
 pub const DB_NAME: &str = "billing";
 
-const INSTALL_HINT: &str = "no PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or under \
-/usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: `apt-get install postgresql`; macOS: \
-`brew install postgresql`) or set DATABASE_URL to an existing database, e.g. \
-DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing";
+const INSTALL_HINT: &str =
+    "no PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or under \
+/usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: `apt-get install postgresql`; Fedora: \
+`dnf install postgresql-server`; macOS: `brew install postgresql`) or set DATABASE_URL to an \
+existing database, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing";
+
+/// Environment variables of the caller that would change how the PostgreSQL tools behave.
+const FOREIGN_PG_ENV: &[&str] = &[
+    "PGDATA",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGOPTIONS",
+    "PGSERVICE",
+];
 
 /// Where the data folder lives: `BILLING_PGDATA`, else `.pgdata` in the working directory.
+/// Always absolute, because the server tools run from `/`.
 pub fn data_dir() -> PathBuf {
-    match std::env::var_os("BILLING_PGDATA") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")).join(".pgdata"),
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    match std::env::var_os("BILLING_PGDATA").filter(|p| !p.is_empty()) {
+        Some(p) => cwd.join(p),
+        None => cwd.join(".pgdata"),
     }
 }
 
-/// Finds the directory holding `initdb` and `pg_ctl`.
+/// Finds the directory holding `initdb` and `pg_ctl`: PATH first, then the newest
+/// `/usr/lib/postgresql/<version>/bin` (Debian's layout, not on PATH by default).
 pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
+    let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
-                return Ok(dir);
-            }
+        if let Some(dir) = std::env::split_paths(&path).find(|d| has_tools(d)) {
+            return Ok(dir);
         }
     }
     let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
@@ -44,13 +61,22 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let version = e.file_name().to_string_lossy().split('.').next()?.parse().ok()?;
+            let version = e
+                .file_name()
+                .to_string_lossy()
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
             let bin = e.path().join("bin");
-            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
+            has_tools(&bin).then_some((version, bin))
         })
         .collect();
     candidates.sort();
-    candidates.pop().map(|(_, p)| p).ok_or_else(|| anyhow!(INSTALL_HINT))
+    candidates
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or_else(|| anyhow!(INSTALL_HINT))
 }
 
 /// The account the server runs under: ourselves, or `postgres` when we are root.
@@ -59,7 +85,9 @@ struct RunAs {
 }
 
 fn current_uid() -> u32 {
-    fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1)
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(1)
 }
 
 fn lookup_user(name: &str) -> Option<(u32, u32)> {
@@ -76,8 +104,11 @@ impl RunAs {
             return Ok(RunAs { uid: None });
         }
         let ids = lookup_user("postgres").ok_or_else(|| {
-            anyhow!("running as root, and PostgreSQL will not run as root: create a `postgres` system \
-                     user (the postgresql package does), run as another user, or set DATABASE_URL")
+            anyhow!(
+                "running as root, and PostgreSQL will not run as root: create a `postgres` system \
+                 user (the postgresql package does; or `useradd --system postgres`), run as another \
+                 user, or set DATABASE_URL"
+            )
         })?;
         Ok(RunAs { uid: Some(ids) })
     }
@@ -87,7 +118,12 @@ impl RunAs {
         if let Some((uid, gid)) = self.uid {
             c.uid(uid).gid(gid);
         }
-        c.env_remove("PGDATA").env("LC_ALL", "C");
+        // The tools look up their own location through the working directory, which the
+        // `postgres` account may not be allowed to enter.
+        c.current_dir("/").stdin(Stdio::null()).env("LC_ALL", "C");
+        for var in FOREIGN_PG_ENV {
+            c.env_remove(var);
+        }
         c
     }
 
@@ -100,113 +136,210 @@ impl RunAs {
         Ok(())
     }
 
-    /// Whether the server account can reach `dir` (every ancestor searchable).
+    /// Whether the server account can reach `dir` (every ancestor searchable by it).
     fn can_reach(&self, dir: &Path) -> bool {
-        let Some((uid, _)) = self.uid else { return true };
-        let mut p = dir.parent();
-        while let Some(d) = p {
-            if let Ok(m) = fs::metadata(d) {
-                let mode = m.permissions().mode();
-                let owner = std::os::unix::fs::MetadataExt::uid(&m);
-                if mode & 0o001 == 0 && owner != uid {
-                    return false;
-                }
+        let Some((uid, _)) = self.uid else {
+            return true;
+        };
+        dir.ancestors().skip(1).all(|d| match fs::metadata(d) {
+            Ok(m) => {
+                m.permissions().mode() & 0o001 != 0
+                    || std::os::unix::fs::MetadataExt::uid(&m) == uid
             }
-            p = d.parent();
+            Err(_) => true,
+        })
+    }
+
+    /// The data folder actually used: the configured one, or a stable folder under the temp
+    /// directory when the project folder is private to root.
+    fn resolve_dir(&self) -> PathBuf {
+        let dir = data_dir();
+        if self.can_reach(&dir) {
+            return dir;
         }
-        true
+        let tag = format!("{:x}", simple_hash(dir.to_string_lossy().as_bytes()));
+        let fallback = std::env::temp_dir().join(format!("billing-core-pgdata-{tag}"));
+        tracing::warn!(path = %fallback.display(), "project folder not reachable by the postgres user; using a temp folder");
+        fallback
     }
 }
 
-fn read_port(dir: &Path) -> Option<u16> {
-    let pid = fs::read_to_string(dir.join("postmaster.pid")).ok()?;
-    pid.lines().nth(3)?.trim().parse().ok()
+/// Holds the folder's lock file for as long as it lives (released on drop or process exit).
+fn lock_folder(dir: &Path) -> anyhow::Result<File> {
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let lock_path = dir.with_extension("lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    lock.lock()
+        .context("locking the embedded database folder")?;
+    Ok(lock)
+}
+
+/// The port of the server running on `dir`, or `None` when none runs. A `postmaster.pid` left by
+/// a crash or a reboot (its process gone, or its pid now taken by another program) is removed,
+/// so the next start does not trip over it.
+fn running_port(bin: &Path, run_as: &RunAs, dir: &Path) -> Option<u16> {
+    let pid_file = dir.join("postmaster.pid");
+    let text = fs::read_to_string(&pid_file).ok()?;
+    let mut lines = text.lines();
+    let pid: u32 = lines.next()?.trim().parse().ok()?;
+    let port: Option<u16> = lines.nth(2).and_then(|l| l.trim().parse().ok());
+    let alive = if Path::new("/proc/self").exists() {
+        // The pid must belong to a PostgreSQL process. Deliberately not stricter (for example
+        // matching the folder in its command line): deleting the pid file of a live server
+        // would let a second postmaster start on the same data.
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("postgres"))
+    } else {
+        run_as
+            .command(bin.join("pg_ctl"))
+            .arg("status")
+            .arg("-D")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !alive {
+        tracing::warn!(path = %pid_file.display(), pid, "removing a stale postmaster.pid (server not running)");
+        let _ = fs::remove_file(&pid_file);
+        return None;
+    }
+    port
 }
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+fn log_tail(log: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(log) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let mut start = text.len().saturating_sub(2000);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].trim().to_string()
+}
+
 fn run(mut cmd: Command, what: &str, log: &Path) -> anyhow::Result<()> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        let mut text = String::from_utf8_lossy(&out.stderr).to_string();
-        if let Ok(mut f) = File::open(log) {
-            let mut tail = String::new();
-            let _ = f.read_to_string(&mut tail);
-            let start = tail.len().saturating_sub(2000);
-            text.push_str(&tail[start..]);
-        }
-        bail!("{what} failed: {}", text.trim());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("{what} failed: {}\n{}", stderr.trim(), log_tail(log));
     }
     Ok(())
 }
 
 /// Starts the embedded server if it is not running, creates the `billing` database, and returns
-/// its URL. Safe to call from several processes at once (a file lock serializes them).
+/// its URL. Safe to call from several processes at once.
 pub fn ensure_running() -> anyhow::Result<String> {
-    let mut dir = data_dir();
     let run_as = RunAs::detect()?;
-    if !run_as.can_reach(&dir) {
-        // The project folder is private to root; keep the data next to it in /tmp instead.
-        let tag = format!("{:x}", simple_hash(dir.to_string_lossy().as_bytes()));
-        dir = std::env::temp_dir().join(format!("billing-core-pgdata-{tag}"));
-        tracing::warn!(path = %dir.display(), "project folder not reachable by the postgres user");
-    }
     let bin = find_bin_dir()?;
-    fs::create_dir_all(dir.parent().unwrap_or(Path::new(".")))?;
-    let lock_path = dir.with_extension("lock");
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
-    lock.lock().context("locking the embedded database folder")?;
+    let dir = run_as.resolve_dir();
+    let _lock = lock_folder(&dir)?;
 
     let log = dir.join("server.log");
     if !dir.join("PG_VERSION").exists() {
-        run_as.prepare_dir(&dir)?;
-        let mut c = run_as.command(bin.join("initdb"));
-        c.arg("-D").arg(&dir).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
-        run(c, "initdb", &log)?;
-        let mut conf = OpenOptions::new().append(true).open(dir.join("postgresql.conf"))?;
-        writeln!(conf, "\n# billing-core embedded settings\nlisten_addresses = '127.0.0.1'\nmax_connections = 300\nunix_socket_directories = '{}'", dir.display())?;
+        init_cluster(&bin, &run_as, &dir, &log)?;
     }
-
-    let running = run_as
-        .command(bin.join("pg_ctl"))
-        .arg("status")
-        .arg("-D")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    let port = match (running, read_port(&dir)) {
-        (true, Some(p)) => p,
-        _ => {
-            let port = free_port()?;
-            let mut c = run_as.command(bin.join("pg_ctl"));
-            c.arg("-D").arg(&dir).arg("-l").arg(&log).arg("-w").arg("-t").arg("60")
-                .arg("-o").arg(format!("-p {port}")).arg("start")
-                .stdout(Stdio::null());
-            run(c, "pg_ctl start", &log)?;
-            port
-        }
+    let port = match running_port(&bin, &run_as, &dir) {
+        Some(port) => port,
+        None => start(&bin, &run_as, &dir, &log)?,
     };
     wait_for_port(port, Duration::from_secs(30))?;
     ensure_database(&bin, &run_as, port)?;
-    drop(lock);
     Ok(format!("postgres://postgres@127.0.0.1:{port}/{DB_NAME}"))
 }
 
-/// Stops the embedded server if it runs.
+fn init_cluster(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::Result<()> {
+    if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} exists but is not a PostgreSQL data folder (no PG_VERSION); remove it or point \
+             BILLING_PGDATA elsewhere",
+            dir.display()
+        );
+    }
+    run_as.prepare_dir(dir)?;
+    let mut c = run_as.command(bin.join("initdb"));
+    c.arg("-D").arg(dir).args([
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    ]);
+    run(c, "initdb", log)?;
+    // Loopback TCP only: no Unix socket, whose path length limit a deep project folder exceeds.
+    let mut conf = OpenOptions::new()
+        .append(true)
+        .open(dir.join("postgresql.conf"))?;
+    writeln!(
+        conf,
+        "\n# billing-core embedded settings\nlisten_addresses = '127.0.0.1'\nmax_connections = 300\n\
+         unix_socket_directories = ''"
+    )?;
+    Ok(())
+}
+
+/// Starts the server on a free loopback port; tries another port if the chosen one was taken
+/// between choosing and binding.
+fn start(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::Result<u16> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        let port = free_port()?;
+        let mut c = run_as.command(bin.join("pg_ctl"));
+        c.arg("-D")
+            .arg(dir)
+            .arg("-l")
+            .arg(log)
+            .args(["-w", "-t", "60"]);
+        c.arg("-o")
+            .arg(format!("-p {port}"))
+            .arg("start")
+            .stdout(Stdio::null());
+        match run(c, "pg_ctl start", log) {
+            Ok(()) => return Ok(port),
+            Err(e)
+                if e.to_string().contains("could not bind")
+                    || e.to_string().contains("already in use") =>
+            {
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow!("pg_ctl start failed")))
+}
+
+/// Stops the embedded server if it runs; `Ok(false)` when it was not running.
 pub fn stop() -> anyhow::Result<bool> {
-    let dir = data_dir();
+    let run_as = RunAs::detect()?;
+    let dir = run_as.resolve_dir();
     if !dir.join("postmaster.pid").exists() {
         return Ok(false);
     }
     let bin = find_bin_dir()?;
-    let run_as = RunAs::detect()?;
+    let _lock = lock_folder(&dir)?;
+    if running_port(&bin, &run_as, &dir).is_none() {
+        return Ok(false);
+    }
     let mut c = run_as.command(bin.join("pg_ctl"));
-    c.arg("-D").arg(&dir).args(["-m", "fast", "-w", "stop"]).stdout(Stdio::null());
+    c.arg("-D")
+        .arg(&dir)
+        .args(["-m", "fast", "-w", "stop"])
+        .stdout(Stdio::null());
     run(c, "pg_ctl stop", &dir.join("server.log"))?;
     Ok(true)
 }
@@ -222,27 +355,55 @@ fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     bail!("the embedded PostgreSQL did not accept connections on port {port}")
 }
 
-fn ensure_database(bin: &Path, run_as: &RunAs, port: u16) -> anyhow::Result<()> {
-    let psql = [bin.join("psql"), PathBuf::from("/usr/bin/psql")]
-        .into_iter()
+fn find_psql(bin: &Path) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("psql"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    std::iter::once(bin.join("psql"))
+        .chain(on_path)
         .find(|p| p.is_file())
-        .ok_or_else(|| anyhow!("psql not found next to the server binaries"))?;
+}
+
+fn ensure_database(bin: &Path, run_as: &RunAs, port: u16) -> anyhow::Result<()> {
+    let psql = find_psql(bin)
+        .ok_or_else(|| anyhow!("psql was not found next to the server binaries or on PATH; install the PostgreSQL client"))?;
     let query = |sql: &str| -> anyhow::Result<String> {
         let out = run_as
             .command(psql.clone())
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-tAc", sql])
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                sql,
+            ])
             .output()?;
         if !out.status.success() {
             bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
-    if query(&format!("SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"))? != "1" {
+    if query(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"
+    ))? != "1"
+    {
         query(&format!("CREATE DATABASE {DB_NAME}"))?;
     }
     Ok(())
 }
 
 fn simple_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
 }

@@ -1,0 +1,245 @@
+//! The real `billing-core` binary, run as a child process against a fresh database.
+
+mod common;
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use billing_core::auth::verify_token;
+use common::{Auth, TestApp};
+use serde_json::json;
+use sqlx::PgPool;
+
+const JWT_SECRET: &str = "cli-test-secret-0123456789abcdef0123456789";
+
+/// Runs the binary with a controlled environment: the given database, test settings, no stdin,
+/// and a working directory without a `.env` file.
+async fn billing_core(database_url: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_billing-core"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", database_url)
+        .env("ENVIRONMENT", "test")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+#[tokio::test]
+async fn check_only_on_a_migrated_database_reports_the_state_and_exits_zero() {
+    let url = common::fresh_database().await;
+    let migrate = billing_core(&url, &["migrate"]).await;
+    assert!(migrate.status.success(), "{}", describe(&migrate));
+    let check = billing_core(&url, &["db", "init", "--check-only"]).await;
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+    let out = stdout(&check);
+    assert!(out.contains("database: connected"), "{out}");
+    let known = billing_core::db::MIGRATOR.iter().count();
+    assert!(
+        out.contains(&format!("migrations: {known} of {known} applied")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn seeding_twice_creates_the_sample_data_once() {
+    let url = common::fresh_database().await;
+    let first = billing_core(&url, &["db", "init", "--seed"]).await;
+    assert!(first.status.success(), "{}", describe(&first));
+    let year = chrono::Utc::now().date_naive() - chrono::Days::new(15);
+    let number = format!("SAH-{}-0001", chrono::Datelike::year(&year));
+    assert!(stdout(&first).contains(&number), "{}", describe(&first));
+    assert!(stdout(&first).contains("created tenant demo-farm-active"));
+
+    let second = billing_core(&url, &["db", "init", "--seed"]).await;
+    assert!(second.status.success(), "{}", describe(&second));
+    assert!(
+        stdout(&second).contains("already present"),
+        "{}",
+        describe(&second)
+    );
+
+    let pool = PgPool::connect(&url).await.unwrap();
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM tenants WHERE tenant_id LIKE 'demo-farm-%'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM subscriptions WHERE tenant_id = 'demo-farm-active' AND status = 'active'").await,
+        1
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM subscriptions WHERE tenant_id = 'demo-farm-trial' AND status = 'trial' AND trial_end_date IS NOT NULL").await,
+        1
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM invoices").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM invoice_lines").await, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM payments WHERE status = 'succeeded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM usage_records WHERE tenant_id = 'demo-farm-active'"
+        )
+        .await,
+        5
+    );
+    // The invoice is consistent: number from the counter, totals from the lines, paid in full.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT max(last_value)::bigint FROM invoice_number_counters"
+        )
+        .await,
+        1
+    );
+    let stored: String = sqlx::query_scalar("SELECT invoice_number FROM invoices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, number);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM invoices i WHERE status = 'paid' AND amount_due = 0 AND amount_paid = total
+               AND subtotal = (SELECT sum(amount) FROM invoice_lines l WHERE l.invoice_id = i.invoice_id)
+               AND total = (SELECT sum(amount) FROM payments p WHERE p.invoice_id = i.invoice_id)"
+        )
+        .await,
+        1
+    );
+    // The usage counter of the current period matches the records.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT c.used FROM usage_counters c JOIN subscriptions s ON s.tenant_id = c.tenant_id
+              WHERE c.tenant_id = 'demo-farm-active' AND c.metric = 'satellite_analyses_per_month'
+                AND c.window_start = s.start_date"
+        )
+        .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn check_only_against_a_closed_port_fails_within_seconds() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/billing");
+    let started = Instant::now();
+    let out = billing_core(&url, &["db", "init", "--check-only"]).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stdout(&out).contains("unreachable"), "{}", describe(&out));
+}
+
+#[tokio::test]
+async fn drop_without_yes_and_without_a_terminal_aborts_and_keeps_the_data() {
+    let url = common::fresh_database().await;
+    let seed = billing_core(&url, &["db", "init", "--seed"]).await;
+    assert!(seed.status.success(), "{}", describe(&seed));
+    let drop = billing_core(&url, &["db", "init", "--drop"]).await;
+    assert!(!drop.status.success(), "{}", describe(&drop));
+    assert!(stdout(&drop).contains("aborted"), "{}", describe(&drop));
+    let pool = PgPool::connect(&url).await.unwrap();
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM tenants WHERE tenant_id LIKE 'demo-farm-%'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM invoices").await, 1);
+}
+
+#[tokio::test]
+async fn drop_with_yes_recreates_an_empty_schema() {
+    let url = common::fresh_database().await;
+    let seed = billing_core(&url, &["db", "init", "--seed"]).await;
+    assert!(seed.status.success(), "{}", describe(&seed));
+    let drop = billing_core(&url, &["db", "init", "--drop", "--yes"]).await;
+    assert!(drop.status.success(), "{}", describe(&drop));
+    let pool = PgPool::connect(&url).await.unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM tenants").await, 0);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM plans").await,
+        4,
+        "the catalogue migration ran again"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_role_token_without_a_tenant_is_refused() {
+    let out = billing_core(
+        "postgres://unused@127.0.0.1:1/none",
+        &["token", "--role", "tenant_admin"],
+    )
+    .await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(out.stdout.is_empty(), "no token is printed");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tenant"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_super_admin_token_is_accepted_by_the_api() {
+    let url = common::fresh_database().await;
+    let out = billing_core(&url, &["token", "--role", "super_admin"]).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let token = stdout(&out).trim().to_string();
+
+    let principal = verify_token(JWT_SECRET, &token).expect("signed with JWT_SECRET");
+    assert!(principal.is_super_admin());
+    assert!(principal.tenant_id.is_none());
+    assert!(verify_token("another-secret", &token).is_err());
+
+    let app = TestApp::spawn_on(&url, |c| c.jwt_secret = JWT_SECRET.to_string()).await;
+    let body = json!({
+        "name": "Token Check", "name_ar": "فحص الرمز", "description": "Created with a CLI token",
+        "description_ar": "أنشئت برمز من سطر الأوامر", "tier": "starter", "monthly_price_usd": "10.00",
+        "limits": {"fields": 5}, "features": []
+    });
+    let r = app.post("/v1/plans", Auth::Bearer(token), body).await;
+    assert_status!(r, 201);
+}
