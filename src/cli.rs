@@ -39,6 +39,16 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Run the daily billing jobs (renewals, trial ends, dunning) as of a date and print what
+    /// they did. Safe beside a running service: rows are claimed with SKIP LOCKED.
+    Bill {
+        /// The date to bill as of, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Apply pending migrations first.
+        #[arg(long)]
+        migrate: bool,
+    },
     /// Print a signed JWT (HS256, JWT_SECRET) for local use, e.g. with curl.
     Token {
         /// The role the token carries.

@@ -31,6 +31,13 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<u8> {
             println!("migrations applied: {} of {}", state.applied, state.known);
             Ok(0)
         }
+        Command::Bill { date, migrate } => {
+            let (pool, _) = pool(&config).await?;
+            if migrate {
+                crate::db::migrate(&pool).await.context("applying migrations")?;
+            }
+            bill(&pool, &config, date).await
+        }
         Command::Token {
             role,
             tenant,
@@ -230,4 +237,30 @@ async fn drop_all(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// `bill --date`: the daily jobs as of `date`, with progress on stderr for large runs.
+async fn bill(pool: &sqlx::PgPool, config: &Config, date: Option<chrono::NaiveDate>) -> anyhow::Result<u8> {
+    let now = chrono::Utc::now();
+    let at = match date {
+        Some(d) => d.and_time(now.time()).and_utc(),
+        None => now,
+    };
+    let started = std::time::Instant::now();
+    let mut last_print = std::time::Instant::now();
+    let report = crate::jobs::run_daily(pool, config, at, |r| {
+        if last_print.elapsed() >= Duration::from_secs(2) {
+            last_print = std::time::Instant::now();
+            eprintln!(
+                "billing {}: {} subscriptions processed, {} invoices issued ({:.1} s)",
+                at.date_naive(),
+                r.subscriptions_processed,
+                r.invoices_issued,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(0)
 }

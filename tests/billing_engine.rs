@@ -306,3 +306,24 @@ async fn the_scheduler_runs_a_day_once_across_replicas() {
     app.clock.set(d("2025-03-01").and_time(NaiveTime::from_hms_opt(1, 0, 0).unwrap()).and_utc());
     assert!(!billing_core::jobs::scheduler::tick(&state_a).await.unwrap());
 }
+
+#[tokio::test]
+async fn one_subscription_that_cannot_be_billed_does_not_stop_the_others_or_dunning() {
+    let app = TestApp::spawn().await;
+    let huge = tenant_with(&app.pool, Sub { currency: "YER", ..Sub::default() }).await;
+    let fine = tenant_with(&app.pool, Sub::default()).await;
+    // a gauge peak whose overage (≈ 1e9 × 5 USD × 250) cannot be an amount
+    sqlx::query("INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak) VALUES ($1, 'fields', '2025-01-31', 0, 1000000000)")
+        .bind(&huge).execute(&app.pool).await.unwrap();
+    let r = bill(&app, "2025-02-28").await;
+    assert_eq!(r.renewals.failed, 1);
+    assert_eq!(r.renewals.invoices_issued, 1);
+    assert!(invoices(&app.pool, &huge).await.is_empty());
+    assert_eq!(invoices(&app.pool, &fine).await.len(), 1);
+    // the failed subscription stays due (retried next run) and the number it took was returned
+    assert_eq!(sub_state(&app.pool, &huge).await.2, d("2025-02-28"));
+    let number: String = sqlx::query_scalar("SELECT invoice_number FROM invoices").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(number, "SAH-2025-0001");
+    let r = bill(&app, "2025-03-08").await;
+    assert_eq!(r.dunning.invoices_overdue, 1, "dunning still runs");
+}

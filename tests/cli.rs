@@ -243,3 +243,21 @@ async fn a_super_admin_token_is_accepted_by_the_api() {
     let r = app.post("/v1/plans", Auth::Bearer(token), body).await;
     assert_status!(r, 201);
 }
+
+#[tokio::test]
+async fn bill_runs_the_daily_jobs_as_of_a_date_and_prints_the_report() {
+    let url = common::fresh_database().await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    let tenant = common::tenant_with(&pool, common::Sub::default()).await;
+    let out = billing_core(&url, &["bill", "--date", "2025-02-28"]).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    assert_eq!(report["renewals"]["invoices_issued"], 1, "{report}");
+    assert_eq!(report["date"], "2025-02-28");
+    let again = billing_core(&url, &["bill", "--date", "2025-02-28"]).await;
+    assert!(again.status.success(), "{}", describe(&again));
+    let invoices = count(&pool, &format!("SELECT count(*) FROM invoices WHERE tenant_id = '{tenant}'")).await;
+    assert_eq!(invoices, 1, "a second run bills nothing new");
+    let bad = billing_core(&url, &["bill", "--date", "2025-02-30"]).await;
+    assert!(!bad.status.success());
+}

@@ -31,12 +31,44 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
             issue: format!("malformed JSON: {e}"),
         }])
     })?;
+    if let Some(path) = nul_path(&raw, "") {
+        return Err(nul_error(&path));
+    }
     let value = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
         AppError::validation(vec![FieldIssue { field, issue: e.into_inner().to_string() }])
     })?;
     Ok((value, raw))
+}
+
+/// PostgreSQL text cannot hold U+0000, so such input is refused here (422), not by the
+/// database (500). Returns the path of the first string or key that holds one.
+fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at.into() }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(x, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn nul_error(field: &str) -> AppError {
+    AppError::validation(vec![FieldIssue {
+        field: field.to_string(),
+        issue: "must not contain the NUL character (U+0000)".into(),
+    }])
 }
 
 fn body_error(e: axum::extract::rejection::BytesRejection) -> AppError {
@@ -78,6 +110,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded_de(q);
         match de {
             Ok(pairs) => {
+                if let Some((k, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                    return Err(nul_error(k));
+                }
                 let obj: serde_json::Map<String, serde_json::Value> = pairs
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
@@ -110,6 +145,13 @@ pub struct ApiPath<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if parts.uri.path().contains("%00") {
+            return Err(AppError::bad_request(
+                "invalid_path_parameter",
+                "Path segments must not contain the NUL character",
+                "معرّف غير صالح في المسار",
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

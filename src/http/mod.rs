@@ -25,6 +25,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(routes::admin::router())
+        .merge(routes::audit::router())
+        .merge(routes::invoice_document::router())
         .merge(routes::events::router())
         .merge(routes::invoices::router())
         .merge(routes::payments::router())

@@ -32,8 +32,10 @@ pub async fn run_daily(
     progress: impl FnMut(&RenewalReport),
 ) -> AppResult<DailyReport> {
     let started = std::time::Instant::now();
-    let renewals = run_renewals(pool, config, now, RENEWAL_BATCH, progress).await?;
+    // Dunning runs even when renewals stop early (e.g. the database went away mid-run).
+    let renewals = run_renewals(pool, config, now, RENEWAL_BATCH, progress).await;
     let dunning = run_dunning(pool, config, now.date_naive()).await?;
+    let renewals = renewals?;
     let purged = crate::services::idempotency::purge_expired(pool).await?;
     let report = DailyReport {
         date: now.date_naive().to_string(),

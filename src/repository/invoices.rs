@@ -244,7 +244,7 @@ impl InvoiceRepository {
         invoice_id: Uuid,
     ) -> sqlx::Result<Option<InvoiceRow>> {
         sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE"
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR NO KEY UPDATE"
         ))
         .bind(tenant_id)
         .bind(invoice_id)

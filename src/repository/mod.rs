@@ -2,6 +2,7 @@
 //! service can compose several in one transaction; tenant-owned data is always queried with
 //! its tenant.
 
+pub mod audit;
 pub mod invoices;
 pub mod outbox;
 pub mod payments;

@@ -126,7 +126,7 @@ impl PaymentRepository {
         payment_id: Uuid,
     ) -> sqlx::Result<Option<PaymentRow>> {
         sqlx::query_as(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND payment_id = $2 FOR UPDATE"
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id = $1 AND payment_id = $2 FOR NO KEY UPDATE"
         ))
         .bind(tenant_id)
         .bind(payment_id)
@@ -333,7 +333,10 @@ impl PaymentRepository {
     ) -> sqlx::Result<Decimal> {
         sqlx::query_scalar(
             "SELECT COALESCE(sum(amount), 0) FROM payments
-             WHERE tenant_id = $1 AND invoice_id = $2 AND status = 'processing'
+             WHERE tenant_id = $1 AND invoice_id = $2
+               AND (status = 'processing'
+                    -- a gateway payment whose outcome is unknown may still be charged
+                    OR (status = 'pending' AND method IN ('credit_card', 'tharwatt')))
                AND ($3::uuid IS NULL OR payment_id <> $3)",
         )
         .bind(tenant_id)

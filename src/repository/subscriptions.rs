@@ -111,7 +111,7 @@ impl SubscriptionRepository {
     ) -> sqlx::Result<Option<SubscriptionRow>> {
         sqlx::query_as(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE tenant_id = $1 AND status <> 'canceled' FOR UPDATE"
+             WHERE tenant_id = $1 AND status <> 'canceled' FOR NO KEY UPDATE"
         ))
         .bind(tenant_id)
         .fetch_optional(conn)

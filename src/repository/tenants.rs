@@ -62,10 +62,14 @@ impl TenantRepository {
     }
 
     /// Locks the tenant row: the first lock in the documented order
-    /// tenant → subscription → invoice → payment.
+    /// tenant → subscription → invoice → payment. `NO KEY UPDATE` (here and for the other
+    /// aggregate locks) still excludes every other writer of the row, but not the `KEY SHARE`
+    /// that a foreign-key check takes when a child row (an invoice, a credit entry) is inserted
+    /// — so a renewal inserting an invoice never waits on, or deadlocks with, a request that
+    /// holds the tenant.
     pub async fn lock(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<TenantRow>> {
         sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1 FOR UPDATE"
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1 FOR NO KEY UPDATE"
         ))
         .bind(tenant_id)
         .fetch_optional(conn)

@@ -1,6 +1,9 @@
 //! Usage records (one row per accepted event) and usage counters (running totals per tenant,
 //! metric and window that the quota check updates atomically).
 
+mod batch;
+mod report;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,6 +12,9 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::billing::types::{MetricKind, OveragePolicy, SubscriptionStatus, UsageAction};
+
+pub use batch::{CounterDeltas, RecordColumns, TenantSubscription};
+pub use report::GaugeRange;
 
 #[derive(Clone, Debug, FromRow, Serialize)]
 pub struct UsageRecordRow {
@@ -326,6 +332,28 @@ impl UsageRepository {
         .fetch_all(conn)
         .await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// The level the enforce check compares against, in one indexed read: the counter row of
+    /// `window_start`, or for a gauge (`latest`) the most recent row at or before it. 0 when none.
+    pub async fn level<'e>(
+        ex: impl sqlx::PgExecutor<'e>,
+        key: CounterKey<'_>,
+        latest: bool,
+    ) -> sqlx::Result<i64> {
+        let sql = if latest {
+            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start <= $3
+             ORDER BY window_start DESC LIMIT 1"
+        } else {
+            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3"
+        };
+        let used: Option<i64> = sqlx::query_scalar(sql)
+            .bind(key.tenant_id)
+            .bind(key.metric)
+            .bind(key.window_start)
+            .fetch_optional(ex)
+            .await?;
+        Ok(used.unwrap_or(0))
     }
 
     /// One counter row's `(used, peak)`, if it exists.

@@ -18,6 +18,7 @@ use crate::repository::plans::PlanRepository;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRepository;
 use crate::repository::tenants::TenantRepository;
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoicing::{amount_in_yer, invoice_json, issue_subscription_invoice};
 
@@ -164,7 +165,7 @@ pub async fn generate(
 }
 
 /// Voids an unpaid invoice: pending, overdue or draft with nothing paid → `canceled`.
-pub async fn void(pool: &PgPool, invoice_id: Uuid) -> AppResult<Value> {
+pub async fn void(pool: &PgPool, invoice_id: Uuid, actor: &Actor) -> AppResult<Value> {
     let mut tx = pool.begin().await?;
     // Learn the tenant first so the locks follow the documented order (tenant → invoice).
     let tenant_id = InvoiceRepository::get_by_id(&mut tx, None, invoice_id)
@@ -210,6 +211,18 @@ pub async fn void(pool: &PgPool, invoice_id: Uuid) -> AppResult<Value> {
         }),
     )
     .await?;
+    // Voiding the last overdue invoice ends the dunning state at once, as a payment would.
+    crate::services::dunning::reactivate(&mut tx, Some(&tenant_id)).await?;
+    let (old, new) = audit::changed(&invoice_json(&inv, &[]), &invoice_json(&row, &[]));
+    let event = AuditEvent {
+        tenant_id: Some(&tenant_id),
+        action: "invoice.void",
+        target_type: "invoice",
+        target_id: invoice_id.to_string(),
+        before: Some(old),
+        after: Some(new),
+    };
+    audit::record(&mut tx, actor, event).await?;
     let invoice = invoice_with_lines(&mut tx, &row).await?;
     tx.commit().await?;
     Ok(json!({"success": true, "invoice": invoice}))

@@ -53,6 +53,13 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
     if totals.subtotal < Decimal::ZERO {
         return Err(AppError::internal(anyhow::anyhow!("invoice lines sum below zero")));
     }
+    if d.lines.iter().any(|l| !fits_money_column(l.amount)) || !fits_money_column(totals.total) {
+        return Err(AppError::unprocessable(
+            "amount_too_large",
+            "An invoice amount exceeds the 12 digits an amount may have",
+            "مبلغ الفاتورة يتجاوز الحد المسموح",
+        ));
+    }
     let zero = totals.total.is_zero();
     let number = InvoiceRepository::next_number(conn, d.issue_date.year()).await?;
     let due_date = d
@@ -104,6 +111,11 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
     .await?;
     metrics::counter!("billing_invoices_issued_total", "kind" => row.kind.as_str(), "currency" => row.currency.clone()).increment(1);
     Ok(Some(row))
+}
+
+/// Amounts are stored as numeric(14, 2): at most 12 integer digits.
+fn fits_money_column(amount: Decimal) -> bool {
+    amount.abs() < Decimal::from(1_000_000_000_000i64)
 }
 
 /// The plan line for one period of a subscription, converted into `currency` at `rate`.

@@ -20,6 +20,7 @@ use crate::repository::plans::PlanRepository;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::{SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::TenantRepository;
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::invoicing::{self, InvoiceDraft};
 use crate::services::tenants::subscription_json;
 use crate::services::{credits, tenants};
@@ -54,12 +55,14 @@ pub async fn change(
     tenant: &TenantId,
     req: ChangeRequest,
     now: DateTime<Utc>,
+    actor: &Actor,
 ) -> AppResult<Value> {
     if req.plan_id.is_none() && req.billing_cycle.is_none() && req.payment_method.is_none() {
         return Err(AppError::field("body", "give at least one of plan_id, billing_cycle, payment_method"));
     }
     let today = now.date_naive();
     let mut sub = lock_live(conn, tenant).await?;
+    let before = snapshot(&sub);
     if sub.status == SubscriptionStatus::Suspended {
         return Err(not_changeable(sub.status));
     }
@@ -197,12 +200,24 @@ pub async fn change(
     .bind(sub.payment_method)
     .fetch_one(&mut *conn)
     .await?;
-    let mut body = subscription_json(&saved);
-    body["pending_billing_cycle"] = json!(saved.pending_billing_cycle);
+    let body = snapshot(&saved);
+    if !changes.is_empty() {
+        let (old, mut new) = audit::changed(&before, &body);
+        if !proration.is_null() {
+            new["proration"] = proration.clone();
+        }
+        audit_subscription(conn, actor, "subscription.change", &saved, old, new).await?;
+    }
     Ok(json!({ "success": true, "subscription": body, "changes": changes, "proration": proration }))
 }
 
-pub async fn cancel(conn: &mut PgConnection, tenant: &TenantId, immediate: bool, now: DateTime<Utc>) -> AppResult<Value> {
+pub async fn cancel(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    immediate: bool,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> AppResult<Value> {
     let sub = lock_live(conn, tenant).await?;
     let saved: SubscriptionRow = if immediate {
         let row = sqlx::query_as(&format!(
@@ -225,6 +240,9 @@ pub async fn cancel(conn: &mut PgConnection, tenant: &TenantId, immediate: bool,
     } else {
         set_cancel_flag(conn, &sub, true).await?
     };
+    let (old, mut new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
+    new["immediate"] = json!(immediate);
+    audit_subscription(conn, actor, "subscription.cancel", &saved, old, new).await?;
     let (message, message_ar) = if immediate {
         ("The subscription is canceled".to_string(), "تم إلغاء الاشتراك".to_string())
     } else {
@@ -236,7 +254,7 @@ pub async fn cancel(conn: &mut PgConnection, tenant: &TenantId, immediate: bool,
     Ok(json!({ "success": true, "subscription": subscription_json(&saved), "message": message, "message_ar": message_ar }))
 }
 
-pub async fn resume(conn: &mut PgConnection, tenant: &TenantId) -> AppResult<Value> {
+pub async fn resume(conn: &mut PgConnection, tenant: &TenantId, actor: &Actor) -> AppResult<Value> {
     let sub = lock_live(conn, tenant).await?;
     if !sub.cancel_at_period_end {
         return Err(AppError::conflict(
@@ -246,6 +264,8 @@ pub async fn resume(conn: &mut PgConnection, tenant: &TenantId) -> AppResult<Val
         ));
     }
     let saved = set_cancel_flag(conn, &sub, false).await?;
+    let (old, new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
+    audit_subscription(conn, actor, "subscription.resume", &saved, old, new).await?;
     Ok(json!({ "success": true, "subscription": subscription_json(&saved) }))
 }
 
@@ -258,4 +278,30 @@ async fn set_cancel_flag(conn: &mut PgConnection, sub: &SubscriptionRow, on: boo
     .bind(on)
     .fetch_one(conn)
     .await?)
+}
+
+/// The subscription as the API shows it, with the cycle that starts at the next renewal.
+fn snapshot(sub: &SubscriptionRow) -> Value {
+    let mut body = subscription_json(sub);
+    body["pending_billing_cycle"] = json!(sub.pending_billing_cycle);
+    body
+}
+
+async fn audit_subscription(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    sub: &SubscriptionRow,
+    before: Value,
+    after: Value,
+) -> AppResult<()> {
+    let event = AuditEvent {
+        tenant_id: Some(&sub.tenant_id),
+        action,
+        target_type: "subscription",
+        target_id: sub.subscription_id.to_string(),
+        before: Some(before),
+        after: Some(after),
+    };
+    audit::record(conn, actor, event).await
 }

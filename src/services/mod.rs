@@ -1,9 +1,11 @@
 //! Use cases: each owns its transaction, locks, idempotency record and outbox event.
 
+pub mod audit;
 pub mod credits;
 pub mod dunning;
 pub mod idempotency;
 pub mod invoices;
+pub mod invoice_document;
 pub mod invoicing;
 pub mod lifecycle;
 pub mod overage;

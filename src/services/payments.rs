@@ -20,6 +20,7 @@ use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 use crate::services::validate::{check_len, is_phone, Checks};
@@ -280,6 +281,8 @@ async fn create_payment(
     // Cash handed to platform staff is money in hand; anything else needs a confirmation.
     if principal.is_super_admin() && input.method == PaymentMethod::Cash {
         let s = settle(conn, payment.payment_id, Some(&principal.subject), now).await?;
+        let after = audit_snapshot(&s.payment, &s.invoice);
+        audit_payment(conn, &Actor::from(principal), "payment.create", &s.payment, None, after).await?;
         let body = payment_body(
             &s.payment,
             &s.invoice,
@@ -288,6 +291,8 @@ async fn create_payment(
         );
         return Ok((StatusCode::CREATED, body));
     }
+    let after = audit_snapshot(&payment, &inv);
+    audit_payment(conn, &Actor::from(principal), "payment.create", &payment, None, after).await?;
     let body = payment_body(
         &payment,
         &inv,
@@ -404,7 +409,20 @@ pub async fn settle_with_external(
     })
 }
 
-pub(crate) fn invalid_state(p: &PaymentRow) -> AppError {
+pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
+    matches!(m, PaymentMethod::CreditCard | PaymentMethod::Tharwatt)
+}
+
+fn gateway_decides(p: &PaymentRow) -> AppError {
+    AppError::conflict(
+        "invalid_payment_state",
+        format!("A {} payment is settled by its gateway, not by hand", p.method),
+        "تتم تسوية هذه الدفعة عبر بوابة الدفع",
+    )
+    .with_extra("payment_status", p.status)
+}
+
+fn invalid_state(p: &PaymentRow) -> AppError {
     AppError::conflict(
         "invalid_payment_state",
         format!(
@@ -440,14 +458,25 @@ pub(crate) async fn lock_payment(
 pub async fn confirm(
     pool: &PgPool,
     payment_id: Uuid,
-    actor: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> AppResult<Value> {
     let mut tx = pool.begin().await?;
-    let s = settle(&mut tx, payment_id, Some(actor), now).await?;
+    // The state the confirmation starts from, under the locks settle takes again.
+    let (_, inv_before, before) = lock_payment(&mut tx, payment_id).await?;
+    // Card and Tharwatt payments settle only on the gateway's word (its answer or webhook).
+    if is_gateway_method(before.method) {
+        return Err(gateway_decides(&before));
+    }
+    let s = settle(&mut tx, payment_id, Some(&actor.subject), now).await?;
     if !s.settled_now {
         return Err(invalid_state(&s.payment));
     }
+    let (old, new) = audit::changed(
+        &audit_snapshot(&before, &inv_before),
+        &audit_snapshot(&s.payment, &s.invoice),
+    );
+    audit_payment(&mut tx, actor, "payment.confirm", &s.payment, Some(old), new).await?;
     tx.commit().await?;
     Ok(payment_body(
         &s.payment,
@@ -462,16 +491,33 @@ pub async fn reject(
     pool: &PgPool,
     payment_id: Uuid,
     reason: Option<&str>,
-    actor: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> AppResult<Value> {
     let mut tx = pool.begin().await?;
-    let (tenant_id, inv, payment) = lock_payment(&mut tx, payment_id).await?;
+    let (tenant_id, inv, before) = lock_payment(&mut tx, payment_id).await?;
+    // A gateway call in flight (`processing`) must finish first; a gateway payment left
+    // `pending` (outcome unknown) may be rejected to unblock the invoice — a late success
+    // from the gateway is then recorded on the payment, not applied.
+    if is_gateway_method(before.method) && before.status == PaymentStatus::Processing {
+        return Err(gateway_decides(&before));
+    }
     let reason = reason.unwrap_or("Rejected by an administrator");
-    let payment =
-        PaymentRepository::mark_failed(&mut tx, &tenant_id, payment_id, reason, Some(actor), now)
-            .await?
-            .ok_or_else(|| invalid_state(&payment))?;
+    let payment = PaymentRepository::mark_failed(
+        &mut tx,
+        &tenant_id,
+        payment_id,
+        reason,
+        Some(&actor.subject),
+        now,
+    )
+    .await?
+    .ok_or_else(|| invalid_state(&before))?;
+    let (old, new) = audit::changed(
+        &audit_snapshot(&before, &inv),
+        &audit_snapshot(&payment, &inv),
+    );
+    audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
     OutboxRepository::record(
         &mut tx,
         "payment.failed",
@@ -486,6 +532,34 @@ pub async fn reject(
         "Payment rejected",
         "تم رفض الدفعة",
     ))
+}
+
+/// The payment as the API shows it, with its invoice's status and amount due: what a payment
+/// action's audit row compares.
+pub(crate) fn audit_snapshot(p: &PaymentRow, inv: &InvoiceRow) -> Value {
+    let mut v = payment_json(p);
+    v["invoice_status"] = json!(inv.status);
+    v["invoice_amount_due"] = json!(money_string(inv.amount_due));
+    v
+}
+
+pub(crate) async fn audit_payment(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    p: &PaymentRow,
+    before: Option<Value>,
+    after: Value,
+) -> AppResult<()> {
+    let event = AuditEvent {
+        tenant_id: Some(&p.tenant_id),
+        action,
+        target_type: "payment",
+        target_id: p.payment_id.to_string(),
+        before,
+        after: Some(after),
+    };
+    audit::record(conn, actor, event).await
 }
 
 /// `{payment}`, scoped to the caller's tenant (another tenant's payment is not found).

@@ -13,6 +13,7 @@ use crate::billing::types::{is_slug, Currency, OveragePolicy, PlanTier};
 use crate::error::{AppError, AppResult};
 use crate::repository::plans::{NewPlan, Plan, PlanChanges, PlanRepository};
 use crate::repository::rates::RateRepository;
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::validate::{check_len, Checks};
 
 /// The public JSON shape of a plan (the Python field names, money as strings).
@@ -118,7 +119,12 @@ fn check_features(features: &Value, checks: &mut Checks) {
 }
 
 /// Creates a plan: 201 with it, or 409 `already_exists`.
-pub async fn create_plan(conn: &mut PgConnection, req: CreatePlanRequest, today: chrono::NaiveDate) -> AppResult<(StatusCode, Value)> {
+pub async fn create_plan(
+    conn: &mut PgConnection,
+    req: CreatePlanRequest,
+    today: chrono::NaiveDate,
+    actor: &Actor,
+) -> AppResult<(StatusCode, Value)> {
     let mut checks = Checks::default();
     check_len(&mut checks, "name", &req.name, 200);
     check_len(&mut checks, "name_ar", &req.name_ar, 200);
@@ -178,7 +184,9 @@ pub async fn create_plan(conn: &mut PgConnection, req: CreatePlanRequest, today:
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("plan vanished after insert")))?;
     let rate = yer_rate(conn, today).await?;
-    Ok((StatusCode::CREATED, json!({ "success": true, "plan": plan_json(&plan, rate) })))
+    let body = plan_json(&plan, rate);
+    audit_plan(conn, actor, "plan.create", &plan_id, None, Some(body.clone())).await?;
+    Ok((StatusCode::CREATED, json!({ "success": true, "plan": body })))
 }
 
 pub async fn update_plan(
@@ -186,6 +194,7 @@ pub async fn update_plan(
     plan_id: &str,
     req: UpdatePlanRequest,
     today: chrono::NaiveDate,
+    actor: &Actor,
 ) -> AppResult<Value> {
     let mut checks = Checks::default();
     for (field, value, max) in [
@@ -210,6 +219,8 @@ pub async fn update_plan(
         check_limits(conn, l, &mut checks).await?;
     }
     checks.finish()?;
+    let rate = yer_rate(conn, today).await?;
+    let before = locked_snapshot(conn, plan_id, rate).await?;
     let changes = PlanChanges {
         name: req.name.map(|s| s.trim().to_string()),
         name_ar: req.name_ar.map(|s| s.trim().to_string()),
@@ -230,8 +241,35 @@ pub async fn update_plan(
         PlanRepository::set_limits(conn, plan_id, l).await?;
     }
     let plan = PlanRepository::get(conn, plan_id).await?.ok_or_else(plan_not_found)?;
-    let rate = yer_rate(conn, today).await?;
-    Ok(json!({ "success": true, "plan": plan_json(&plan, rate) }))
+    let body = plan_json(&plan, rate);
+    let (old, new) = audit::changed(&before, &body);
+    audit_plan(conn, actor, "plan.update", plan_id, Some(old), Some(new)).await?;
+    Ok(json!({ "success": true, "plan": body }))
+}
+
+/// Locks the plan row (so the snapshot is the state the change starts from) and returns it in
+/// the API shape; 404 when there is no such plan.
+pub async fn locked_snapshot(conn: &mut PgConnection, plan_id: &str, rate: Decimal) -> AppResult<Value> {
+    sqlx::query("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
+        .bind(plan_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(plan_not_found)?;
+    let plan = PlanRepository::get(conn, plan_id).await?.ok_or_else(plan_not_found)?;
+    Ok(plan_json(&plan, rate))
+}
+
+/// The audit row of a plan action (plans belong to no tenant).
+pub async fn audit_plan(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    plan_id: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> AppResult<()> {
+    let event = AuditEvent { tenant_id: None, action, target_type: "plan", target_id: plan_id.to_string(), before, after };
+    audit::record(conn, actor, event).await
 }
 
 pub fn plan_not_found() -> AppError {

@@ -14,6 +14,7 @@ use crate::billing::types::Currency;
 use crate::error::{AppError, AppResult};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::rates::{RateRepository, RateRow};
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::validate::Checks;
 
 /// Rates are stored as `numeric(18, 6)`: at most 6 decimals and 12 integer digits.
@@ -172,7 +173,7 @@ pub async fn list_rates(pool: &PgPool, today: NaiveDate) -> AppResult<Value> {
 pub async fn set_rate(
     pool: &PgPool,
     change: RateChange,
-    actor: &str,
+    actor: &Actor,
 ) -> AppResult<(StatusCode, Value)> {
     let mut tx = pool.begin().await?;
     let (row, inserted) = store(&mut tx, change, actor).await?;
@@ -191,7 +192,7 @@ pub async fn set_rate(
 async fn store(
     conn: &mut PgConnection,
     change: RateChange,
-    actor: &str,
+    actor: &Actor,
 ) -> AppResult<(RateRow, bool)> {
     RateRepository::lock_currency(conn, change.currency).await?;
     // Before the earliest stored rate there is none in force; that is not an error here.
@@ -216,10 +217,22 @@ async fn store(
             "effective_date": row.effective_date,
             "previous_rate": previous.map(rate_text),
             "replaced": !inserted,
-            "changed_by": actor,
+            "changed_by": actor.subject,
         }),
     )
     .await?;
+    // `before` is the rate in force on that date before the change (null when none was).
+    let mut after = row_json(&row);
+    after["replaced"] = json!(!inserted);
+    let event = AuditEvent {
+        tenant_id: None,
+        action: "exchange_rate.set",
+        target_type: "exchange_rate",
+        target_id: format!("{}:{}", row.currency, row.effective_date),
+        before: Some(json!({ "rate": previous.map(rate_text) })),
+        after: Some(after),
+    };
+    audit::record(conn, actor, event).await?;
     Ok((row, inserted))
 }
 

@@ -22,8 +22,9 @@ use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundRow, RefundStatus};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
+use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
-use crate::services::payments::{lock_payment, payment_json};
+use crate::services::payments::{audit_snapshot, lock_payment, payment_json};
 use crate::services::validate::{check_len, Checks};
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +109,7 @@ pub async fn create_refund(
             return Ok(done);
         }
     }
-    let (tenant_id, _, payment) = lock_payment(&mut tx, input.payment_id).await?;
+    let (tenant_id, inv, payment) = lock_payment(&mut tx, input.payment_id).await?;
     match payment.status {
         PaymentStatus::Succeeded => {}
         // Nothing is left of a fully refunded payment: that is the cap, not a state problem.
@@ -152,6 +153,8 @@ pub async fn create_refund(
     let Some(gateway) = gateway else {
         // Offline money goes back by hand: applied in the same transaction.
         let body = apply(&mut tx, &refund, None, now).await?;
+        let before = audit_snapshot(&payment, &inv);
+        audit_refund(&mut tx, &Actor::from(principal), &refund, before, &body).await?;
         finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
         tx.commit().await?;
         return Ok(Outcome {
@@ -176,8 +179,10 @@ pub async fn create_refund(
     let mut tx = pool.begin().await?;
     let failure = match answer {
         Ok(o) if o.status == GatewayRefundStatus::Succeeded => {
-            lock_payment(&mut tx, payment.payment_id).await?;
+            let (_, inv_now, payment_now) = lock_payment(&mut tx, payment.payment_id).await?;
             let body = apply(&mut tx, &refund, o.external_refund_id.as_deref(), now).await?;
+            let before = audit_snapshot(&payment_now, &inv_now);
+            audit_refund(&mut tx, &Actor::from(principal), &refund, before, &body).await?;
             finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
             tx.commit().await?;
             return Ok(Outcome {
@@ -216,6 +221,30 @@ pub async fn create_refund(
     )
     .with_extra("refund_id", refund.refund_id)
     .with_extra("gateway_message", failure))
+}
+
+/// The audit row of a refund: what changed on the payment and its invoice, and the refund.
+async fn audit_refund(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    refund: &RefundRow,
+    before: Value,
+    body: &Value,
+) -> AppResult<()> {
+    let mut after = body["payment"].clone();
+    after["invoice_status"] = body["invoice_status"].clone();
+    after["invoice_amount_due"] = body["amount_due"].clone();
+    let (old, mut new) = audit::changed(&before, &after);
+    new["refund"] = body["refund"].clone();
+    let event = AuditEvent {
+        tenant_id: Some(&refund.tenant_id),
+        action: "refund.create",
+        target_type: "refund",
+        target_id: refund.refund_id.to_string(),
+        before: Some(old),
+        after: Some(new),
+    };
+    audit::record(conn, actor, event).await
 }
 
 async fn finish_key(

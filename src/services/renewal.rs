@@ -34,6 +34,9 @@ pub struct RenewalReport {
     pub invoices_issued: u64,
     pub trials_converted: u64,
     pub canceled_at_period_end: u64,
+    /// Subscriptions whose renewal failed (logged); their changes were rolled back and the
+    /// next run retries them. The rest of the run is unaffected.
+    pub failed: u64,
 }
 
 /// Per-run caches: plans and exchange rates do not change within a run.
@@ -76,24 +79,44 @@ pub async fn run_renewals(
     let mut report = RenewalReport::default();
     let mut cache = RunCache::default();
     let as_of = today.date_naive();
+    let mut failed: Vec<uuid::Uuid> = Vec::new();
     loop {
         let mut tx = pool.begin().await?;
         let subs: Vec<SubscriptionRow> = sqlx::query_as(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
              WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
+               AND subscription_id <> ALL($3)
              ORDER BY next_billing_date, subscription_id
-             LIMIT $2 FOR UPDATE SKIP LOCKED"
+             LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
         ))
         .bind(as_of)
         .bind(batch)
+        .bind(&failed)
         .fetch_all(&mut *tx)
         .await?;
         if subs.is_empty() {
             break;
         }
         for sub in subs {
-            advance(&mut tx, config, &mut cache, sub, today, &mut report).await?;
-            report.subscriptions_processed += 1;
+            // A savepoint per subscription: one bad subscription (say an amount that does not
+            // fit) is rolled back alone — including any invoice number it took, so numbers
+            // stay gapless — and the batch goes on.
+            let id = sub.subscription_id;
+            let mut one = report.clone();
+            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+            match advance(&mut sp, config, &mut cache, sub, today, &mut one).await {
+                Ok(()) => {
+                    sp.commit().await?;
+                    report = one;
+                    report.subscriptions_processed += 1;
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    tracing::error!(subscription.id = %id, error = %e, "renewal failed; rolled back");
+                    report.failed += 1;
+                    failed.push(id);
+                }
+            }
         }
         tx.commit().await?;
         progress(&report);
@@ -170,9 +193,20 @@ async fn advance(
                 },
             )
             .await?;
-            if let Some(inv) = issued {
-                credits::record_applied(conn, &inv).await?;
-                report.invoices_issued += 1;
+            match issued {
+                Some(inv) => {
+                    credits::record_applied(conn, &inv).await?;
+                    report.invoices_issued += 1;
+                }
+                // Someone invoiced this period already: roll back (the caller's savepoint), so
+                // the invoice number taken for it is returned.
+                None => {
+                    return Err(AppError::conflict(
+                        "period_already_invoiced",
+                        "The period already has its invoice",
+                        "الفترة مفوترة مسبقاً",
+                    ))
+                }
             }
         }
         save_period(conn, &sub).await?;

@@ -7,10 +7,15 @@
 //! the first waits on that index and then answers as a duplicate, and a refused quota rolls the
 //! claim back so nothing is left behind.
 
+mod batch;
+pub mod cache;
 mod reads;
+mod report;
 mod window;
 
+pub use batch::{ingest_batch, BatchRequest, MAX_BATCH_EVENTS};
 pub use reads::{enforce, quota_report, usage_snapshot};
+pub use report::{usage_report, RangeQuery};
 pub use window::{current_period, PeriodInfo};
 
 use axum::http::StatusCode;
@@ -323,10 +328,15 @@ pub async fn record_in(
     };
     let limit = ctx.limit_value;
     let blocked = ctx.overage == Some(OveragePolicy::Blocked);
-    UsageRepository::ensure_counter(conn, key, kind == MetricKind::Gauge).await?;
-    let used = match UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked)
-        .await?
-    {
+    // The row usually exists: try the update first, and create the row only when it missed.
+    let mut applied =
+        UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked).await?;
+    if applied.is_none() {
+        UsageRepository::ensure_counter(conn, key, kind == MetricKind::Gauge).await?;
+        applied =
+            UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked).await?;
+    }
+    let used = match applied {
         Some(used) => used,
         None => {
             let (used, _) = UsageRepository::counter(conn, key).await?.unwrap_or((0, 0));

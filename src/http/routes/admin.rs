@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::{Principal, Role};
 use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiQuery;
+use crate::services::audit::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -39,6 +40,7 @@ async fn billing_run(
             date.and_time(time).and_utc()
         }
     };
-    let report = crate::jobs::run_daily(&state.pool, &state.config, at, |_| {}).await?;
+    let actor = Actor::from(&principal);
+    let report = audit::billing_run(&state.pool, &state.config, &actor, at).await?;
     Ok(Json(json!({ "success": true, "report": report })))
 }

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::{parse_uuid, ApiPath, ApiQuery};
 use crate::http::pagination::{list_body, PageQuery};
 use crate::http::routes::tenants::path_tenant;
+use crate::services::audit::Actor;
 use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
 use crate::services::invoices;
 use crate::services::payments::tenant_scope;
@@ -117,5 +118,5 @@ async fn void_invoice(
 ) -> AppResult<Json<Value>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let id = parse_uuid("invoice_id", &invoice_id)?;
-    Ok(Json(invoices::void(&state.pool, id).await?))
+    Ok(Json(invoices::void(&state.pool, id, &Actor::from(&principal)).await?))
 }

@@ -12,6 +12,7 @@ use crate::error::AppResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::parse_bool;
 use crate::http::routes::tenants::path_tenant;
+use crate::services::audit::Actor;
 use crate::services::lifecycle::{self, ChangeRequest};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ async fn change_subscription(
     let tenant = path_tenant(&principal, &tenant_id)?;
     principal.require_tenant_admin(&tenant)?;
     let mut tx = state.pool.begin().await?;
-    let body = lifecycle::change(&mut tx, &state.config, &tenant, req, state.clock.now()).await?;
+    let body = lifecycle::change(&mut tx, &state.config, &tenant, req, state.clock.now(), &Actor::from(&principal)).await?;
     tx.commit().await?;
     Ok(Json(body))
 }
@@ -52,7 +53,7 @@ async fn cancel(
     principal.require_tenant_admin(&tenant)?;
     let immediate = parse_bool("immediate", q.immediate.as_deref(), false)?;
     let mut tx = state.pool.begin().await?;
-    let body = lifecycle::cancel(&mut tx, &tenant, immediate, state.clock.now()).await?;
+    let body = lifecycle::cancel(&mut tx, &tenant, immediate, state.clock.now(), &Actor::from(&principal)).await?;
     tx.commit().await?;
     Ok(Json(body))
 }
@@ -65,7 +66,7 @@ async fn resume(
     let tenant = path_tenant(&principal, &tenant_id)?;
     principal.require_tenant_admin(&tenant)?;
     let mut tx = state.pool.begin().await?;
-    let body = lifecycle::resume(&mut tx, &tenant).await?;
+    let body = lifecycle::resume(&mut tx, &tenant, &Actor::from(&principal)).await?;
     tx.commit().await?;
     Ok(Json(body))
 }

@@ -1,8 +1,10 @@
 pub mod admin;
+pub mod audit;
 pub mod events;
 pub mod health;
 pub mod lifecycle;
 pub mod invoices;
+pub mod invoice_document;
 pub mod payments;
 pub mod plans;
 pub mod refunds;

@@ -15,6 +15,7 @@ use crate::http::extract::{parse_json, parse_uuid, ApiPath, ApiQuery};
 use crate::http::pagination::{list_body, PageQuery};
 use crate::http::routes::invoices::cursor;
 use crate::http::routes::tenants::path_tenant;
+use crate::services::audit::Actor;
 use crate::services::idempotency::{IdempotencyKey, Outcome};
 use crate::services::payments::{self, payment_fingerprint, tenant_scope, CreatePaymentRequest};
 use crate::state::AppState;
@@ -131,7 +132,7 @@ async fn confirm_payment(
     let id = parse_uuid("payment_id", &payment_id)?;
     decision(&body)?;
     Ok(Json(
-        payments::confirm(&state.pool, id, &principal.subject, state.clock.now()).await?,
+        payments::confirm(&state.pool, id, &Actor::from(&principal), state.clock.now()).await?,
     ))
 }
 
@@ -150,7 +151,7 @@ async fn reject_payment(
             &state.pool,
             id,
             reason,
-            &principal.subject,
+            &Actor::from(&principal),
             state.clock.now(),
         )
         .await?,

@@ -12,6 +12,7 @@ use crate::error::AppResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::pagination::{list_body, parse_bool};
 use crate::repository::plans::PlanRepository;
+use crate::services::audit::{self, Actor};
 use crate::services::plans::{self, plan_json, plan_not_found, pricing_yer};
 use crate::state::AppState;
 
@@ -53,7 +54,7 @@ async fn create_plan(
 ) -> AppResult<(StatusCode, Json<Value>)> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
-    let (status, body) = plans::create_plan(&mut tx, req, state.clock.today()).await?;
+    let (status, body) = plans::create_plan(&mut tx, req, state.clock.today(), &Actor::from(&principal)).await?;
     tx.commit().await?;
     Ok((status, Json(body)))
 }
@@ -66,7 +67,7 @@ async fn update_plan(
 ) -> AppResult<Json<Value>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
-    let body = plans::update_plan(&mut tx, &plan_id, req, state.clock.today()).await?;
+    let body = plans::update_plan(&mut tx, &plan_id, req, state.clock.today(), &Actor::from(&principal)).await?;
     tx.commit().await?;
     Ok(Json(body))
 }
@@ -79,12 +80,16 @@ async fn archive_plan(
 ) -> AppResult<Json<Value>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
+    let rate = plans::yer_rate(&mut tx, state.clock.today()).await?;
+    let before = plans::locked_snapshot(&mut tx, &plan_id, rate).await?;
     let changes = crate::repository::plans::PlanChanges { is_active: Some(false), ..Default::default() };
     if !PlanRepository::update(&mut tx, &plan_id, &changes).await? {
         return Err(plan_not_found());
     }
     let plan = PlanRepository::get(&mut tx, &plan_id).await?.ok_or_else(plan_not_found)?;
-    let rate = plans::yer_rate(&mut tx, state.clock.today()).await?;
+    let body = plan_json(&plan, rate);
+    let (old, new) = audit::changed(&before, &body);
+    plans::audit_plan(&mut tx, &Actor::from(&principal), "plan.archive", &plan_id, Some(old), Some(new)).await?;
     tx.commit().await?;
-    Ok(Json(json!({ "success": true, "archived": true, "plan": plan_json(&plan, rate) })))
+    Ok(Json(json!({ "success": true, "archived": true, "plan": body })))
 }

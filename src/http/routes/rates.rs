@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::auth::{Principal, Role};
 use crate::error::AppResult;
 use crate::http::extract::parse_json;
+use crate::services::audit::Actor;
 use crate::services::rates::{self, SetRateRequest};
 use crate::state::AppState;
 
@@ -33,6 +34,6 @@ async fn set_rate(
     principal.require_any(&[Role::SuperAdmin])?;
     let (req, _raw): (SetRateRequest, Value) = parse_json(&body)?;
     let change = req.validate(state.clock.today())?;
-    let (status, body) = rates::set_rate(&state.pool, change, &principal.subject).await?;
+    let (status, body) = rates::set_rate(&state.pool, change, &Actor::from(&principal)).await?;
     Ok((status, Json(body)))
 }

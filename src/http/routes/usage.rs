@@ -1,24 +1,34 @@
 //! Usage recording, the quota report and the gateway's enforce call.
 
-use axum::extract::{OriginalUri, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::billing::types::{MetricName, TenantId};
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{ApiJsonWithRaw, ApiPath, ApiQuery};
+use crate::http::extract::{parse_json, ApiJsonWithRaw, ApiPath, ApiQuery};
 use crate::http::routes::tenants::path_tenant;
 use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
-use crate::services::usage::{self, RecordUsageRequest, MAX_COUNTER_QUANTITY};
+use crate::services::usage::{
+    self, BatchRequest, RangeQuery, RecordUsageRequest, MAX_COUNTER_QUANTITY,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/tenants/{tenant_id}/usage", post(record_usage))
+        .route(
+            "/tenants/{tenant_id}/usage",
+            post(record_usage).get(usage_report),
+        )
+        .route(
+            "/usage/batch",
+            post(ingest_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+        )
         .route("/tenants/{tenant_id}/quota", get(quota))
         .route("/enforce", get(enforce))
 }
@@ -36,6 +46,51 @@ async fn record_usage(
     let fp = fingerprint("POST", uri.path(), &body.raw);
     let input = body.value.validate()?;
     usage::record_usage(&state, &principal, tenant, input, key, &fp).await
+}
+
+/// Batch bodies may be up to 16 MiB (10 000 events with metadata); every other route keeps
+/// the global 1 MiB limit.
+const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The role is checked before the body is parsed, so a caller without it learns nothing
+/// about the body rules.
+async fn ingest_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Outcome> {
+    principal.require_any(&[Role::Service, Role::SuperAdmin])?;
+    let key = IdempotencyKey::from_request(&headers, None)?;
+    let (request, raw): (BatchRequest, Value) = parse_json(&body)?;
+    request.validate()?;
+    let fp = fingerprint("POST", uri.path(), &raw);
+    usage::ingest_batch(&state, &principal, request, key, &fp).await
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn usage_report(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> AppResult<Json<Value>> {
+    let tenant = path_tenant(&principal, &tenant_id)?;
+    let (from, to) = RangeQuery {
+        from: q.from,
+        to: q.to,
+    }
+    .parse()?;
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(
+        usage::usage_report(&mut conn, &tenant, from, to, state.clock.now()).await?,
+    ))
 }
 
 async fn quota(
@@ -96,8 +151,7 @@ async fn enforce(
         },
     };
     let tenant = enforce_tenant(&principal, &headers)?;
-    let mut conn = state.pool.acquire().await?;
     Ok(Json(
-        usage::enforce(&mut conn, &tenant, &metric, quantity, state.clock.now()).await?,
+        usage::enforce(&state.pool, &tenant, &metric, quantity, state.clock.now()).await?,
     ))
 }

@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    exceeds_due, lock_payment, not_payable, payment_body, payment_json, settle_with_external,
+    audit_payment, audit_snapshot, exceeds_due, lock_payment, not_payable, payment_body, payment_json, settle_with_external,
     tenant_scope, PaymentInput,
 };
 use crate::auth::Principal;
@@ -30,6 +30,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentChanges, PaymentRepository, PaymentRow};
 use crate::repository::rates::RateRepository;
 use crate::repository::tenants::TenantRepository;
+use crate::services::audit::Actor;
 use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 
@@ -186,6 +187,9 @@ async fn open_payment(
         }),
     )
     .await?;
+    // Recorded with the payment itself: a retry that reuses this payment above adds no row.
+    let after = audit_snapshot(&payment, &inv);
+    audit_payment(conn, &Actor::from(principal), "payment.create", &payment, None, after).await?;
     Ok((payment, inv))
 }
 

@@ -2,37 +2,50 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
+use super::cache;
 use super::window::{current_period, PeriodInfo};
-use super::{load_context, quota_exceeded, require_usable, tenant_not_found};
+use super::{quota_exceeded, require_usable, tenant_not_found, unknown_metric};
 use crate::billing::quota::QuotaView;
-use crate::billing::types::{MetricName, OveragePolicy, SubscriptionStatus, TenantId};
+use crate::billing::types::{MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId};
 use crate::error::AppResult;
 use crate::repository::plans::PlanRepository;
 use crate::repository::subscriptions::SubscriptionRepository;
 use crate::repository::tenants::TenantRepository;
-use crate::repository::usage::UsageRepository;
+use crate::repository::usage::{CounterKey, UsageRepository};
 
-/// GET /enforce: would `quantity` more units fit? Never records anything.
+/// GET /enforce: would `quantity` more units fit? Never records anything. Plan and
+/// subscription state come from the short-lived cache (see `cache`); the level is one
+/// primary-key read on `usage_counters`, run on the pool without a transaction.
 pub async fn enforce(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     tenant: &TenantId,
     metric: &MetricName,
     quantity: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Value> {
     let (tenant_id, metric) = (tenant.as_str(), metric.as_str());
-    let (ctx, _) = load_context(conn, tenant_id, metric).await?;
+    let ctx = cache::quota_context(pool, tenant_id, metric)
+        .await?
+        .ok_or_else(tenant_not_found)?;
+    let kind = ctx.kind.ok_or_else(|| unknown_metric(metric))?;
     let info = require_usable(&ctx)?;
     let today = now.date_naive();
     let (period_start, _) = current_period(&info, today);
-    let levels =
-        UsageRepository::current_levels(conn, tenant_id, Some(period_start), today, Some(metric))
-            .await?;
+    let window_start = if kind == MetricKind::DailyCounter {
+        today
+    } else {
+        period_start
+    };
+    let key = CounterKey {
+        tenant_id,
+        metric,
+        window_start,
+    };
     let view = QuotaView {
         limit: ctx.limit_value,
-        used: levels.get(metric).copied().unwrap_or(0),
+        used: UsageRepository::level(pool, key, kind == MetricKind::Gauge).await?,
     };
     let fits = view.fits(quantity);
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {

@@ -1,0 +1,351 @@
+//! POST /usage/batch: metering after the fact, up to 10 000 events in one request.
+//!
+//! Each event is checked on its own (the single-event rules, plus a required `event_id`); a bad
+//! event is reported by index and the rest are still written. Quotas are not enforced (the
+//! usage has already happened) but counters stay exact:
+//! - records go in with one INSERT ... SELECT FROM UNNEST ... ON CONFLICT DO NOTHING, so an
+//!   event id already stored (or repeated inside the batch) is a duplicate and counts nothing;
+//! - counter metrics get one aggregated UPSERT per (tenant, metric, window) built from the rows
+//!   actually inserted;
+//! - gauge events (`set` or a signed delta) are applied one by one in batch order, because a
+//!   level that never drops below zero does not commute; their rows are locked first, in key
+//!   order, so concurrent batches cannot deadlock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::window::{current_period, PeriodInfo};
+use super::{
+    check_quantity, require_usable, tenant_not_found, unknown_metric, RecordUsageRequest,
+    UsageInput, MAX_FUTURE_SKEW_SECS,
+};
+use crate::auth::Principal;
+use crate::billing::types::{MetricKind, TenantId, UsageAction};
+use crate::error::{AppError, AppResult};
+use crate::repository::plans::PlanRepository;
+use crate::repository::usage::{
+    CounterDeltas, CounterKey, QuotaContext, RecordColumns, TenantSubscription, UsageRepository,
+};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::state::AppState;
+
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+pub struct BatchRequest {
+    /// Kept as raw values so one malformed event is rejected by index, not the whole batch.
+    pub events: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchEvent {
+    tenant_id: String,
+    metric: String,
+    quantity: i64,
+    event_id: Option<String>,
+    action: Option<UsageAction>,
+    timestamp: Option<String>,
+    metadata: Option<Value>,
+}
+
+/// An event that passed every check, with the counter window it belongs to.
+struct Accepted {
+    index: usize,
+    tenant_id: String,
+    subscription_id: Option<uuid::Uuid>,
+    kind: MetricKind,
+    window_start: NaiveDate,
+    input: UsageInput,
+}
+
+impl BatchRequest {
+    /// Whole-batch checks: the size. Everything else is per event.
+    pub fn validate(&self) -> AppResult<()> {
+        if self.events.is_empty() || self.events.len() > MAX_BATCH_EVENTS {
+            return Err(AppError::field(
+                "events",
+                format!("must hold 1 to {MAX_BATCH_EVENTS} events"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The batch under the request's Idempotency-Key; answers 200 `{accepted, duplicates, rejected}`.
+pub async fn ingest_batch(
+    state: &AppState,
+    principal: &Principal,
+    request: BatchRequest,
+    key: Option<IdempotencyKey>,
+    fingerprint: &str,
+) -> AppResult<Outcome> {
+    let now = state.clock.now();
+    idempotency::run(
+        &state.pool,
+        &principal.scope,
+        key.as_ref(),
+        fingerprint,
+        move |conn| Box::pin(async move { ingest_in(conn, request.events, now).await }),
+    )
+    .await
+}
+
+fn rejection(index: usize, e: &AppError) -> Value {
+    let mut r = json!({"index": index, "error": e.code, "message": e.message});
+    if !e.fields.is_empty() {
+        r["fields"] = json!(e.fields);
+    }
+    r
+}
+
+/// Shape checks of one event (no database): the single-event rules plus a required event id.
+fn parse_event(raw: Value) -> AppResult<(TenantId, UsageInput)> {
+    let ev: BatchEvent = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "event".to_string()
+        } else {
+            path
+        };
+        AppError::field(&field, e.into_inner().to_string())
+    })?;
+    let tenant = TenantId::parse(&ev.tenant_id).map_err(|e| AppError::field("tenant_id", e))?;
+    if ev.event_id.is_none() {
+        return Err(AppError::field("event_id", "is required in a batch"));
+    }
+    let input = RecordUsageRequest {
+        metric: ev.metric,
+        quantity: ev.quantity,
+        action: ev.action,
+        event_id: ev.event_id,
+        timestamp: ev.timestamp,
+        metadata: ev.metadata,
+    }
+    .validate()?;
+    Ok((tenant, input))
+}
+
+/// Checks that need the tenant's subscription and the metric's kind; returns the window.
+fn place_event(
+    sub: Option<&TenantSubscription>,
+    kinds: &HashMap<String, MetricKind>,
+    input: &UsageInput,
+    now: DateTime<Utc>,
+) -> AppResult<(MetricKind, NaiveDate)> {
+    let sub = sub.ok_or_else(tenant_not_found)?;
+    let metric = input.metric.as_str();
+    let kind = *kinds.get(metric).ok_or_else(|| unknown_metric(metric))?;
+    check_quantity(kind, input.action, input.quantity)?;
+    let ctx = QuotaContext {
+        subscription_id: sub.subscription_id,
+        status: sub.status,
+        plan_id: None,
+        plan_name: None,
+        plan_name_ar: None,
+        overage: None,
+        billing_cycle: sub.billing_cycle,
+        anchor_day: sub.anchor_day,
+        start_date: sub.start_date,
+        end_date: sub.end_date,
+        created_at: sub.created_at,
+        kind: Some(kind),
+        limit_value: 0,
+    };
+    let info: PeriodInfo = require_usable(&ctx)?;
+    let (period_start, _) = current_period(&info, now.date_naive());
+    let at = input.timestamp.unwrap_or(now);
+    if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
+        return Err(AppError::field(
+            "timestamp",
+            "must not be more than 5 minutes in the future",
+        ));
+    }
+    if at.date_naive() < period_start {
+        return Err(AppError::field(
+            "timestamp",
+            "must not be before the current billing period",
+        ));
+    }
+    let window = if kind == MetricKind::DailyCounter {
+        at.date_naive()
+    } else {
+        period_start
+    };
+    Ok((kind, window))
+}
+
+async fn ingest_in(
+    conn: &mut PgConnection,
+    events: Vec<Value>,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let mut rejected = Vec::new();
+    let mut parsed = Vec::with_capacity(events.len());
+    for (index, raw) in events.into_iter().enumerate() {
+        match parse_event(raw) {
+            Ok((tenant, input)) => parsed.push((index, tenant, input)),
+            Err(e) => rejected.push(rejection(index, &e)),
+        }
+    }
+
+    let tenant_ids: Vec<String> = parsed
+        .iter()
+        .map(|(_, t, _)| t.as_str().to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let subs = UsageRepository::tenant_subscriptions(conn, &tenant_ids).await?;
+    let kinds: HashMap<String, MetricKind> = PlanRepository::metrics(conn)
+        .await?
+        .into_iter()
+        .map(|m| (m.metric, m.kind))
+        .collect();
+
+    let mut accepted = Vec::with_capacity(parsed.len());
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut duplicates = 0usize;
+    for (index, tenant, input) in parsed {
+        let sub = subs.get(tenant.as_str());
+        match place_event(sub, &kinds, &input, now) {
+            Err(e) => rejected.push(rejection(index, &e)),
+            Ok((kind, window_start)) => {
+                let event_id = input.event_id.clone().unwrap_or_default();
+                // A repeat inside the batch is a duplicate of its first copy.
+                if !seen.insert((tenant.as_str().to_string(), event_id)) {
+                    duplicates += 1;
+                    continue;
+                }
+                accepted.push(Accepted {
+                    index,
+                    tenant_id: tenant.as_str().to_string(),
+                    subscription_id: sub.and_then(|s| s.subscription_id),
+                    kind,
+                    window_start,
+                    input,
+                });
+            }
+        }
+    }
+    rejected.sort_by_key(|r| r["index"].as_u64());
+
+    let inserted = write_records(conn, &mut accepted, now).await?;
+    let written = inserted.iter().filter(|i| **i).count();
+    duplicates += accepted.len() - written;
+    apply_counters(conn, &accepted, &inserted).await?;
+
+    Ok((
+        StatusCode::OK,
+        json!({
+            "accepted": written,
+            "duplicates": duplicates,
+            "rejected": rejected,
+        }),
+    ))
+}
+
+/// Inserts the records sorted by (tenant, event id); returns, per (sorted) event, whether
+/// its row was inserted (false: the event id was already stored).
+async fn write_records(
+    conn: &mut PgConnection,
+    accepted: &mut [Accepted],
+    now: DateTime<Utc>,
+) -> AppResult<Vec<bool>> {
+    accepted
+        .sort_by(|a, b| (&a.tenant_id, &a.input.event_id).cmp(&(&b.tenant_id, &b.input.event_id)));
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut c = RecordColumns::default();
+    for a in accepted.iter() {
+        c.record_id.push(Uuid::new_v4());
+        c.tenant_id.push(a.tenant_id.clone());
+        c.subscription_id.push(a.subscription_id);
+        c.metric.push(a.input.metric.as_str().to_string());
+        c.action.push(match a.input.action {
+            UsageAction::Increment => "increment",
+            UsageAction::Set => "set",
+        });
+        c.quantity.push(a.input.quantity);
+        c.event_id
+            .push(a.input.event_id.clone().unwrap_or_default());
+        c.recorded_at.push(a.input.timestamp.unwrap_or(now));
+        c.metadata.push(a.input.metadata.clone());
+    }
+    let inserted: HashSet<Uuid> = UsageRepository::insert_records(conn, &c)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(c.record_id.iter().map(|id| inserted.contains(id)).collect())
+}
+
+/// Counter totals from the inserted events: one UPSERT for all counter metrics, then the
+/// gauge events in batch order (their rows created if needed and locked in key order first).
+async fn apply_counters(
+    conn: &mut PgConnection,
+    accepted: &[Accepted],
+    inserted: &[bool],
+) -> AppResult<()> {
+    let mut sums: BTreeMap<(&str, &str, NaiveDate), i64> = BTreeMap::new();
+    let mut gauges: Vec<&Accepted> = Vec::new();
+    for (a, _) in accepted.iter().zip(inserted).filter(|(_, ins)| **ins) {
+        if a.kind == MetricKind::Gauge {
+            gauges.push(a);
+        } else {
+            *sums
+                .entry((&a.tenant_id, a.input.metric.as_str(), a.window_start))
+                .or_default() += a.input.quantity;
+        }
+    }
+
+    let gauge_keys: BTreeSet<(&str, &str, NaiveDate)> = gauges
+        .iter()
+        .map(|a| {
+            (
+                a.tenant_id.as_str(),
+                a.input.metric.as_str(),
+                a.window_start,
+            )
+        })
+        .collect();
+    for &(tenant_id, metric, window_start) in &gauge_keys {
+        let key = CounterKey {
+            tenant_id,
+            metric,
+            window_start,
+        };
+        UsageRepository::ensure_counter(conn, key, true).await?;
+    }
+    UsageRepository::lock_counters(conn, &columns(gauge_keys.iter().map(|k| (*k, 0)))).await?;
+
+    UsageRepository::add_to_counters(conn, &columns(sums.into_iter())).await?;
+
+    gauges.sort_by_key(|a| a.index);
+    for a in gauges {
+        let key = CounterKey {
+            tenant_id: &a.tenant_id,
+            metric: a.input.metric.as_str(),
+            window_start: a.window_start,
+        };
+        // Not blocked, limit -1: a batch meters what already happened and never refuses.
+        UsageRepository::apply(conn, key, a.input.action, a.input.quantity, -1, false).await?;
+    }
+    Ok(())
+}
+
+/// Key-sorted (tenant, metric, window) → amount pairs as the repository's column vectors.
+fn columns<'a>(pairs: impl Iterator<Item = ((&'a str, &'a str, NaiveDate), i64)>) -> CounterDeltas {
+    let mut d = CounterDeltas::default();
+    for ((t, m, w), n) in pairs {
+        d.tenant_id.push(t.to_string());
+        d.metric.push(m.to_string());
+        d.window_start.push(w);
+        d.amount.push(n);
+    }
+    d
+}
