@@ -71,7 +71,11 @@ impl Principal {
         } else {
             Err(AppError::forbidden(format!(
                 "This action needs one of the roles: {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     }
@@ -96,7 +100,9 @@ impl Principal {
         if self.is_platform() || self.has(Role::TenantAdmin) {
             Ok(())
         } else {
-            Err(AppError::forbidden("This action needs the tenant_admin role"))
+            Err(AppError::forbidden(
+                "This action needs the tenant_admin role",
+            ))
         }
     }
 }
@@ -135,14 +141,22 @@ pub fn issue_token(
         exp: now + ttl_secs,
         iat: now,
     };
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
 }
 
 pub fn verify_token(secret: &str, token: &str) -> Result<Principal, AppError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 30;
-    let data = decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map_err(|e| AppError::unauthorized(format!("Invalid bearer token: {e}")))?;
+    let data = decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| AppError::unauthorized(format!("Invalid bearer token: {e}")))?;
     let c = data.claims;
     let mut roles: Vec<Role> = c
         .roles
@@ -157,19 +171,29 @@ pub fn verify_token(secret: &str, token: &str) -> Result<Principal, AppError> {
     }
     let tenant_id = match c.tid.or(c.tenant_id) {
         Some(t) => Some(
-            TenantId::parse(&t).map_err(|_| AppError::unauthorized("The token's tenant is invalid"))?,
+            TenantId::parse(&t)
+                .map_err(|_| AppError::unauthorized("The token's tenant is invalid"))?,
         ),
         None => None,
     };
-    let needs_tenant = !roles.iter().any(|r| matches!(r, Role::SuperAdmin | Role::Service));
+    let needs_tenant = !roles
+        .iter()
+        .any(|r| matches!(r, Role::SuperAdmin | Role::Service));
     if needs_tenant && tenant_id.is_none() {
-        return Err(AppError::unauthorized("A tenant role needs a tenant claim (tid)"));
+        return Err(AppError::unauthorized(
+            "A tenant role needs a tenant claim (tid)",
+        ));
     }
     let scope = match &tenant_id {
         Some(t) if needs_tenant => format!("tenant:{t}"),
         _ => format!("user:{}", c.sub),
     };
-    Ok(Principal { subject: c.sub, tenant_id, roles, scope })
+    Ok(Principal {
+        subject: c.sub,
+        tenant_id,
+        roles,
+        scope,
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -178,7 +202,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principal>, AppError> {
     if let Some(key) = parts.headers.get("x-api-key") {
-        let key = key.to_str().map_err(|_| AppError::unauthorized("Invalid API key"))?;
+        let key = key
+            .to_str()
+            .map_err(|_| AppError::unauthorized("Invalid API key"))?;
         let known = state
             .config
             .api_keys
@@ -198,7 +224,9 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principal>
     match parts.headers.get(axum::http::header::AUTHORIZATION) {
         None => Ok(None),
         Some(v) => {
-            let v = v.to_str().map_err(|_| AppError::unauthorized("Invalid Authorization header"))?;
+            let v = v
+                .to_str()
+                .map_err(|_| AppError::unauthorized("Invalid Authorization header"))?;
             let token = v
                 .strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))

@@ -34,7 +34,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<u8> {
         Command::Bill { date, migrate } => {
             let (pool, _) = pool(&config).await?;
             if migrate {
-                crate::db::migrate(&pool).await.context("applying migrations")?;
+                crate::db::migrate(&pool)
+                    .await
+                    .context("applying migrations")?;
             }
             bill(&pool, &config, date).await
         }
@@ -240,7 +242,11 @@ async fn drop_all(pool: &sqlx::PgPool) -> anyhow::Result<()> {
 }
 
 /// `bill --date`: the daily jobs as of `date`, with progress on stderr for large runs.
-async fn bill(pool: &sqlx::PgPool, config: &Config, date: Option<chrono::NaiveDate>) -> anyhow::Result<u8> {
+async fn bill(
+    pool: &sqlx::PgPool,
+    config: &Config,
+    date: Option<chrono::NaiveDate>,
+) -> anyhow::Result<u8> {
     let now = chrono::Utc::now();
     let at = match date {
         Some(d) => d.and_time(now.time()).and_utc(),

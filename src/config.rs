@@ -69,7 +69,11 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase) {
             None => Environment::Development,
             Some(v) => match v.as_str() {
@@ -101,7 +105,9 @@ impl Config {
             None => None,
             Some(v) => {
                 let rate: Decimal = v.parse().map_err(|_| {
-                    ConfigError(format!("YER_EXCHANGE_RATE must be a decimal number, not {v:?}"))
+                    ConfigError(format!(
+                        "YER_EXCHANGE_RATE must be a decimal number, not {v:?}"
+                    ))
                 })?;
                 if rate <= Decimal::ZERO {
                     return Err(ConfigError("YER_EXCHANGE_RATE must be positive".into()));
@@ -129,7 +135,9 @@ impl Config {
             database_url: var("DATABASE_URL"),
             db_pool_size: parse_num(&var, "DB_POOL_SIZE", 20, 1, 1000)?,
             db_max_overflow: parse_num(&var, "DB_MAX_OVERFLOW", 40, 0, 1000)?,
-            db_pool_timeout: Duration::from_secs(parse_num(&var, "DB_POOL_TIMEOUT", 30, 1, 3600)?.into()),
+            db_pool_timeout: Duration::from_secs(
+                parse_num(&var, "DB_POOL_TIMEOUT", 30, 1, 3600)?.into(),
+            ),
             db_pool_recycle: Duration::from_secs(
                 parse_num(&var, "DB_POOL_RECYCLE", 3600, 1, 86_400 * 7)?.into(),
             ),
@@ -244,8 +252,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -264,7 +274,11 @@ mod tests {
     fn production_refuses_to_start_without_a_jwt_secret() {
         let err = cfg(&[("ENVIRONMENT", "production")]).unwrap_err();
         assert!(err.0.contains("JWT_SECRET"));
-        assert!(cfg(&[("ENVIRONMENT", "production"), ("JWT_SECRET", &"x".repeat(40))]).is_ok());
+        assert!(cfg(&[
+            ("ENVIRONMENT", "production"),
+            ("JWT_SECRET", &"x".repeat(40))
+        ])
+        .is_ok());
     }
 
     #[test]
@@ -276,7 +290,11 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let c = cfg(&[("JWT_SECRET", "supersecretvalue"), ("STRIPE_API_KEY", "sk_live_x")]).unwrap();
+        let c = cfg(&[
+            ("JWT_SECRET", "supersecretvalue"),
+            ("STRIPE_API_KEY", "sk_live_x"),
+        ])
+        .unwrap();
         let s = format!("{c:?}");
         assert!(!s.contains("supersecretvalue") && !s.contains("sk_live_x"));
     }

@@ -67,8 +67,10 @@ impl AppError {
     }
 
     pub fn with_extra(mut self, key: &str, value: impl Serialize) -> Self {
-        self.extra
-            .insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.extra.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 
@@ -89,7 +91,10 @@ impl AppError {
     }
 
     pub fn field(field: &str, issue: impl Into<String>) -> Self {
-        AppError::validation(vec![FieldIssue { field: field.to_string(), issue: issue.into() }])
+        AppError::validation(vec![FieldIssue {
+            field: field.to_string(),
+            issue: issue.into(),
+        }])
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
@@ -97,7 +102,12 @@ impl AppError {
     }
 
     pub fn not_found(what: &str, ar: &str) -> Self {
-        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"), ar)
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+            ar,
+        )
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
@@ -105,7 +115,11 @@ impl AppError {
     }
 
     pub fn already_exists(what: &str) -> Self {
-        AppError::conflict("already_exists", format!("{what} already exists"), "موجود بالفعل")
+        AppError::conflict(
+            "already_exists",
+            format!("{what} already exists"),
+            "موجود بالفعل",
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -118,7 +132,12 @@ impl AppError {
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        AppError::new(StatusCode::FORBIDDEN, "forbidden", message, "ليس لديك صلاحية لهذا الإجراء")
+        AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            message,
+            "ليس لديك صلاحية لهذا الإجراء",
+        )
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>, ar: &str) -> Self {
@@ -173,7 +192,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             match &self.source {
-                Some(src) => tracing::error!(error.code = self.code, error = ?src, "request failed"),
+                Some(src) => {
+                    tracing::error!(error.code = self.code, error = ?src, "request failed")
+                }
                 None => tracing::error!(error.code = self.code, "request failed"),
             }
         }

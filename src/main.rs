@@ -18,9 +18,9 @@ async fn main() -> ExitCode {
     };
     billing_core::telemetry::init(config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
-        Command::Serve { no_migrate } => {
-            billing_core::server::serve(config, !no_migrate).await.map(|()| 0)
-        }
+        Command::Serve { no_migrate } => billing_core::server::serve(config, !no_migrate)
+            .await
+            .map(|()| 0),
         other => billing_core::commands::run(other, config).await,
     };
     match result {

@@ -15,7 +15,9 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         .await
         .context("connecting to PostgreSQL (check DATABASE_URL)")?;
     if migrate {
-        crate::db::migrate(&pool).await.context("applying migrations")?;
+        crate::db::migrate(&pool)
+            .await
+            .context("applying migrations")?;
     }
     let state = AppState::new(pool.clone(), config.clone());
     crate::db::sync_configured_rates(&pool, &config, state.clock.today()).await?;
@@ -27,16 +29,21 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
             jobs_stopped.clone(),
         ))
     });
-    let scheduler = config.scheduler_enabled.then(|| {
-        tokio::spawn(crate::jobs::scheduler::run(state.clone(), jobs_stopped))
-    });
+    let scheduler = config
+        .scheduler_enabled
+        .then(|| tokio::spawn(crate::jobs::scheduler::run(state.clone(), jobs_stopped)));
     let app = crate::http::router(state);
     let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, embedded_db = config.database_url.is_none(), "billing-core listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     // In-flight requests are done; let the current billing run finish, then stop.
     let _ = stop_jobs.send(true);
     if let Some(handle) = scheduler {

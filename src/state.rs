@@ -35,7 +35,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(Utc::now)
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(Utc::now)
     }
 }
 
@@ -48,7 +51,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
-        AppState { pool, config: Arc::new(config), clock: Arc::new(SystemClock) }
+        AppState {
+            pool,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        }
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

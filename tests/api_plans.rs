@@ -11,7 +11,10 @@ async fn the_seeded_catalogue_is_listed_with_string_prices() {
     assert_eq!(r.body["total"], 4);
     assert_eq!(r.body["has_more"], false);
     let plans = r.body["plans"].as_array().unwrap();
-    let ids: Vec<&str> = plans.iter().map(|p| p["plan_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = plans
+        .iter()
+        .map(|p| p["plan_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["free", "starter", "professional", "enterprise"]);
     let starter = &plans[1];
     assert_eq!(starter["pricing"]["monthly_usd"], "29.00");
@@ -43,7 +46,10 @@ async fn a_missing_plan_is_404_in_the_envelope() {
     assert_eq!(r.error_code(), "not_found");
     assert!(r.body["message_ar"].is_string());
     assert!(r.body["detail"].is_string());
-    assert_eq!(r.body["request_id"].as_str().unwrap(), r.headers["x-request-id"].to_str().unwrap());
+    assert_eq!(
+        r.body["request_id"].as_str().unwrap(),
+        r.headers["x-request-id"].to_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -74,7 +80,11 @@ async fn plan_writes_need_super_admin() {
     let body = json!({"name": "X", "name_ar": "س", "description": "d", "description_ar": "د",
                       "tier": "starter", "monthly_price_usd": 5});
     assert_status!(app.post("/v1/plans", Auth::None, body.clone()).await, 401);
-    assert_status!(app.post("/v1/plans", Auth::TenantAdmin("t1".into()), body.clone()).await, 403);
+    assert_status!(
+        app.post("/v1/plans", Auth::TenantAdmin("t1".into()), body.clone())
+            .await,
+        403
+    );
     assert_status!(app.post("/v1/plans", Auth::Service, body).await, 403);
 }
 
@@ -82,29 +92,58 @@ async fn plan_writes_need_super_admin() {
 async fn bad_plan_input_is_422_naming_the_fields_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let r = app
-        .post("/v1/plans", Auth::Admin, json!({"name": "", "name_ar": "س", "description": "d",
+        .post(
+            "/v1/plans",
+            Auth::Admin,
+            json!({"name": "", "name_ar": "س", "description": "d",
             "description_ar": "د", "tier": "starter", "monthly_price_usd": "5", "trial_days": 400,
-            "limits": {"bogus_metric": 3}}))
+            "limits": {"bogus_metric": 3}}),
+        )
         .await;
     assert_status!(r, 422);
     assert_eq!(r.error_code(), "validation_error");
-    let fields: Vec<&str> = r.body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&"name") && fields.contains(&"trial_days") && fields.contains(&"limits.bogus_metric"), "{fields:?}");
+    let fields: Vec<&str> = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"name")
+            && fields.contains(&"trial_days")
+            && fields.contains(&"limits.bogus_metric"),
+        "{fields:?}"
+    );
 
-    let wrong_type = app.post("/v1/plans", Auth::Admin, json!({"name": "A", "name_ar": "س", "description": "d",
-            "description_ar": "د", "tier": "gold", "monthly_price_usd": "5"})).await;
+    let wrong_type = app
+        .post(
+            "/v1/plans",
+            Auth::Admin,
+            json!({"name": "A", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "gold", "monthly_price_usd": "5"}),
+        )
+        .await;
     assert_status!(wrong_type, 422);
     assert_eq!(wrong_type.body["fields"][0]["field"], "tier");
 
-    let money = app.post("/v1/plans", Auth::Admin, json!({"name": "A", "name_ar": "س", "description": "d",
-            "description_ar": "د", "tier": "starter", "monthly_price_usd": "5.001"})).await;
+    let money = app
+        .post(
+            "/v1/plans",
+            Auth::Admin,
+            json!({"name": "A", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "starter", "monthly_price_usd": "5.001"}),
+        )
+        .await;
     assert_status!(money, 422);
 
     let malformed = app.post_raw("/v1/plans", Auth::Admin, "{\"name\": ").await;
     assert_status!(malformed, 422);
     assert_eq!(malformed.error_code(), "validation_error");
 
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM plans").fetch_one(&app.pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 4);
 }
 
@@ -118,7 +157,13 @@ async fn archiving_hides_a_plan_from_the_default_list() {
     assert_eq!(list.body["total"], 3);
     let all = app.get("/v1/plans?active_only=false", Auth::None).await;
     assert_eq!(all.body["total"], 4);
-    let patched = app.patch("/v1/plans/starter", Auth::Admin, json!({"is_active": true, "monthly_price_usd": "31"})).await;
+    let patched = app
+        .patch(
+            "/v1/plans/starter",
+            Auth::Admin,
+            json!({"is_active": true, "monthly_price_usd": "31"}),
+        )
+        .await;
     assert_status!(patched, 200);
     assert_eq!(patched.body["plan"]["pricing"]["monthly_usd"], "31.00");
 }
@@ -130,7 +175,9 @@ async fn pagination_walks_the_catalogue_with_a_cursor() {
     assert_eq!(p1.body["plans"].as_array().unwrap().len(), 3);
     assert_eq!(p1.body["has_more"], true);
     assert_eq!(p1.body["total"], 4);
-    let p2 = app.get("/v1/plans?limit=3&starting_after=professional", Auth::None).await;
+    let p2 = app
+        .get("/v1/plans?limit=3&starting_after=professional", Auth::None)
+        .await;
     assert_eq!(p2.body["plans"][0]["plan_id"], "enterprise");
     assert_eq!(p2.body["has_more"], false);
     assert_status!(app.get("/v1/plans?limit=0", Auth::None).await, 422);
@@ -143,7 +190,9 @@ async fn unknown_routes_and_methods_use_the_envelope() {
     let r = app.get("/v1/nothing-here", Auth::None).await;
     assert_status!(r, 404);
     assert_eq!(r.error_code(), "not_found");
-    let m = app.send(app.client.put(app.url("/v1/plans")), &Auth::None).await;
+    let m = app
+        .send(app.client.put(app.url("/v1/plans")), &Auth::None)
+        .await;
     assert_status!(m, 405);
     assert_eq!(m.error_code(), "method_not_allowed");
 }
@@ -170,9 +219,16 @@ async fn metrics_count_requests_by_route_template_after_traffic() {
     let text = r.body.as_str().expect("prometheus text");
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains(r#"route="/v1/plans/{plan_id}""#), "{text}");
-    assert!(text.contains(r#"route="/api/v1/plans/{plan_id}",status="404""#) || text.contains(r#"status="404""#), "{text}");
+    assert!(
+        text.contains(r#"route="/api/v1/plans/{plan_id}",status="404""#)
+            || text.contains(r#"status="404""#),
+        "{text}"
+    );
     assert!(text.contains("http_request_duration_seconds_bucket"));
     assert!(text.contains("db_pool_connections"));
     assert!(text.contains("billing_outbox_backlog"));
-    assert!(!text.contains("/v1/plans/starter"), "raw paths must not become labels");
+    assert!(
+        !text.contains("/v1/plans/starter"),
+        "raw paths must not become labels"
+    );
 }

@@ -378,7 +378,11 @@ async fn a_tenant_reads_its_own_tenant_and_never_another_one() {
     assert!(t["created_at"].is_string());
     assert_eq!(own.body["subscription"]["plan_id"], "starter");
     let usage = &own.body["usage"];
-    assert_eq!(usage.as_object().unwrap().len(), 7, "every catalogue metric: {usage}");
+    assert_eq!(
+        usage.as_object().unwrap().len(),
+        7,
+        "every catalogue metric: {usage}"
+    );
     assert_eq!(usage["fields"]["limit"], 10);
     assert_eq!(usage["fields"]["used"], 0);
 

@@ -9,7 +9,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 async fn bill(app: &TestApp, date: &str) -> billing_core::jobs::DailyReport {
-    let at = d(date).and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap()).and_utc();
+    let at = d(date)
+        .and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap())
+        .and_utc();
     run_daily(&app.pool, &app.config, at, |_| {}).await.unwrap()
 }
 
@@ -63,59 +65,140 @@ async fn a_monthly_subscription_anchored_on_the_31st_renews_once_per_period_thro
     bill(&app, "2025-02-28").await;
     let inv = invoices(&app.pool, &t).await;
     assert_eq!(inv.len(), 1, "running twice bills once: {inv:?}");
-    assert_eq!((inv[0].period_start, inv[0].period_end), (Some(d("2025-02-28")), Some(d("2025-03-31"))));
+    assert_eq!(
+        (inv[0].period_start, inv[0].period_end),
+        (Some(d("2025-02-28")), Some(d("2025-03-31")))
+    );
     assert_eq!(inv[0].total, money("29.00"));
     assert_eq!(inv[0].invoice_number, "SAH-2025-0001");
 
     // Thirteen months on, the tenant paying each invoice as it comes.
-    for date in ["2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30", "2025-07-31", "2025-08-31",
-                 "2025-09-30", "2025-10-31", "2025-11-30", "2025-12-31", "2026-01-31", "2026-02-28", "2026-03-31"] {
+    for date in [
+        "2025-03-31",
+        "2025-04-30",
+        "2025-05-31",
+        "2025-06-30",
+        "2025-07-31",
+        "2025-08-31",
+        "2025-09-30",
+        "2025-10-31",
+        "2025-11-30",
+        "2025-12-31",
+        "2026-01-31",
+        "2026-02-28",
+        "2026-03-31",
+    ] {
         pay_all(&app.pool, &t).await;
         bill(&app, date).await;
     }
     let inv = invoices(&app.pool, &t).await;
     assert_eq!(inv.len(), 14);
     let ends: Vec<NaiveDate> = inv.iter().map(|i| i.period_end.unwrap()).collect();
-    assert!(ends.contains(&d("2025-04-30")) && ends.contains(&d("2026-02-28")) && ends.contains(&d("2026-04-30")));
+    assert!(
+        ends.contains(&d("2025-04-30"))
+            && ends.contains(&d("2026-02-28"))
+            && ends.contains(&d("2026-04-30"))
+    );
     let (status, start, end) = sub_state(&app.pool, &t).await;
-    assert_eq!((status.as_str(), start, end), ("active", d("2026-03-31"), d("2026-04-30")));
+    assert_eq!(
+        (status.as_str(), start, end),
+        ("active", d("2026-03-31"), d("2026-04-30"))
+    );
 }
 
 #[tokio::test]
 async fn a_missed_stretch_is_caught_up_with_one_invoice_per_period() {
     let app = TestApp::spawn().await;
-    let t = tenant_with(&app.pool, Sub { start: "2025-01-10", end: "2025-02-10", anchor: 10, ..Sub::default() }).await;
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            start: "2025-01-10",
+            end: "2025-02-10",
+            anchor: 10,
+            ..Sub::default()
+        },
+    )
+    .await;
     let report = bill(&app, "2025-05-17").await;
     assert_eq!(report.renewals.invoices_issued, 4);
     let inv = invoices(&app.pool, &t).await;
     let starts: Vec<NaiveDate> = inv.iter().map(|i| i.period_start.unwrap()).collect();
-    assert_eq!(starts, [d("2025-02-10"), d("2025-03-10"), d("2025-04-10"), d("2025-05-10")]);
+    assert_eq!(
+        starts,
+        [
+            d("2025-02-10"),
+            d("2025-03-10"),
+            d("2025-04-10"),
+            d("2025-05-10")
+        ]
+    );
 }
 
 #[tokio::test]
 async fn quarterly_and_yearly_cycles_charge_their_prices_in_the_subscription_currency() {
     let app = TestApp::spawn().await;
-    let q = tenant_with(&app.pool, Sub { cycle: "quarterly", start: "2025-01-15", end: "2025-04-15", anchor: 15, ..Sub::default() }).await;
-    let y = tenant_with(&app.pool, Sub { plan: "professional", cycle: "yearly", start: "2024-04-15", end: "2025-04-15", anchor: 15, currency: "YER", ..Sub::default() }).await;
+    let q = tenant_with(
+        &app.pool,
+        Sub {
+            cycle: "quarterly",
+            start: "2025-01-15",
+            end: "2025-04-15",
+            anchor: 15,
+            ..Sub::default()
+        },
+    )
+    .await;
+    let y = tenant_with(
+        &app.pool,
+        Sub {
+            plan: "professional",
+            cycle: "yearly",
+            start: "2024-04-15",
+            end: "2025-04-15",
+            anchor: 15,
+            currency: "YER",
+            ..Sub::default()
+        },
+    )
+    .await;
     bill(&app, "2025-04-15").await;
     let qi = invoices(&app.pool, &q).await;
-    assert_eq!((qi[0].total, qi[0].period_end), (money("79.00"), Some(d("2025-07-15"))));
+    assert_eq!(
+        (qi[0].total, qi[0].period_end),
+        (money("79.00"), Some(d("2025-07-15")))
+    );
     let yi = invoices(&app.pool, &y).await;
-    assert_eq!((yi[0].total, yi[0].period_end), (money("247500.00"), Some(d("2026-04-15"))));
+    assert_eq!(
+        (yi[0].total, yi[0].period_end),
+        (money("247500.00"), Some(d("2026-04-15")))
+    );
     assert_eq!(yi[0].currency, "YER");
 }
 
 #[tokio::test]
 async fn a_trial_converts_to_active_with_its_first_invoice_at_trial_end() {
     let app = TestApp::spawn().await;
-    let t = tenant_with(&app.pool, Sub { status: "trial", start: "2025-01-01", end: "2025-01-15", anchor: 15, ..Sub::default() }).await;
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            status: "trial",
+            start: "2025-01-01",
+            end: "2025-01-15",
+            anchor: 15,
+            ..Sub::default()
+        },
+    )
+    .await;
     bill(&app, "2025-01-14").await;
     assert!(invoices(&app.pool, &t).await.is_empty());
     let r = bill(&app, "2025-01-15").await;
     assert_eq!(r.renewals.trials_converted, 1);
     let inv = invoices(&app.pool, &t).await;
     assert_eq!(inv.len(), 1);
-    assert_eq!((inv[0].period_start, inv[0].period_end), (Some(d("2025-01-15")), Some(d("2025-02-15"))));
+    assert_eq!(
+        (inv[0].period_start, inv[0].period_end),
+        (Some(d("2025-01-15")), Some(d("2025-02-15")))
+    );
     let (status, _, end) = sub_state(&app.pool, &t).await;
     assert_eq!((status.as_str(), end), ("active", d("2025-02-15")));
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE tenant_id = $1 AND event_type = 'subscription.trial_expired'")
@@ -126,8 +209,22 @@ async fn a_trial_converts_to_active_with_its_first_invoice_at_trial_end() {
 #[tokio::test]
 async fn a_trial_canceled_at_period_end_ends_without_an_invoice() {
     let app = TestApp::spawn().await;
-    let t = tenant_with(&app.pool, Sub { status: "trial", start: "2025-01-01", end: "2025-01-15", anchor: 15, ..Sub::default() }).await;
-    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE tenant_id = $1").bind(&t).execute(&app.pool).await.unwrap();
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            status: "trial",
+            start: "2025-01-01",
+            end: "2025-01-15",
+            anchor: 15,
+            ..Sub::default()
+        },
+    )
+    .await;
+    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE tenant_id = $1")
+        .bind(&t)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     bill(&app, "2025-01-20").await;
     assert!(invoices(&app.pool, &t).await.is_empty());
     assert_eq!(sub_state(&app.pool, &t).await.0, "canceled");
@@ -136,7 +233,14 @@ async fn a_trial_canceled_at_period_end_ends_without_an_invoice() {
 #[tokio::test]
 async fn the_free_plan_renews_without_invoices() {
     let app = TestApp::spawn().await;
-    let t = tenant_with(&app.pool, Sub { plan: "free", ..Sub::default() }).await;
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            plan: "free",
+            ..Sub::default()
+        },
+    )
+    .await;
     bill(&app, "2025-03-01").await;
     assert!(invoices(&app.pool, &t).await.is_empty());
     assert_eq!(sub_state(&app.pool, &t).await.2, d("2025-03-31"));
@@ -146,7 +250,11 @@ async fn the_free_plan_renews_without_invoices() {
 async fn cancel_at_period_end_cancels_instead_of_invoicing() {
     let app = TestApp::spawn().await;
     let t = tenant_with(&app.pool, Sub::default()).await;
-    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE tenant_id = $1").bind(&t).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE tenant_id = $1")
+        .bind(&t)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     bill(&app, "2025-03-05").await;
     assert!(invoices(&app.pool, &t).await.is_empty());
     assert_eq!(sub_state(&app.pool, &t).await.0, "canceled");
@@ -155,7 +263,16 @@ async fn cancel_at_period_end_cancels_instead_of_invoicing() {
 #[tokio::test]
 async fn overage_of_each_metric_kind_is_billed_with_the_next_period() {
     let app = TestApp::spawn().await;
-    let t = tenant_with(&app.pool, Sub { start: "2025-03-01", end: "2025-04-01", anchor: 1, ..Sub::default() }).await;
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            start: "2025-03-01",
+            end: "2025-04-01",
+            anchor: 1,
+            ..Sub::default()
+        },
+    )
+    .await;
     // starter: satellite 50/period, api calls 500/day, fields 10 (gauge), storage 5 (gauge)
     for (metric, window, used, peak) in [
         ("satellite_analyses_per_month", "2025-03-01", 60i64, 0i64),
@@ -195,8 +312,12 @@ async fn a_credit_balance_is_applied_as_a_line_on_the_next_invoice() {
     assert_eq!(inv[0].total, money("0.00"));
     assert_eq!(inv[0].status, "paid", "a zero total is issued paid");
     assert_eq!(inv[1].total, money("18.00"));
-    let left: rust_decimal::Decimal = sqlx::query_scalar("SELECT SUM(amount) FROM credit_balance_entries WHERE tenant_id = $1")
-        .bind(&t).fetch_one(&app.pool).await.unwrap();
+    let left: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT SUM(amount) FROM credit_balance_entries WHERE tenant_id = $1")
+            .bind(&t)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(left, money("0.00"));
 }
 
@@ -217,7 +338,11 @@ async fn dunning_walks_overdue_past_due_suspended_and_payment_reactivates() {
         sqlx::query_as("SELECT invoice_id, amount_due::text FROM invoices WHERE tenant_id = $1 AND status = 'overdue'")
             .bind(&t).fetch_one(&app.pool).await.unwrap();
     let paid = app
-        .post("/v1/payments", Auth::Admin, serde_json::json!({"invoice_id": invoice_id, "amount": due, "method": "cash"}))
+        .post(
+            "/v1/payments",
+            Auth::Admin,
+            serde_json::json!({"invoice_id": invoice_id, "amount": due, "method": "cash"}),
+        )
         .await;
     assert_status!(paid, 201);
     assert_eq!(sub_state(&app.pool, &t).await.0, "active");
@@ -232,16 +357,23 @@ async fn two_billing_runs_at_once_on_two_pools_issue_each_period_once_with_gaple
     for _ in 0..60 {
         tenant_with(&app.pool, Sub::default()).await;
     }
-    let other = billing_core::db::connect(&app.config, &app.database_url).await.unwrap();
-    let at = d("2025-02-28").and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap()).and_utc();
+    let other = billing_core::db::connect(&app.config, &app.database_url)
+        .await
+        .unwrap();
+    let at = d("2025-02-28")
+        .and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap())
+        .and_utc();
     let (a, b) = tokio::join!(
         run_daily(&app.pool, &app.config, at, |_| {}),
         run_daily(&other, &app.config, at, |_| {})
     );
     let issued = a.unwrap().renewals.invoices_issued + b.unwrap().renewals.invoices_issued;
     assert_eq!(issued, 60);
-    let numbers: Vec<String> = sqlx::query_scalar("SELECT invoice_number FROM invoices ORDER BY invoice_number")
-        .fetch_all(&app.pool).await.unwrap();
+    let numbers: Vec<String> =
+        sqlx::query_scalar("SELECT invoice_number FROM invoices ORDER BY invoice_number")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     let expected: Vec<String> = (1..=60).map(|n| format!("SAH-2025-{n:04}")).collect();
     assert_eq!(numbers, expected);
 }
@@ -250,11 +382,29 @@ async fn two_billing_runs_at_once_on_two_pools_issue_each_period_once_with_gaple
 async fn the_admin_billing_run_endpoint_reports_what_it_did() {
     let app = TestApp::spawn().await;
     tenant_with(&app.pool, Sub::default()).await;
-    let r = app.post("/v1/admin/billing-run?date=2025-02-28", Auth::Admin, Value::Null).await;
+    let r = app
+        .post(
+            "/v1/admin/billing-run?date=2025-02-28",
+            Auth::Admin,
+            Value::Null,
+        )
+        .await;
     assert_status!(r, 200);
     assert_eq!(r.body["report"]["renewals"]["invoices_issued"], 1);
-    assert_status!(app.post("/v1/admin/billing-run?date=2025-02-30", Auth::Admin, Value::Null).await, 422);
-    assert_status!(app.post("/v1/admin/billing-run", Auth::Service, Value::Null).await, 403);
+    assert_status!(
+        app.post(
+            "/v1/admin/billing-run?date=2025-02-30",
+            Auth::Admin,
+            Value::Null
+        )
+        .await,
+        422
+    );
+    assert_status!(
+        app.post("/v1/admin/billing-run", Auth::Service, Value::Null)
+            .await,
+        403
+    );
 }
 
 #[tokio::test]
@@ -263,7 +413,9 @@ async fn a_run_killed_mid_way_and_run_again_bills_every_period_exactly_once() {
     for _ in 0..30 {
         tenant_with(&app.pool, Sub::default()).await;
     }
-    let at = d("2025-02-28").and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap()).and_utc();
+    let at = d("2025-02-28")
+        .and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap())
+        .and_utc();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let pool = app.pool.clone();
     let config = app.config.clone();
@@ -276,11 +428,20 @@ async fn a_run_killed_mid_way_and_run_again_bills_every_period_exactly_once() {
     let first_batch = rx.recv().await.unwrap();
     run.abort();
     let _ = run.await;
-    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices").fetch_one(&app.pool).await.unwrap();
-    assert!(committed >= first_batch as i64 && committed < 30, "killed part-way: {committed}");
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        committed >= first_batch as i64 && committed < 30,
+        "killed part-way: {committed}"
+    );
     bill(&app, "2025-02-28").await;
-    let numbers: Vec<String> = sqlx::query_scalar("SELECT invoice_number FROM invoices ORDER BY invoice_number")
-        .fetch_all(&app.pool).await.unwrap();
+    let numbers: Vec<String> =
+        sqlx::query_scalar("SELECT invoice_number FROM invoices ORDER BY invoice_number")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     let expected: Vec<String> = (1..=30).map(|n| format!("SAH-2025-{n:04}")).collect();
     assert_eq!(numbers, expected);
 }
@@ -290,27 +451,48 @@ async fn the_scheduler_runs_a_day_once_across_replicas() {
     let app = TestApp::spawn().await;
     let t = tenant_with(&app.pool, Sub::default()).await;
     let second = TestApp::spawn_on(&app.database_url, |_| {}).await;
-    let when = d("2025-02-28").and_time(NaiveTime::from_hms_opt(5, 0, 0).unwrap()).and_utc();
+    let when = d("2025-02-28")
+        .and_time(NaiveTime::from_hms_opt(5, 0, 0).unwrap())
+        .and_utc();
     app.clock.set(when);
     second.clock.set(when);
-    let state_a = billing_core::state::AppState::new(app.pool.clone(), app.config.clone()).with_clock(app.clock.clone());
-    let state_b = billing_core::state::AppState::new(second.pool.clone(), second.config.clone()).with_clock(second.clock.clone());
+    let state_a = billing_core::state::AppState::new(app.pool.clone(), app.config.clone())
+        .with_clock(app.clock.clone());
+    let state_b = billing_core::state::AppState::new(second.pool.clone(), second.config.clone())
+        .with_clock(second.clock.clone());
     let (a, b) = tokio::join!(
         billing_core::jobs::scheduler::tick(&state_a),
         billing_core::jobs::scheduler::tick(&state_b)
     );
-    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|ran| **ran).count(), 1);
-    assert!(!billing_core::jobs::scheduler::tick(&state_a).await.unwrap(), "the day is done");
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|ran| **ran).count(),
+        1
+    );
+    assert!(
+        !billing_core::jobs::scheduler::tick(&state_a).await.unwrap(),
+        "the day is done"
+    );
     assert_eq!(invoices(&app.pool, &t).await.len(), 1);
     // Before the configured hour nothing runs.
-    app.clock.set(d("2025-03-01").and_time(NaiveTime::from_hms_opt(1, 0, 0).unwrap()).and_utc());
+    app.clock.set(
+        d("2025-03-01")
+            .and_time(NaiveTime::from_hms_opt(1, 0, 0).unwrap())
+            .and_utc(),
+    );
     assert!(!billing_core::jobs::scheduler::tick(&state_a).await.unwrap());
 }
 
 #[tokio::test]
 async fn one_subscription_that_cannot_be_billed_does_not_stop_the_others_or_dunning() {
     let app = TestApp::spawn().await;
-    let huge = tenant_with(&app.pool, Sub { currency: "YER", ..Sub::default() }).await;
+    let huge = tenant_with(
+        &app.pool,
+        Sub {
+            currency: "YER",
+            ..Sub::default()
+        },
+    )
+    .await;
     let fine = tenant_with(&app.pool, Sub::default()).await;
     // a gauge peak whose overage (≈ 1e9 × 5 USD × 250) cannot be an amount
     sqlx::query("INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak) VALUES ($1, 'fields', '2025-01-31', 0, 1000000000)")
@@ -322,7 +504,10 @@ async fn one_subscription_that_cannot_be_billed_does_not_stop_the_others_or_dunn
     assert_eq!(invoices(&app.pool, &fine).await.len(), 1);
     // the failed subscription stays due (retried next run) and the number it took was returned
     assert_eq!(sub_state(&app.pool, &huge).await.2, d("2025-02-28"));
-    let number: String = sqlx::query_scalar("SELECT invoice_number FROM invoices").fetch_one(&app.pool).await.unwrap();
+    let number: String = sqlx::query_scalar("SELECT invoice_number FROM invoices")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(number, "SAH-2025-0001");
     let r = bill(&app, "2025-03-08").await;
     assert_eq!(r.dunning.invoices_overdue, 1, "dunning still runs");

@@ -256,8 +256,108 @@ async fn bill_runs_the_daily_jobs_as_of_a_date_and_prints_the_report() {
     assert_eq!(report["date"], "2025-02-28");
     let again = billing_core(&url, &["bill", "--date", "2025-02-28"]).await;
     assert!(again.status.success(), "{}", describe(&again));
-    let invoices = count(&pool, &format!("SELECT count(*) FROM invoices WHERE tenant_id = '{tenant}'")).await;
+    let invoices = count(
+        &pool,
+        &format!("SELECT count(*) FROM invoices WHERE tenant_id = '{tenant}'"),
+    )
+    .await;
     assert_eq!(invoices, 1, "a second run bills nothing new");
     let bad = billing_core(&url, &["bill", "--date", "2025-02-30"]).await;
     assert!(!bad.status.success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_before_the_service_stops() {
+    let url = common::fresh_database().await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    let tenant = common::tenant_with(
+        &pool,
+        common::Sub {
+            start: "2099-01-01",
+            end: "2099-02-01",
+            anchor: 1,
+            ..common::Sub::default()
+        },
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_billing-core"))
+        .args(["serve", "--no-migrate"])
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", &url)
+        .env("ENVIRONMENT", "test")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("PORT", port.to_string())
+        .env("SCHEDULER_ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "service did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Hold the tenant row so the request below waits inside the service.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE")
+        .bind(&tenant)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let token = billing_core::auth::issue_token(
+        JWT_SECRET,
+        "t",
+        billing_core::auth::Role::TenantAdmin,
+        Some(&tenant),
+        600,
+    )
+    .unwrap();
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/v1/tenants/{tenant}/cancel");
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the service waits for the request in flight"
+    );
+    blocker.commit().await.unwrap();
+    assert_eq!(
+        in_flight.await.unwrap().expect("the request completes"),
+        200
+    );
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    let pending: bool =
+        sqlx::query_scalar("SELECT cancel_at_period_end FROM subscriptions WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(pending, "the request's effect was committed");
 }

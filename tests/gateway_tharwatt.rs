@@ -159,7 +159,10 @@ async fn tharwatt_down_is_502_and_the_payment_is_not_succeeded() {
     assert_status!(r, 502);
     assert_eq!(r.error_code(), "gateway_error");
     assert_eq!(r.body["payment"]["status"], "pending");
-    let first = r.body["payment"]["payment_id"].as_str().unwrap().to_string();
+    let first = r.body["payment"]["payment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Its outcome is unknown (the deposit may still complete): a second deposit for the same
     // money is refused rather than risk collecting twice...
     fake.set_mode(Mode::Decline);
@@ -167,9 +170,21 @@ async fn tharwatt_down_is_502_and_the_payment_is_not_succeeded() {
     assert_status!(twice, 422);
     assert_eq!(twice.error_code(), "amount_exceeds_due");
     // ...until staff reject the unknown one (confirming by hand is refused for gateways).
-    let confirm = app.post(&format!("/v1/payments/{first}/confirm"), Auth::Admin, json!({})).await;
+    let confirm = app
+        .post(
+            &format!("/v1/payments/{first}/confirm"),
+            Auth::Admin,
+            json!({}),
+        )
+        .await;
     assert_status!(confirm, 409);
-    let reject = app.post(&format!("/v1/payments/{first}/reject"), Auth::Admin, json!({"reason": "gateway lost it"})).await;
+    let reject = app
+        .post(
+            &format!("/v1/payments/{first}/reject"),
+            Auth::Admin,
+            json!({"reason": "gateway lost it"}),
+        )
+        .await;
     assert_status!(reject, 200);
     let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
     assert_status!(r, 502);

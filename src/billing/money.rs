@@ -160,7 +160,9 @@ impl<'de> Deserialize<'de> for PositiveAmount {
 impl<'de> Deserialize<'de> for Price {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
-        decimal_from_json(&v).and_then(Price::new).map_err(serde::de::Error::custom)
+        decimal_from_json(&v)
+            .and_then(Price::new)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -219,9 +221,18 @@ mod tests {
 
     #[test]
     fn conversion_rounds_once() {
-        assert_eq!(money_string(convert_from_usd(dec!(29), dec!(250))), "7250.00");
-        assert_eq!(money_string(convert_from_usd(dec!(29), dec!(3.6725))), "106.50");
-        assert_eq!(money_string(convert_from_usd(dec!(0.01), dec!(0.92))), "0.01");
+        assert_eq!(
+            money_string(convert_from_usd(dec!(29), dec!(250))),
+            "7250.00"
+        );
+        assert_eq!(
+            money_string(convert_from_usd(dec!(29), dec!(3.6725))),
+            "106.50"
+        );
+        assert_eq!(
+            money_string(convert_from_usd(dec!(0.01), dec!(0.92))),
+            "0.01"
+        );
     }
 
     proptest! {

@@ -15,7 +15,9 @@ pub fn add_cycles(anchor: NaiveDate, anchor_day: u32, cycle: BillingCycle, n: u3
 pub fn add_months_anchored(from: NaiveDate, anchor_day: u32, months: u32) -> NaiveDate {
     let first = from.with_day(1).expect("day 1 exists") + Months::new(months);
     let last = last_day_of_month(first.year(), first.month());
-    first.with_day(anchor_day.min(last)).expect("clamped day exists")
+    first
+        .with_day(anchor_day.min(last))
+        .expect("clamped day exists")
 }
 
 /// The end (exclusive) of the period starting at `start` for a subscription with `anchor_day`.
@@ -24,7 +26,11 @@ pub fn period_end(start: NaiveDate, anchor_day: u32, cycle: BillingCycle) -> Nai
 }
 
 pub fn last_day_of_month(year: i32, month: u32) -> u32 {
-    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     NaiveDate::from_ymd_opt(y, m, 1)
         .and_then(|d| d.pred_opt())
         .map(|d| d.day())
@@ -65,7 +71,10 @@ mod tests {
         let feb = period_end(jan31, 31, BillingCycle::Monthly);
         assert_eq!(feb, d(2025, 2, 28));
         assert_eq!(period_end(feb, 31, BillingCycle::Monthly), d(2025, 3, 31));
-        assert_eq!(period_end(d(2024, 1, 31), 31, BillingCycle::Monthly), d(2024, 2, 29));
+        assert_eq!(
+            period_end(d(2024, 1, 31), 31, BillingCycle::Monthly),
+            d(2024, 2, 29)
+        );
     }
 
     #[test]

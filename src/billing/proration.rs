@@ -24,11 +24,24 @@ impl Proration {
 
 /// Prorates a change on `today` within `[start, end)`. `today` outside the period clamps to a
 /// whole period (before start) or nothing (on or after end). Each side is rounded once.
-pub fn prorate(old_price: Decimal, new_price: Decimal, start: NaiveDate, end: NaiveDate, today: NaiveDate) -> Proration {
+pub fn prorate(
+    old_price: Decimal,
+    new_price: Decimal,
+    start: NaiveDate,
+    end: NaiveDate,
+    today: NaiveDate,
+) -> Proration {
     let total_days = (end - start).num_days().max(1);
     let remaining_days = (end - today).num_days().clamp(0, total_days);
-    let share = |price: Decimal| round_money(price * Decimal::from(remaining_days) / Decimal::from(total_days));
-    Proration { total_days, remaining_days, credit: share(old_price), charge: share(new_price) }
+    let share = |price: Decimal| {
+        round_money(price * Decimal::from(remaining_days) / Decimal::from(total_days))
+    };
+    Proration {
+        total_days,
+        remaining_days,
+        credit: share(old_price),
+        charge: share(new_price),
+    }
 }
 
 #[cfg(test)]
@@ -42,7 +55,13 @@ mod tests {
 
     #[test]
     fn upgrade_halfway_through_a_thirty_day_month() {
-        let p = prorate(Decimal::from(29), Decimal::from(99), d(2025, 4, 1), d(2025, 5, 1), d(2025, 4, 16));
+        let p = prorate(
+            Decimal::from(29),
+            Decimal::from(99),
+            d(2025, 4, 1),
+            d(2025, 5, 1),
+            d(2025, 4, 16),
+        );
         assert_eq!((p.total_days, p.remaining_days), (30, 15));
         assert_eq!(p.credit, Decimal::new(1450, 2));
         assert_eq!(p.charge, Decimal::new(4950, 2));
@@ -51,7 +70,13 @@ mod tests {
 
     #[test]
     fn downgrade_gives_a_negative_net() {
-        let p = prorate(Decimal::from(99), Decimal::from(29), d(2025, 1, 31), d(2025, 2, 28), d(2025, 2, 7));
+        let p = prorate(
+            Decimal::from(99),
+            Decimal::from(29),
+            d(2025, 1, 31),
+            d(2025, 2, 28),
+            d(2025, 2, 7),
+        );
         assert_eq!(p.remaining_days, 21);
         assert_eq!(p.credit, Decimal::new(7425, 2));
         assert_eq!(p.charge, Decimal::new(2175, 2));

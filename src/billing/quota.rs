@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn unlimited_and_zero_limits() {
-        let u = QuotaView { limit: UNLIMITED, used: 5 };
+        let u = QuotaView {
+            limit: UNLIMITED,
+            used: 5,
+        };
         assert!(u.fits(i64::MAX));
         assert_eq!(u.remaining(), None);
         let z = QuotaView { limit: 0, used: 0 };

@@ -112,8 +112,13 @@ pub enum Currency {
 }
 
 impl Currency {
-    pub const ALL: &'static [Currency] =
-        &[Currency::Usd, Currency::Yer, Currency::Sar, Currency::Aed, Currency::Eur];
+    pub const ALL: &'static [Currency] = &[
+        Currency::Usd,
+        Currency::Yer,
+        Currency::Sar,
+        Currency::Aed,
+        Currency::Eur,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -141,9 +146,8 @@ impl fmt::Display for Currency {
 impl TryFrom<String> for Currency {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Currency::parse(&s).ok_or_else(|| {
-            format!("unsupported currency {s:?}; allowed: USD, YER, SAR, AED, EUR")
-        })
+        Currency::parse(&s)
+            .ok_or_else(|| format!("unsupported currency {s:?}; allowed: USD, YER, SAR, AED, EUR"))
     }
 }
 
@@ -204,7 +208,8 @@ fn truncate(s: &str) -> String {
 /// `[A-Za-z0-9_-]{1,100}`
 pub fn is_tenant_id(s: &str) -> bool {
     (1..=100).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `[a-z][a-z0-9_]{0,99}` — plan ids and metric names.
@@ -212,10 +217,15 @@ pub fn is_slug(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=100).contains(&b.len())
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
-id_type!(TenantId, is_tenant_id, "tenant id ([A-Za-z0-9_-], 1-100 characters)");
+id_type!(
+    TenantId,
+    is_tenant_id,
+    "tenant id ([A-Za-z0-9_-], 1-100 characters)"
+);
 id_type!(PlanId, is_slug, "plan id ([a-z][a-z0-9_]{0,99})");
 id_type!(MetricName, is_slug, "metric name ([a-z][a-z0-9_]{0,99})");
 
@@ -227,7 +237,10 @@ mod tests {
     fn enum_labels_round_trip() {
         for s in SubscriptionStatus::ALL {
             assert_eq!(SubscriptionStatus::parse(s.as_str()), Some(*s));
-            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         assert_eq!(PaymentMethod::CreditCard.as_str(), "credit_card");
         assert_eq!(SubscriptionStatus::PastDue.as_str(), "past_due");

@@ -82,7 +82,11 @@ pub async fn migration_state(pool: &PgPool) -> Result<MigrationState, sqlx::Erro
 
 /// Applies `YER_EXCHANGE_RATE` when it is set and differs from the rate in force today: a new
 /// rate row effective today. Catalogue data is never rewritten at start-up; rates are history.
-pub async fn sync_configured_rates(pool: &PgPool, config: &Config, today: chrono::NaiveDate) -> anyhow::Result<()> {
+pub async fn sync_configured_rates(
+    pool: &PgPool,
+    config: &Config,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<()> {
     if let Some(rate) = config.yer_exchange_rate {
         let current: Option<rust_decimal::Decimal> = sqlx::query_scalar(
             "SELECT rate FROM exchange_rates WHERE currency = 'YER' AND effective_date <= $1
@@ -101,7 +105,10 @@ pub async fn sync_configured_rates(pool: &PgPool, config: &Config, today: chrono
             .bind(rate)
             .execute(pool)
             .await?;
-            tracing::info!(currency = "YER", "exchange rate from YER_EXCHANGE_RATE in force from today");
+            tracing::info!(
+                currency = "YER",
+                "exchange rate from YER_EXCHANGE_RATE in force from today"
+            );
         }
     }
     Ok(())

@@ -36,8 +36,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
     }
     let value = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        AppError::validation(vec![FieldIssue { field, issue: e.into_inner().to_string() }])
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        AppError::validation(vec![FieldIssue {
+            field,
+            issue: e.into_inner().to_string(),
+        }])
     })?;
     Ok((value, raw))
 }
@@ -47,13 +54,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
 fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
     use serde_json::Value;
     match v {
-        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at.into() }),
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() {
+            "body".into()
+        } else {
+            at.into()
+        }),
         Value::Array(items) => items
             .iter()
             .enumerate()
             .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
         Value::Object(m) => m.iter().find_map(|(k, x)| {
-            let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
             if k.contains('\0') {
                 Some(here)
             } else {
@@ -80,7 +95,11 @@ fn body_error(e: axum::extract::rejection::BytesRejection) -> AppError {
             "حجم الطلب كبير جداً",
         )
     } else {
-        AppError::bad_request("bad_request", "The request body could not be read", "تعذرت قراءة الطلب")
+        AppError::bad_request(
+            "bad_request",
+            "The request body could not be read",
+            "تعذرت قراءة الطلب",
+        )
     }
 }
 
@@ -110,7 +129,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded_de(q);
         match de {
             Ok(pairs) => {
-                if let Some((k, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                if let Some((k, _)) = pairs
+                    .iter()
+                    .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+                {
                     return Err(nul_error(k));
                 }
                 let obj: serde_json::Map<String, serde_json::Value> = pairs
@@ -156,7 +178,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|e| {
-                AppError::bad_request("invalid_path_parameter", e.body_text(), "معرّف غير صالح في المسار")
+                AppError::bad_request(
+                    "invalid_path_parameter",
+                    e.body_text(),
+                    "معرّف غير صالح في المسار",
+                )
             })
     }
 }
@@ -164,6 +190,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 /// Parses a UUID path id, answering 400 `invalid_id` when it is not one.
 pub fn parse_uuid(what: &str, s: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(s).map_err(|_| {
-        AppError::bad_request("invalid_id", format!("{what} must be a UUID"), "المعرّف غير صالح")
+        AppError::bad_request(
+            "invalid_id",
+            format!("{what} must be a UUID"),
+            "المعرّف غير صالح",
+        )
     })
 }

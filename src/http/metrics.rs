@@ -22,7 +22,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("http_request_duration_seconds".into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
                 )
                 .ok()?
                 .set_buckets_for_metric(
@@ -47,17 +49,44 @@ pub async fn track(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
+    let tenant = tenant_in_path(&req);
+    let span = tracing::Span::current();
+    span.record("http.route", route.as_str());
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let code = resp.status().as_u16();
+    // One access line per request: ids, route template, status and latency — never bodies,
+    // amounts, emails or credentials.
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status = code,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        tenant.id = tenant.as_deref().unwrap_or(""),
+        "request finished"
+    );
+    let status = code.to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     resp
+}
+
+/// The `{tenant_id}` path parameter, when the route has one and it is a well-formed id.
+fn tenant_in_path(req: &Request) -> Option<String> {
+    let path = req.uri().path();
+    let rest = path.split("/tenants/").nth(1)?;
+    let id = rest.split('/').next()?;
+    crate::billing::types::is_tenant_id(id).then(|| id.to_string())
 }
 
 pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = handle() else {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable\n").into_response();
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable\n",
+        )
+            .into_response();
     };
     let pool = &state.pool;
     metrics::gauge!("db_pool_connections").set(pool.size() as f64);
@@ -71,7 +100,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
         metrics::gauge!("billing_outbox_backlog").set(n as f64);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()

@@ -2,7 +2,9 @@
 
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 
@@ -26,9 +28,9 @@ fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(routes::admin::router())
         .merge(routes::audit::router())
-        .merge(routes::invoice_document::router())
         .merge(routes::events::router())
         .merge(routes::invoices::router())
+        .merge(routes::invoice_document::router())
         .merge(routes::payments::router())
         .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
@@ -42,6 +44,11 @@ fn api_routes() -> Router<AppState> {
 
 /// The whole application, without a socket (tests and `serve` both use this).
 pub fn router(state: AppState) -> Router {
+    router_with_limits(state, rate_limit::RateLimits::from_env())
+}
+
+/// The application with the given rate limits (tests use small ones).
+pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Router {
     metrics::handle();
     // `route_layer` runs after routing, so the metrics see the route template.
     let api = api_routes().route_layer(middleware::from_fn(metrics::track));
@@ -49,12 +56,18 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs))
         .route_layer(middleware::from_fn(metrics::track));
     Router::new()
         .merge(ops)
         .nest("/v1", api.clone())
         .nest("/api/v1", api)
         .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            rate_limit::RateLimiter::new(state.clone(), limits),
+            rate_limit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(envelope_for_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {
@@ -87,12 +100,32 @@ async fn envelope_for_plain_errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let (code, message, ar) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed for this route", "الطريقة غير مسموحة"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large", "حجم الطلب كبير جداً"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type", "نوع المحتوى غير مدعوم"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "Method not allowed for this route",
+            "الطريقة غير مسموحة",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request body is too large",
+            "حجم الطلب كبير جداً",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "Unsupported media type",
+            "نوع المحتوى غير مدعوم",
+        ),
         StatusCode::NOT_FOUND => ("not_found", "Not found", "غير موجود"),
-        s if s.is_server_error() => ("internal_error", "An internal error occurred", "حدث خطأ داخلي"),
-        _ => ("bad_request", "The request could not be processed", "تعذرت معالجة الطلب"),
+        s if s.is_server_error() => (
+            "internal_error",
+            "An internal error occurred",
+            "حدث خطأ داخلي",
+        ),
+        _ => (
+            "bad_request",
+            "The request could not be processed",
+            "تعذرت معالجة الطلب",
+        ),
     };
     let mut out = AppError::new(status, code, message, ar).into_response();
     for (k, v) in resp.headers() {

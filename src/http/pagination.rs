@@ -22,7 +22,12 @@ impl PageQuery {
             None | Some("") => 20,
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=100).contains(&n) => n,
-                _ => return Err(AppError::field("limit", "must be a whole number from 1 to 100")),
+                _ => {
+                    return Err(AppError::field(
+                        "limit",
+                        "must be a whole number from 1 to 100",
+                    ))
+                }
             },
         };
         let starting_after = self.starting_after.clone().filter(|s| !s.is_empty());
@@ -31,14 +36,25 @@ impl PageQuery {
                 return Err(AppError::field("starting_after", "is too long"));
             }
         }
-        Ok(Page { limit, starting_after })
+        Ok(Page {
+            limit,
+            starting_after,
+        })
     }
 }
 
 /// Builds `{<name>: [...], total, has_more}`.
-pub fn list_body<T: serde::Serialize>(name: &str, items: Vec<T>, total: i64, has_more: bool) -> serde_json::Value {
+pub fn list_body<T: serde::Serialize>(
+    name: &str,
+    items: Vec<T>,
+    total: i64,
+    has_more: bool,
+) -> serde_json::Value {
     let mut m = serde_json::Map::new();
-    m.insert(name.to_string(), serde_json::to_value(items).unwrap_or_default());
+    m.insert(
+        name.to_string(),
+        serde_json::to_value(items).unwrap_or_default(),
+    );
     m.insert("total".into(), total.into());
     m.insert("has_more".into(), has_more.into());
     serde_json::Value::Object(m)

@@ -19,7 +19,9 @@ pub fn current_request_id() -> Option<String> {
 
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 pub async fn request_id_middleware(req: Request, next: Next) -> Response {
@@ -40,9 +42,7 @@ pub async fn request_id_middleware(req: Request, next: Next) -> Response {
         span.record("http.route", route.as_str());
     }
     let header = HeaderValue::from_str(&id).ok();
-    let mut resp = REQUEST_ID
-        .scope(id, next.run(req).instrument(span))
-        .await;
+    let mut resp = REQUEST_ID.scope(id, next.run(req).instrument(span)).await;
     if let Some(h) = header {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), h);
     }

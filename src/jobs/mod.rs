@@ -45,7 +45,8 @@ pub async fn run_daily(
         elapsed_ms: started.elapsed().as_millis(),
     };
     metrics::counter!("billing_job_runs_total", "job" => "daily_billing").increment(1);
-    metrics::histogram!("billing_job_duration_seconds", "job" => "daily_billing").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("billing_job_duration_seconds", "job" => "daily_billing")
+        .record(started.elapsed().as_secs_f64());
     tracing::info!(
         job = "daily_billing",
         date = %report.date,

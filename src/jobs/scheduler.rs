@@ -29,12 +29,14 @@ pub async fn claim(pool: &PgPool, date: NaiveDate) -> sqlx::Result<bool> {
 }
 
 async fn finish(pool: &PgPool, date: NaiveDate, report: &serde_json::Value) -> sqlx::Result<()> {
-    sqlx::query("UPDATE job_runs SET finished_at = now(), report = $3 WHERE job = $1 AND run_date = $2")
-        .bind(JOB)
-        .bind(date)
-        .bind(report)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE job_runs SET finished_at = now(), report = $3 WHERE job = $1 AND run_date = $2",
+    )
+    .bind(JOB)
+    .bind(date)
+    .bind(report)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

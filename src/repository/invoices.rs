@@ -197,7 +197,10 @@ impl InvoiceRepository {
         .await
     }
 
-    pub async fn lines(conn: &mut PgConnection, invoice_id: Uuid) -> sqlx::Result<Vec<InvoiceLineRow>> {
+    pub async fn lines(
+        conn: &mut PgConnection,
+        invoice_id: Uuid,
+    ) -> sqlx::Result<Vec<InvoiceLineRow>> {
         sqlx::query_as(
             "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
                     quantity, unit_price, amount
@@ -318,7 +321,10 @@ impl InvoiceRepository {
     }
 
     /// The lines of several invoices at once (list pages), in invoice then position order.
-    pub async fn lines_for(conn: &mut PgConnection, invoice_ids: &[Uuid]) -> sqlx::Result<Vec<InvoiceLineRow>> {
+    pub async fn lines_for(
+        conn: &mut PgConnection,
+        invoice_ids: &[Uuid],
+    ) -> sqlx::Result<Vec<InvoiceLineRow>> {
         sqlx::query_as(
             "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
                     quantity, unit_price, amount
@@ -337,7 +343,8 @@ impl InvoiceRepository {
         invoice_id: Uuid,
         changes: &InvoiceChanges,
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE invoices SET updated_at = now()");
+        let mut q =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE invoices SET updated_at = now()");
         if let Some(v) = changes.status {
             q.push(", status = ").push_bind(v);
         }
@@ -350,7 +357,8 @@ impl InvoiceRepository {
         if let Some(v) = changes.due_date {
             q.push(", due_date = ").push_bind(v);
         }
-        q.push(" WHERE tenant_id = ").push_bind(tenant_id.to_string());
+        q.push(" WHERE tenant_id = ")
+            .push_bind(tenant_id.to_string());
         q.push(" AND invoice_id = ").push_bind(invoice_id);
         q.push(format!(" RETURNING {INVOICE_COLUMNS}"));
         q.build_query_as().fetch_optional(conn).await
@@ -385,7 +393,10 @@ impl InvoiceRepository {
 
     /// Unpaid invoices (pending or overdue, something still due) whose due date is before
     /// `as_of`, across tenants, oldest due first. Read only: dunning locks each before acting.
-    pub async fn get_overdue(conn: &mut PgConnection, as_of: NaiveDate) -> sqlx::Result<Vec<InvoiceRow>> {
+    pub async fn get_overdue(
+        conn: &mut PgConnection,
+        as_of: NaiveDate,
+    ) -> sqlx::Result<Vec<InvoiceRow>> {
         sqlx::query_as(&format!(
             "SELECT {INVOICE_COLUMNS} FROM invoices
              WHERE status IN ('pending', 'overdue') AND due_date < $1 AND amount_due > 0

@@ -103,11 +103,12 @@ pub struct PlanRepository;
 
 impl PlanRepository {
     pub async fn get(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<Option<Plan>> {
-        let row: Option<PlanRow> =
-            sqlx::query_as(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1"))
-                .bind(plan_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let row: Option<PlanRow> = sqlx::query_as(&format!(
+            "SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1"
+        ))
+        .bind(plan_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -117,7 +118,10 @@ impl PlanRepository {
         }
     }
 
-    pub async fn limits(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<BTreeMap<String, i64>> {
+    pub async fn limits(
+        conn: &mut PgConnection,
+        plan_id: &str,
+    ) -> sqlx::Result<BTreeMap<String, i64>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT metric, limit_value FROM plan_limits WHERE plan_id = $1")
                 .bind(plan_id)
@@ -133,10 +137,11 @@ impl PlanRepository {
         limit: i64,
         starting_after: Option<&str>,
     ) -> sqlx::Result<(Vec<Plan>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM plans WHERE ($1 = false OR is_active)")
-            .bind(active_only)
-            .fetch_one(&mut *conn)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM plans WHERE ($1 = false OR is_active)")
+                .bind(active_only)
+                .fetch_one(&mut *conn)
+                .await?;
         let mut rows: Vec<PlanRow> = sqlx::query_as(&format!(
             "SELECT {PLAN_COLUMNS} FROM plans p
              WHERE ($1 = false OR is_active)
@@ -219,7 +224,11 @@ impl PlanRepository {
     }
 
     /// Applies `changes`; `Ok(false)` when no such plan exists.
-    pub async fn update(conn: &mut PgConnection, plan_id: &str, c: &PlanChanges) -> sqlx::Result<bool> {
+    pub async fn update(
+        conn: &mut PgConnection,
+        plan_id: &str,
+        c: &PlanChanges,
+    ) -> sqlx::Result<bool> {
         let done = sqlx::query(
             "UPDATE plans SET
                 name = COALESCE($2, name), name_ar = COALESCE($3, name_ar),
@@ -249,15 +258,19 @@ impl PlanRepository {
     }
 
     pub async fn metrics(conn: &mut PgConnection) -> sqlx::Result<Vec<MetricRow>> {
-        sqlx::query_as("SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics ORDER BY metric")
-            .fetch_all(conn)
-            .await
+        sqlx::query_as(
+            "SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics ORDER BY metric",
+        )
+        .fetch_all(conn)
+        .await
     }
 
     pub async fn metric(conn: &mut PgConnection, metric: &str) -> sqlx::Result<Option<MetricRow>> {
-        sqlx::query_as("SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics WHERE metric = $1")
-            .bind(metric)
-            .fetch_optional(conn)
-            .await
+        sqlx::query_as(
+            "SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics WHERE metric = $1",
+        )
+        .bind(metric)
+        .fetch_optional(conn)
+        .await
     }
 }

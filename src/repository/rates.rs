@@ -10,7 +10,11 @@ pub struct RateRepository;
 
 impl RateRepository {
     /// The rate in force on `on` (the latest effective on or before it). USD is always 1.
-    pub async fn rate_on(conn: &mut PgConnection, currency: Currency, on: NaiveDate) -> sqlx::Result<Decimal> {
+    pub async fn rate_on(
+        conn: &mut PgConnection,
+        currency: Currency,
+        on: NaiveDate,
+    ) -> sqlx::Result<Decimal> {
         if currency == Currency::Usd {
             return Ok(Decimal::ONE);
         }
@@ -22,7 +26,9 @@ impl RateRepository {
         .bind(on)
         .fetch_optional(conn)
         .await?;
-        rate.ok_or_else(|| sqlx::Error::Protocol(format!("no exchange rate for {currency} on {on}")))
+        rate.ok_or_else(|| {
+            sqlx::Error::Protocol(format!("no exchange rate for {currency} on {on}"))
+        })
     }
 }
 

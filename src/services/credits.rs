@@ -9,7 +9,11 @@ use crate::billing::types::{Currency, InvoiceLineKind};
 use crate::error::AppResult;
 use crate::repository::invoices::{InvoiceRow, NewLine};
 
-pub async fn balance(conn: &mut PgConnection, tenant_id: &str, currency: Currency) -> sqlx::Result<Decimal> {
+pub async fn balance(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    currency: Currency,
+) -> sqlx::Result<Decimal> {
     sqlx::query_scalar(
         "SELECT COALESCE(SUM(amount), 0) FROM credit_balance_entries WHERE tenant_id = $1 AND currency = $2",
     )

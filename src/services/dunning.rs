@@ -29,7 +29,11 @@ fn with_events(update: &str, event_type: &str, payload: &str) -> String {
     )
 }
 
-pub async fn run_dunning(pool: &PgPool, config: &Config, today: NaiveDate) -> AppResult<DunningReport> {
+pub async fn run_dunning(
+    pool: &PgPool,
+    config: &Config,
+    today: NaiveDate,
+) -> AppResult<DunningReport> {
     let mut tx = pool.begin().await?;
     let invoices_overdue = sqlx::query(&with_events(
         "UPDATE invoices SET status = 'overdue'

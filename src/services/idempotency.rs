@@ -145,7 +145,11 @@ where
         .await?;
     }
     tx.commit().await?;
-    Ok(Outcome { status, body, replayed: false })
+    Ok(Outcome {
+        status,
+        body,
+        replayed: false,
+    })
 }
 
 /// The first phase of a two-phase idempotent request (a gateway call between two
@@ -257,10 +261,12 @@ pub async fn release(conn: &mut PgConnection, scope: &str, key: &IdempotencyKey)
 
 /// Deletes expired keys; returns how many.
 pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
-        .execute(pool)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 impl axum::response::IntoResponse for Outcome {
@@ -286,7 +292,10 @@ mod tests {
         let a = fingerprint("POST", "/v1/payments", &json!({"a": 1, "b": "x"}));
         let b: Value = serde_json::from_str(r#"{ "b": "x",  "a": 1 }"#).unwrap();
         assert_eq!(a, fingerprint("POST", "/api/v1/payments", &b));
-        assert_ne!(a, fingerprint("POST", "/v1/payments", &json!({"a": 2, "b": "x"})));
+        assert_ne!(
+            a,
+            fingerprint("POST", "/v1/payments", &json!({"a": 2, "b": "x"}))
+        );
     }
 
     #[test]

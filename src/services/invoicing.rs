@@ -11,7 +11,9 @@ use uuid::Uuid;
 use crate::billing::money::{convert_from_usd, money_string, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
-use crate::repository::invoices::{InvoiceLineRow, InvoiceRepository, InvoiceRow, NewInvoice, NewLine};
+use crate::repository::invoices::{
+    InvoiceLineRow, InvoiceRepository, InvoiceRow, NewInvoice, NewLine,
+};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
@@ -29,7 +31,11 @@ pub struct Totals {
 pub fn compute_totals(lines: &[NewLine], tax_rate_percent: Decimal) -> Totals {
     let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
     let tax_amount = round_money(subtotal * tax_rate_percent / Decimal::ONE_HUNDRED);
-    Totals { subtotal, tax_amount, total: subtotal + tax_amount }
+    Totals {
+        subtotal,
+        tax_amount,
+        total: subtotal + tax_amount,
+    }
 }
 
 pub struct InvoiceDraft<'a> {
@@ -51,7 +57,9 @@ pub struct InvoiceDraft<'a> {
 pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Option<InvoiceRow>> {
     let totals = compute_totals(&d.lines, d.tenant.tax_rate);
     if totals.subtotal < Decimal::ZERO {
-        return Err(AppError::internal(anyhow::anyhow!("invoice lines sum below zero")));
+        return Err(AppError::internal(anyhow::anyhow!(
+            "invoice lines sum below zero"
+        )));
     }
     if d.lines.iter().any(|l| !fits_money_column(l.amount)) || !fits_money_column(totals.total) {
         return Err(AppError::unprocessable(
@@ -72,7 +80,11 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         tenant_id: &d.tenant.tenant_id,
         subscription_id: d.subscription_id,
         kind: d.kind,
-        status: if zero { InvoiceStatus::Paid } else { InvoiceStatus::Pending },
+        status: if zero {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Pending
+        },
         currency: d.currency.code(),
         exchange_rate: d.exchange_rate,
         period_start: d.period.map(|p| p.0),
@@ -142,9 +154,14 @@ pub async fn issue_subscription_invoice(
     today: NaiveDate,
     due_days: u32,
 ) -> AppResult<Option<InvoiceRow>> {
-    if InvoiceRepository::get_for_period(conn, &tenant.tenant_id, sub.subscription_id, sub.start_date)
-        .await?
-        .is_some()
+    if InvoiceRepository::get_for_period(
+        conn,
+        &tenant.tenant_id,
+        sub.subscription_id,
+        sub.start_date,
+    )
+    .await?
+    .is_some()
     {
         return Ok(None);
     }

@@ -10,7 +10,8 @@ use sqlx::PgConnection;
 use crate::billing::money::{convert_from_usd, money_string};
 use crate::billing::proration::prorate;
 use crate::billing::types::{
-    BillingCycle, Currency, InvoiceKind, InvoiceLineKind, PaymentMethod, SubscriptionStatus, TenantId,
+    BillingCycle, Currency, InvoiceKind, InvoiceLineKind, PaymentMethod, SubscriptionStatus,
+    TenantId,
 };
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -43,7 +44,9 @@ fn not_changeable(status: SubscriptionStatus) -> AppError {
 
 /// Locks tenant then subscription (the documented order) and returns the live subscription.
 async fn lock_live(conn: &mut PgConnection, tenant: &TenantId) -> AppResult<SubscriptionRow> {
-    TenantRepository::lock(conn, tenant.as_str()).await?.ok_or_else(tenants::tenant_not_found)?;
+    TenantRepository::lock(conn, tenant.as_str())
+        .await?
+        .ok_or_else(tenants::tenant_not_found)?;
     SubscriptionRepository::lock_live(conn, tenant.as_str())
         .await?
         .ok_or_else(tenants::subscription_not_found)
@@ -58,7 +61,10 @@ pub async fn change(
     actor: &Actor,
 ) -> AppResult<Value> {
     if req.plan_id.is_none() && req.billing_cycle.is_none() && req.payment_method.is_none() {
-        return Err(AppError::field("body", "give at least one of plan_id, billing_cycle, payment_method"));
+        return Err(AppError::field(
+            "body",
+            "give at least one of plan_id, billing_cycle, payment_method",
+        ));
     }
     let today = now.date_naive();
     let mut sub = lock_live(conn, tenant).await?;
@@ -82,10 +88,13 @@ pub async fn change(
         };
         let old_plan = PlanRepository::get(conn, &sub.plan_id)
             .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription refers to a missing plan")))?;
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
+            })?;
         if sub.status != SubscriptionStatus::Trial {
-            let currency = Currency::parse(&sub.currency)
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown subscription currency")))?;
+            let currency = Currency::parse(&sub.currency).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("unknown subscription currency"))
+            })?;
             let rate = RateRepository::rate_on(conn, currency, today).await?;
             let old_price = convert_from_usd(old_plan.price_usd(sub.billing_cycle), rate);
             let new_price = convert_from_usd(new_plan.price_usd(sub.billing_cycle), rate);
@@ -100,7 +109,10 @@ pub async fn change(
                     NewLine {
                         kind: InvoiceLineKind::Proration,
                         description: format!("Credit for unused days on {}", old_plan.row.name),
-                        description_ar: format!("رصيد الأيام غير المستخدمة من {}", old_plan.row.name_ar),
+                        description_ar: format!(
+                            "رصيد الأيام غير المستخدمة من {}",
+                            old_plan.row.name_ar
+                        ),
                         metric: None,
                         quantity: Decimal::from(p.remaining_days),
                         unit_price: -p.credit,
@@ -133,7 +145,9 @@ pub async fn change(
                     },
                 )
                 .await?
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("proration invoice not stored")))?;
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("proration invoice not stored"))
+                })?;
                 invoice_id = json!(inv.invoice_id);
             } else if net < Decimal::ZERO {
                 credits::grant(
@@ -141,7 +155,10 @@ pub async fn change(
                     tenant.as_str(),
                     currency,
                     -net,
-                    &format!("downgrade from {} to {}", old_plan.row.plan_id, new_plan.row.plan_id),
+                    &format!(
+                        "downgrade from {} to {}",
+                        old_plan.row.plan_id, new_plan.row.plan_id
+                    ),
                     Some(sub.subscription_id),
                 )
                 .await?;
@@ -178,7 +195,10 @@ pub async fn change(
         if pending != sub.pending_billing_cycle {
             sub.pending_billing_cycle = pending;
             changes.push(match pending {
-                Some(c) => format!("billing cycle becomes {c} at the next renewal ({})", sub.next_billing_date),
+                Some(c) => format!(
+                    "billing cycle becomes {c} at the next renewal ({})",
+                    sub.next_billing_date
+                ),
                 None => format!("billing cycle stays {}", sub.billing_cycle),
             });
         }
@@ -244,14 +264,22 @@ pub async fn cancel(
     new["immediate"] = json!(immediate);
     audit_subscription(conn, actor, "subscription.cancel", &saved, old, new).await?;
     let (message, message_ar) = if immediate {
-        ("The subscription is canceled".to_string(), "تم إلغاء الاشتراك".to_string())
+        (
+            "The subscription is canceled".to_string(),
+            "تم إلغاء الاشتراك".to_string(),
+        )
     } else {
         (
-            format!("The subscription will be canceled at the end of the period ({})", saved.end_date),
+            format!(
+                "The subscription will be canceled at the end of the period ({})",
+                saved.end_date
+            ),
             format!("سيتم إلغاء الاشتراك في نهاية الفترة ({})", saved.end_date),
         )
     };
-    Ok(json!({ "success": true, "subscription": subscription_json(&saved), "message": message, "message_ar": message_ar }))
+    Ok(
+        json!({ "success": true, "subscription": subscription_json(&saved), "message": message, "message_ar": message_ar }),
+    )
 }
 
 pub async fn resume(conn: &mut PgConnection, tenant: &TenantId, actor: &Actor) -> AppResult<Value> {
@@ -269,7 +297,11 @@ pub async fn resume(conn: &mut PgConnection, tenant: &TenantId, actor: &Actor) -
     Ok(json!({ "success": true, "subscription": subscription_json(&saved) }))
 }
 
-async fn set_cancel_flag(conn: &mut PgConnection, sub: &SubscriptionRow, on: bool) -> AppResult<SubscriptionRow> {
+async fn set_cancel_flag(
+    conn: &mut PgConnection,
+    sub: &SubscriptionRow,
+    on: bool,
+) -> AppResult<SubscriptionRow> {
     Ok(sqlx::query_as(&format!(
         "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1 RETURNING {}",
         crate::repository::subscriptions::SUBSCRIPTION_COLUMNS

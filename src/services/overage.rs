@@ -78,8 +78,14 @@ pub async fn lines_for_period(
             let unit = r.overage_rate_usd * fx;
             NewLine {
                 kind: InvoiceLineKind::Overage,
-                description: format!("Overage: {} ({} over the limit of {})", r.name, r.excess, r.lim),
-                description_ar: format!("رسوم تجاوز: {} ({} فوق الحد {})", r.name_ar, r.excess, r.lim),
+                description: format!(
+                    "Overage: {} ({} over the limit of {})",
+                    r.name, r.excess, r.lim
+                ),
+                description_ar: format!(
+                    "رسوم تجاوز: {} ({} فوق الحد {})",
+                    r.name_ar, r.excess, r.lim
+                ),
                 metric: Some(r.metric),
                 quantity: Decimal::from(r.excess),
                 unit_price: unit.round_dp(6),

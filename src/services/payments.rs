@@ -282,7 +282,15 @@ async fn create_payment(
     if principal.is_super_admin() && input.method == PaymentMethod::Cash {
         let s = settle(conn, payment.payment_id, Some(&principal.subject), now).await?;
         let after = audit_snapshot(&s.payment, &s.invoice);
-        audit_payment(conn, &Actor::from(principal), "payment.create", &s.payment, None, after).await?;
+        audit_payment(
+            conn,
+            &Actor::from(principal),
+            "payment.create",
+            &s.payment,
+            None,
+            after,
+        )
+        .await?;
         let body = payment_body(
             &s.payment,
             &s.invoice,
@@ -292,7 +300,15 @@ async fn create_payment(
         return Ok((StatusCode::CREATED, body));
     }
     let after = audit_snapshot(&payment, &inv);
-    audit_payment(conn, &Actor::from(principal), "payment.create", &payment, None, after).await?;
+    audit_payment(
+        conn,
+        &Actor::from(principal),
+        "payment.create",
+        &payment,
+        None,
+        after,
+    )
+    .await?;
     let body = payment_body(
         &payment,
         &inv,
@@ -416,7 +432,10 @@ pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
 fn gateway_decides(p: &PaymentRow) -> AppError {
     AppError::conflict(
         "invalid_payment_state",
-        format!("A {} payment is settled by its gateway, not by hand", p.method),
+        format!(
+            "A {} payment is settled by its gateway, not by hand",
+            p.method
+        ),
         "تتم تسوية هذه الدفعة عبر بوابة الدفع",
     )
     .with_extra("payment_status", p.status)
@@ -476,7 +495,15 @@ pub async fn confirm(
         &audit_snapshot(&before, &inv_before),
         &audit_snapshot(&s.payment, &s.invoice),
     );
-    audit_payment(&mut tx, actor, "payment.confirm", &s.payment, Some(old), new).await?;
+    audit_payment(
+        &mut tx,
+        actor,
+        "payment.confirm",
+        &s.payment,
+        Some(old),
+        new,
+    )
+    .await?;
     tx.commit().await?;
     Ok(payment_body(
         &s.payment,

@@ -101,12 +101,19 @@ async fn check_limits(
     limits: &BTreeMap<String, i64>,
     checks: &mut Checks,
 ) -> AppResult<()> {
-    let known: Vec<String> = PlanRepository::metrics(conn).await?.into_iter().map(|m| m.metric).collect();
+    let known: Vec<String> = PlanRepository::metrics(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.metric)
+        .collect();
     for (metric, value) in limits {
         if !known.contains(metric) {
             checks.push(&format!("limits.{metric}"), "is not a known metric");
         } else if *value < -1 {
-            checks.push(&format!("limits.{metric}"), "must be -1 (unlimited) or a limit of 0 or more");
+            checks.push(
+                &format!("limits.{metric}"),
+                "must be -1 (unlimited) or a limit of 0 or more",
+            );
         }
     }
     Ok(())
@@ -135,7 +142,10 @@ pub async fn create_plan(
         None => req.name.trim().to_lowercase().replace(' ', "_"),
     };
     if !is_slug(&plan_id) {
-        checks.push("plan_id", "must match [a-z][a-z0-9_]{0,99} (give plan_id when the name does not make one)");
+        checks.push(
+            "plan_id",
+            "must match [a-z][a-z0-9_]{0,99} (give plan_id when the name does not make one)",
+        );
     }
     let trial_days = req.trial_days.unwrap_or(14);
     if !(0..=365).contains(&trial_days) {
@@ -185,8 +195,19 @@ pub async fn create_plan(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("plan vanished after insert")))?;
     let rate = yer_rate(conn, today).await?;
     let body = plan_json(&plan, rate);
-    audit_plan(conn, actor, "plan.create", &plan_id, None, Some(body.clone())).await?;
-    Ok((StatusCode::CREATED, json!({ "success": true, "plan": body })))
+    audit_plan(
+        conn,
+        actor,
+        "plan.create",
+        &plan_id,
+        None,
+        Some(body.clone()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        json!({ "success": true, "plan": body }),
+    ))
 }
 
 pub async fn update_plan(
@@ -240,7 +261,9 @@ pub async fn update_plan(
     if let Some(l) = &req.limits {
         PlanRepository::set_limits(conn, plan_id, l).await?;
     }
-    let plan = PlanRepository::get(conn, plan_id).await?.ok_or_else(plan_not_found)?;
+    let plan = PlanRepository::get(conn, plan_id)
+        .await?
+        .ok_or_else(plan_not_found)?;
     let body = plan_json(&plan, rate);
     let (old, new) = audit::changed(&before, &body);
     audit_plan(conn, actor, "plan.update", plan_id, Some(old), Some(new)).await?;
@@ -249,13 +272,19 @@ pub async fn update_plan(
 
 /// Locks the plan row (so the snapshot is the state the change starts from) and returns it in
 /// the API shape; 404 when there is no such plan.
-pub async fn locked_snapshot(conn: &mut PgConnection, plan_id: &str, rate: Decimal) -> AppResult<Value> {
+pub async fn locked_snapshot(
+    conn: &mut PgConnection,
+    plan_id: &str,
+    rate: Decimal,
+) -> AppResult<Value> {
     sqlx::query("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
         .bind(plan_id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(plan_not_found)?;
-    let plan = PlanRepository::get(conn, plan_id).await?.ok_or_else(plan_not_found)?;
+    let plan = PlanRepository::get(conn, plan_id)
+        .await?
+        .ok_or_else(plan_not_found)?;
     Ok(plan_json(&plan, rate))
 }
 
@@ -268,7 +297,14 @@ pub async fn audit_plan(
     before: Option<Value>,
     after: Option<Value>,
 ) -> AppResult<()> {
-    let event = AuditEvent { tenant_id: None, action, target_type: "plan", target_id: plan_id.to_string(), before, after };
+    let event = AuditEvent {
+        tenant_id: None,
+        action,
+        target_type: "plan",
+        target_id: plan_id.to_string(),
+        before,
+        after,
+    };
     audit::record(conn, actor, event).await
 }
 

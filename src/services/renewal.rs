@@ -51,14 +51,19 @@ impl RunCache {
         if let Some(p) = self.plans.get(plan_id) {
             return Ok(p.clone());
         }
-        let p = PlanRepository::get(conn, plan_id)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription refers to a missing plan")))?;
+        let p = PlanRepository::get(conn, plan_id).await?.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
+        })?;
         self.plans.insert(plan_id.to_string(), p.clone());
         Ok(p)
     }
 
-    async fn rate(&mut self, conn: &mut PgConnection, currency: Currency, on: NaiveDate) -> AppResult<Decimal> {
+    async fn rate(
+        &mut self,
+        conn: &mut PgConnection,
+        currency: Currency,
+        on: NaiveDate,
+    ) -> AppResult<Decimal> {
         if let Some(r) = self.rates.get(&currency) {
             return Ok(*r);
         }
@@ -167,7 +172,10 @@ async fn advance(
             lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
             sub.start_date = sub.end_date;
         }
-        let cycle: BillingCycle = sub.pending_billing_cycle.take().unwrap_or(sub.billing_cycle);
+        let cycle: BillingCycle = sub
+            .pending_billing_cycle
+            .take()
+            .unwrap_or(sub.billing_cycle);
         sub.billing_cycle = cycle;
         sub.end_date = period_end(sub.start_date, sub.anchor_day as u32, cycle);
         sub.next_billing_date = sub.end_date;
@@ -233,7 +241,11 @@ async fn save_period(conn: &mut PgConnection, s: &SubscriptionRow) -> sqlx::Resu
     Ok(())
 }
 
-async fn cancel_now(conn: &mut PgConnection, sub: &mut SubscriptionRow, now: DateTime<Utc>) -> AppResult<()> {
+async fn cancel_now(
+    conn: &mut PgConnection,
+    sub: &mut SubscriptionRow,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     sub.status = SubscriptionStatus::Canceled;
     sqlx::query(
         "UPDATE subscriptions SET status = 'canceled', canceled_at = COALESCE(canceled_at, $2)

@@ -7,7 +7,10 @@ pub struct Checks(Vec<FieldIssue>);
 
 impl Checks {
     pub fn push(&mut self, field: &str, issue: &str) {
-        self.0.push(FieldIssue { field: field.to_string(), issue: issue.to_string() });
+        self.0.push(FieldIssue {
+            field: field.to_string(),
+            issue: issue.to_string(),
+        });
     }
 
     pub fn finish(self) -> AppResult<()> {

@@ -153,7 +153,12 @@ impl TestApp {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("server");
         });
         TestApp {
             base: format!("http://{addr}"),

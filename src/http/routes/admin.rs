@@ -36,7 +36,8 @@ async fn billing_run(
         Some(d) => {
             let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
                 .map_err(|_| AppError::field("date", "must be a date as YYYY-MM-DD"))?;
-            let time = chrono::NaiveTime::from_hms_opt(now.hour(), now.minute(), 0).unwrap_or_default();
+            let time =
+                chrono::NaiveTime::from_hms_opt(now.hour(), now.minute(), 0).unwrap_or_default();
             date.and_time(time).and_utc()
         }
     };

@@ -54,6 +54,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "version": VERSION,
         "checks": { "database": db, "migrations": mig },
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

@@ -118,5 +118,7 @@ async fn void_invoice(
 ) -> AppResult<Json<Value>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let id = parse_uuid("invoice_id", &invoice_id)?;
-    Ok(Json(invoices::void(&state.pool, id, &Actor::from(&principal)).await?))
+    Ok(Json(
+        invoices::void(&state.pool, id, &Actor::from(&principal)).await?,
+    ))
 }

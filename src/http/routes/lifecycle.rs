@@ -18,7 +18,10 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/tenants/{tenant_id}/subscription", patch(change_subscription))
+        .route(
+            "/tenants/{tenant_id}/subscription",
+            patch(change_subscription),
+        )
         .route("/tenants/{tenant_id}/cancel", post(cancel))
         .route("/tenants/{tenant_id}/subscription/cancel", post(cancel))
         .route("/tenants/{tenant_id}/subscription/resume", post(resume))
@@ -33,7 +36,15 @@ async fn change_subscription(
     let tenant = path_tenant(&principal, &tenant_id)?;
     principal.require_tenant_admin(&tenant)?;
     let mut tx = state.pool.begin().await?;
-    let body = lifecycle::change(&mut tx, &state.config, &tenant, req, state.clock.now(), &Actor::from(&principal)).await?;
+    let body = lifecycle::change(
+        &mut tx,
+        &state.config,
+        &tenant,
+        req,
+        state.clock.now(),
+        &Actor::from(&principal),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(body))
 }
@@ -53,7 +64,14 @@ async fn cancel(
     principal.require_tenant_admin(&tenant)?;
     let immediate = parse_bool("immediate", q.immediate.as_deref(), false)?;
     let mut tx = state.pool.begin().await?;
-    let body = lifecycle::cancel(&mut tx, &tenant, immediate, state.clock.now(), &Actor::from(&principal)).await?;
+    let body = lifecycle::cancel(
+        &mut tx,
+        &tenant,
+        immediate,
+        state.clock.now(),
+        &Actor::from(&principal),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(body))
 }

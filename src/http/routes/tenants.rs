@@ -59,7 +59,9 @@ async fn get_tenant(
 ) -> AppResult<Json<Value>> {
     let tenant = path_tenant(&principal, &tenant_id)?;
     let mut conn = state.pool.acquire().await?;
-    Ok(Json(tenants::get_tenant(&mut conn, &tenant, state.clock.now()).await?))
+    Ok(Json(
+        tenants::get_tenant(&mut conn, &tenant, state.clock.now()).await?,
+    ))
 }
 
 async fn list_tenants(

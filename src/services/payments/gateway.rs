@@ -17,8 +17,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    audit_payment, audit_snapshot, exceeds_due, lock_payment, not_payable, payment_body, payment_json, settle_with_external,
-    tenant_scope, PaymentInput,
+    audit_payment, audit_snapshot, exceeds_due, lock_payment, not_payable, payment_body,
+    payment_json, settle_with_external, tenant_scope, PaymentInput,
 };
 use crate::auth::Principal;
 use crate::billing::money::{money_string, round_money};
@@ -189,7 +189,15 @@ async fn open_payment(
     .await?;
     // Recorded with the payment itself: a retry that reuses this payment above adds no row.
     let after = audit_snapshot(&payment, &inv);
-    audit_payment(conn, &Actor::from(principal), "payment.create", &payment, None, after).await?;
+    audit_payment(
+        conn,
+        &Actor::from(principal),
+        "payment.create",
+        &payment,
+        None,
+        after,
+    )
+    .await?;
     Ok((payment, inv))
 }
 
