@@ -93,6 +93,12 @@ pub struct NewInvoice<'a> {
 
 pub struct InvoiceRepository;
 
+/// Where an invoice number comes from: the year's counter, or given (tests, imports).
+enum Number<'a> {
+    Next(i32),
+    Given(&'a str),
+}
+
 impl InvoiceRepository {
     /// Takes the next number of `year`. The counter row stays locked until the transaction
     /// ends, which keeps numbers gapless (a rollback returns the number) and unique.
@@ -116,17 +122,88 @@ impl InvoiceRepository {
         inv: &NewInvoice<'_>,
         lines: &[NewLine],
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        let row: Option<InvoiceRow> = sqlx::query_as(&format!(
-            "INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
-                 currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
-                 discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date,
-                 notes, notes_ar)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,0,$14,$15,$14 - $15,$16,$17,$18,$19,$20)
-             ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
-             RETURNING {INVOICE_COLUMNS}"
+        Self::insert(conn, Number::Given(inv.invoice_number), inv, lines, None).await
+    }
+
+    /// Issues an invoice in ONE statement: takes the next number of `year`, inserts the
+    /// invoice and its lines, and records the `invoice_generated` outbox event `event_id`.
+    /// `inv.invoice_number` is ignored. `Ok(None)` when the period already has its invoice —
+    /// the counter did move, so the caller must roll back (a savepoint) to keep numbers gapless.
+    pub async fn create_numbered(
+        conn: &mut PgConnection,
+        year: i32,
+        inv: &NewInvoice<'_>,
+        lines: &[NewLine],
+        event_id: Uuid,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        Self::insert(conn, Number::Next(year), inv, lines, Some(event_id)).await
+    }
+
+    async fn insert(
+        conn: &mut PgConnection,
+        number: Number<'_>,
+        inv: &NewInvoice<'_>,
+        lines: &[NewLine],
+        event_id: Option<Uuid>,
+    ) -> sqlx::Result<Option<InvoiceRow>> {
+        let (year, given) = match number {
+            Number::Next(y) => (y, None),
+            Number::Given(n) => (0, Some(n)),
+        };
+        let n = lines.len();
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+        let positions: Vec<i32> = (0..n as i32).collect();
+        let kinds: Vec<InvoiceLineKind> = lines.iter().map(|l| l.kind).collect();
+        let descs: Vec<&str> = lines.iter().map(|l| l.description.as_str()).collect();
+        let descs_ar: Vec<&str> = lines.iter().map(|l| l.description_ar.as_str()).collect();
+        let metrics: Vec<Option<&str>> = lines.iter().map(|l| l.metric.as_deref()).collect();
+        let qty: Vec<Decimal> = lines.iter().map(|l| l.quantity).collect();
+        let unit: Vec<Decimal> = lines.iter().map(|l| l.unit_price).collect();
+        let amounts: Vec<Decimal> = lines.iter().map(|l| l.amount).collect();
+        // Every data-modifying CTE runs whether or not the final SELECT reads it; the lines
+        // and the event take their rows from `inv`, so a period conflict inserts neither.
+        sqlx::query_as(&format!(
+            "WITH num AS (
+                 INSERT INTO invoice_number_counters (year, last_value)
+                 SELECT $21, 1 WHERE $2::text IS NULL
+                 ON CONFLICT (year) DO UPDATE
+                    SET last_value = invoice_number_counters.last_value + 1, updated_at = now()
+                 RETURNING 'SAH-' || year || '-'
+                           || lpad(last_value::text, greatest(4, length(last_value::text)), '0') AS number
+             ), chosen AS (
+                 SELECT number FROM num UNION ALL SELECT $2::text WHERE $2::text IS NOT NULL
+             ), inv AS (
+                 INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
+                     currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
+                     discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date,
+                     notes, notes_ar)
+                 SELECT $1, chosen.number, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15,
+                        $14 - $15, $16, $17, $18, $19, $20
+                 FROM chosen
+                 ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
+                 RETURNING {INVOICE_COLUMNS}
+             ), lines AS (
+                 INSERT INTO invoice_lines (line_id, invoice_id, tenant_id, position, kind, description,
+                     description_ar, metric, quantity, unit_price, amount)
+                 SELECT t.id, inv.invoice_id, inv.tenant_id, t.pos, t.k, t.d, t.da, t.m, t.q, t.u, t.a
+                 FROM inv, UNNEST($23::uuid[], $24::int[], $25::invoice_line_kind[], $26::text[],
+                                  $27::text[], $28::text[], $29::numeric[], $30::numeric[], $31::numeric[])
+                      AS t(id, pos, k, d, da, m, q, u, a)
+             ), ev AS (
+                 INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload)
+                 SELECT $22, 'sahool.billing.invoice_generated', 'invoice_generated', inv.tenant_id,
+                        jsonb_build_object(
+                            'event_id', $22, 'type', 'invoice_generated', 'occurred_at', now(),
+                            'tenant_id', inv.tenant_id, 'invoice_id', inv.invoice_id,
+                            'invoice_number', inv.invoice_number, 'subscription_id', inv.subscription_id,
+                            'kind', inv.kind, 'status', inv.status, 'currency', inv.currency,
+                            'total', inv.total::text, 'due_date', inv.due_date)
+                 FROM inv WHERE $22::uuid IS NOT NULL
+             )
+             SELECT {INVOICE_COLUMNS} FROM inv"
         ))
         .bind(inv.invoice_id)
-        .bind(inv.invoice_number)
+        .bind(given)
         .bind(inv.tenant_id)
         .bind(inv.subscription_id)
         .bind(inv.kind)
@@ -145,30 +222,9 @@ impl InvoiceRepository {
         .bind(inv.paid_date)
         .bind(inv.notes)
         .bind(inv.notes_ar)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let n = lines.len();
-        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
-        let positions: Vec<i32> = (0..n as i32).collect();
-        let kinds: Vec<InvoiceLineKind> = lines.iter().map(|l| l.kind).collect();
-        let descs: Vec<&str> = lines.iter().map(|l| l.description.as_str()).collect();
-        let descs_ar: Vec<&str> = lines.iter().map(|l| l.description_ar.as_str()).collect();
-        let metrics: Vec<Option<&str>> = lines.iter().map(|l| l.metric.as_deref()).collect();
-        let qty: Vec<Decimal> = lines.iter().map(|l| l.quantity).collect();
-        let unit: Vec<Decimal> = lines.iter().map(|l| l.unit_price).collect();
-        let amounts: Vec<Decimal> = lines.iter().map(|l| l.amount).collect();
-        sqlx::query(
-            "INSERT INTO invoice_lines (line_id, invoice_id, tenant_id, position, kind, description,
-                 description_ar, metric, quantity, unit_price, amount)
-             SELECT id, $2, $3, pos, k, d, da, m, q, u, a
-             FROM UNNEST($1::uuid[], $4::int[], $5::invoice_line_kind[], $6::text[], $7::text[],
-                         $8::text[], $9::numeric[], $10::numeric[], $11::numeric[])
-                  AS t(id, pos, k, d, da, m, q, u, a)",
-        )
+        .bind(year)
+        .bind(event_id)
         .bind(&ids)
-        .bind(row.invoice_id)
-        .bind(inv.tenant_id)
         .bind(&positions)
         .bind(&kinds)
         .bind(&descs)
@@ -177,9 +233,8 @@ impl InvoiceRepository {
         .bind(&qty)
         .bind(&unit)
         .bind(&amounts)
-        .execute(&mut *conn)
-        .await?;
-        Ok(Some(row))
+        .fetch_optional(&mut *conn)
+        .await
     }
 
     /// The invoice if it belongs to `tenant_id` (`None` for a platform caller's any-tenant read).

@@ -14,7 +14,6 @@ use crate::error::{AppError, AppResult};
 use crate::repository::invoices::{
     InvoiceLineRow, InvoiceRepository, InvoiceRow, NewInvoice, NewLine,
 };
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRow;
@@ -69,14 +68,13 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         ));
     }
     let zero = totals.total.is_zero();
-    let number = InvoiceRepository::next_number(conn, d.issue_date.year()).await?;
     let due_date = d
         .issue_date
         .checked_add_days(Days::new(d.due_days.into()))
         .unwrap_or(d.issue_date);
     let new = NewInvoice {
         invoice_id: Uuid::new_v4(),
-        invoice_number: &number,
+        invoice_number: "",
         tenant_id: &d.tenant.tenant_id,
         subscription_id: d.subscription_id,
         kind: d.kind,
@@ -100,27 +98,21 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         notes: d.notes,
         notes_ar: d.notes_ar,
     };
-    let Some(row) = InvoiceRepository::create(conn, &new, &d.lines).await? else {
-        // The period already has its invoice. The number we took must not be spent: the
-        // caller rolls back or, having checked first under the subscription lock, never gets here.
-        return Ok(None);
-    };
-    OutboxRepository::record(
+    // Number, invoice, lines and the `invoice_generated` event in one statement.
+    let issued = InvoiceRepository::create_numbered(
         conn,
-        "invoice_generated",
-        Some(&row.tenant_id),
-        json!({
-            "invoice_id": row.invoice_id,
-            "invoice_number": row.invoice_number,
-            "subscription_id": row.subscription_id,
-            "kind": row.kind,
-            "status": row.status,
-            "currency": row.currency,
-            "total": money_string(row.total),
-            "due_date": row.due_date,
-        }),
+        d.issue_date.year(),
+        &new,
+        &d.lines,
+        Uuid::new_v4(),
     )
     .await?;
+    let Some(row) = issued else {
+        // The period already has its invoice. The number the statement took must not be
+        // spent: the caller rolls back or, having checked first under the subscription
+        // lock, never gets here.
+        return Ok(None);
+    };
     metrics::counter!("billing_invoices_issued_total", "kind" => row.kind.as_str(), "currency" => row.currency.clone()).increment(1);
     Ok(Some(row))
 }

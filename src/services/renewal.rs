@@ -6,12 +6,13 @@
 //! scheduler and an operator's `bill --date`) share the work and never bill a period twice;
 //! the unique (subscription, period_start) key backs that up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, InvoiceKind, SubscriptionStatus};
@@ -22,7 +23,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::{SubscriptionRow, SUBSCRIPTION_COLUMNS};
-use crate::repository::tenants::TenantRepository;
+use crate::repository::tenants::{TenantRow, TENANT_COLUMNS};
 use crate::services::credits;
 use crate::services::invoicing::{self, plan_line, InvoiceDraft};
 use crate::services::overage;
@@ -39,11 +40,51 @@ pub struct RenewalReport {
     pub failed: u64,
 }
 
-/// Per-run caches: plans and exchange rates do not change within a run.
+/// Per-run caches: plans and exchange rates do not change within a run. Per batch: the
+/// tenants of the claimed subscriptions, and which of them have credit or usage at all, so
+/// the common case (no credit, no usage counters) costs no query per subscription.
 #[derive(Default)]
 struct RunCache {
     plans: HashMap<String, Plan>,
     rates: HashMap<Currency, Decimal>,
+    tenants: HashMap<String, TenantRow>,
+    with_credit: HashSet<String>,
+    with_usage: HashSet<String>,
+}
+
+impl RunCache {
+    async fn load_batch(
+        &mut self,
+        conn: &mut PgConnection,
+        subs: &[SubscriptionRow],
+    ) -> sqlx::Result<()> {
+        let ids: Vec<&str> = subs.iter().map(|s| s.tenant_id.as_str()).collect();
+        let tenants: Vec<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.tenants = tenants
+            .into_iter()
+            .map(|t| (t.tenant_id.clone(), t))
+            .collect();
+        let credit: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM credit_balance_entries WHERE tenant_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.with_credit = credit.into_iter().collect();
+        let usage: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM usage_counters WHERE tenant_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.with_usage = usage.into_iter().collect();
+        Ok(())
+    }
 }
 
 impl RunCache {
@@ -74,6 +115,12 @@ impl RunCache {
 }
 
 /// Processes every due subscription as of `today`, `batch` rows per transaction.
+///
+/// A batch first runs optimistically in one transaction (one statement per invoice, one
+/// set-based save of the advanced periods). If any subscription in it fails, the whole batch
+/// rolls back and is redone carefully, a savepoint per subscription, so the failure is
+/// rolled back alone — with any invoice number it took, keeping numbers gapless — reported,
+/// and left for the next run.
 pub async fn run_renewals(
     pool: &PgPool,
     config: &Config,
@@ -83,50 +130,119 @@ pub async fn run_renewals(
 ) -> AppResult<RenewalReport> {
     let mut report = RenewalReport::default();
     let mut cache = RunCache::default();
-    let as_of = today.date_naive();
-    let mut failed: Vec<uuid::Uuid> = Vec::new();
+    let mut failed: Vec<Uuid> = Vec::new();
     loop {
         let mut tx = pool.begin().await?;
-        let subs: Vec<SubscriptionRow> = sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
-               AND subscription_id <> ALL($3)
-             ORDER BY next_billing_date, subscription_id
-             LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
-        ))
-        .bind(as_of)
-        .bind(batch)
-        .bind(&failed)
-        .fetch_all(&mut *tx)
-        .await?;
+        let subs = claim(&mut tx, today.date_naive(), batch, &failed, None).await?;
         if subs.is_empty() {
             break;
         }
+        let ids: Vec<Uuid> = subs.iter().map(|s| s.subscription_id).collect();
+        cache.load_batch(&mut tx, &subs).await?;
+        let mut fast = report.clone();
+        let mut advanced = Vec::with_capacity(subs.len());
+        let mut ok = true;
         for sub in subs {
-            // A savepoint per subscription: one bad subscription (say an amount that does not
-            // fit) is rolled back alone — including any invoice number it took, so numbers
-            // stay gapless — and the batch goes on.
-            let id = sub.subscription_id;
-            let mut one = report.clone();
-            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-            match advance(&mut sp, config, &mut cache, sub, today, &mut one).await {
-                Ok(()) => {
-                    sp.commit().await?;
-                    report = one;
-                    report.subscriptions_processed += 1;
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    tracing::error!(subscription.id = %id, error = %e, "renewal failed; rolled back");
-                    report.failed += 1;
-                    failed.push(id);
+            match advance(&mut tx, config, &mut cache, sub, today, &mut fast).await {
+                Ok(s) => advanced.push(s),
+                Err(_) => {
+                    ok = false;
+                    break;
                 }
             }
         }
-        tx.commit().await?;
+        if ok {
+            save_periods(&mut tx, &advanced).await?;
+            tx.commit().await?;
+            fast.subscriptions_processed += advanced.len() as u64;
+            report = fast;
+        } else {
+            tx.rollback().await?;
+            careful_batch(
+                pool,
+                config,
+                &mut cache,
+                &ids,
+                today,
+                &mut report,
+                &mut failed,
+            )
+            .await?;
+        }
         progress(&report);
     }
     Ok(report)
+}
+
+/// Claims due subscriptions (optionally only `only`), skipping rows another run holds.
+async fn claim(
+    conn: &mut PgConnection,
+    as_of: NaiveDate,
+    batch: i64,
+    failed: &[Uuid],
+    only: Option<&[Uuid]>,
+) -> sqlx::Result<Vec<SubscriptionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+         WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
+           AND subscription_id <> ALL($3) AND ($4::uuid[] IS NULL OR subscription_id = ANY($4))
+         ORDER BY next_billing_date, subscription_id
+         LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
+    ))
+    .bind(as_of)
+    .bind(batch)
+    .bind(failed)
+    .bind(only)
+    .fetch_all(conn)
+    .await
+}
+
+/// Redoes one batch with a savepoint per subscription.
+async fn careful_batch(
+    pool: &PgPool,
+    config: &Config,
+    cache: &mut RunCache,
+    ids: &[Uuid],
+    today: DateTime<Utc>,
+    report: &mut RenewalReport,
+    failed: &mut Vec<Uuid>,
+) -> AppResult<()> {
+    let mut tx = pool.begin().await?;
+    let subs = claim(
+        &mut tx,
+        today.date_naive(),
+        ids.len() as i64,
+        failed,
+        Some(ids),
+    )
+    .await?;
+    cache.load_batch(&mut tx, &subs).await?;
+    for sub in subs {
+        let id = sub.subscription_id;
+        let mut one = report.clone();
+        let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+        let result = match advance(&mut sp, config, cache, sub, today, &mut one).await {
+            Ok(s) => save_periods(&mut sp, std::slice::from_ref(&s))
+                .await
+                .map_err(AppError::from),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                sp.commit().await?;
+                *report = one;
+                report.subscriptions_processed += 1;
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                tracing::error!(subscription.id = %id, error = %e, "renewal failed; rolled back");
+                report.failed += 1;
+                failed.push(id);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Advances one locked subscription through every period that ended on or before `today`.
@@ -137,11 +253,15 @@ async fn advance(
     mut sub: SubscriptionRow,
     now: DateTime<Utc>,
     report: &mut RenewalReport,
-) -> AppResult<()> {
+) -> AppResult<SubscriptionRow> {
     let today = now.date_naive();
-    let tenant = TenantRepository::get(conn, &sub.tenant_id)
-        .await?
+    let tenant = cache
+        .tenants
+        .get(&sub.tenant_id)
+        .cloned()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription without tenant")))?;
+    let has_credit = cache.with_credit.contains(&sub.tenant_id);
+    let has_usage = cache.with_usage.contains(&sub.tenant_id);
     let currency = Currency::parse(&sub.currency)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown subscription currency")))?;
     let rate = cache.rate(conn, currency, today).await?;
@@ -169,7 +289,9 @@ async fn advance(
             .await?;
             report.trials_converted += 1;
         } else {
-            lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
+            if has_usage {
+                lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
+            }
             sub.start_date = sub.end_date;
         }
         let cycle: BillingCycle = sub
@@ -183,7 +305,9 @@ async fn advance(
 
         if !(plan.price_usd(cycle).is_zero() && lines.is_empty()) {
             lines.insert(0, plan_line(&plan, &sub, rate));
-            credits::apply_to_lines(conn, &tenant.tenant_id, currency, &mut lines).await?;
+            if has_credit {
+                credits::apply_to_lines(conn, &tenant.tenant_id, currency, &mut lines).await?;
+            }
             let issued = invoicing::issue(
                 conn,
                 InvoiceDraft {
@@ -203,7 +327,9 @@ async fn advance(
             .await?;
             match issued {
                 Some(inv) => {
-                    credits::record_applied(conn, &inv).await?;
+                    if has_credit {
+                        credits::record_applied(conn, &inv).await?;
+                    }
                     report.invoices_issued += 1;
                 }
                 // Someone invoiced this period already: roll back (the caller's savepoint), so
@@ -217,25 +343,42 @@ async fn advance(
                 }
             }
         }
-        save_period(conn, &sub).await?;
     }
-    Ok(())
+    Ok(sub)
 }
 
-async fn save_period(conn: &mut PgConnection, s: &SubscriptionRow) -> sqlx::Result<()> {
+/// Writes the advanced periods of many subscriptions in one statement. A subscription that
+/// `cancel_now` already canceled keeps that status.
+async fn save_periods(conn: &mut PgConnection, subs: &[SubscriptionRow]) -> sqlx::Result<()> {
+    let live: Vec<&SubscriptionRow> = subs.iter().collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = live.iter().map(|s| s.subscription_id).collect();
+    let statuses: Vec<SubscriptionStatus> = live.iter().map(|s| s.status).collect();
+    let cycles: Vec<BillingCycle> = live.iter().map(|s| s.billing_cycle).collect();
+    let pending: Vec<Option<BillingCycle>> = live.iter().map(|s| s.pending_billing_cycle).collect();
+    let anchors: Vec<i16> = live.iter().map(|s| s.anchor_day).collect();
+    let starts: Vec<NaiveDate> = live.iter().map(|s| s.start_date).collect();
+    let ends: Vec<NaiveDate> = live.iter().map(|s| s.end_date).collect();
     sqlx::query(
-        "UPDATE subscriptions SET status = $2, billing_cycle = $3, pending_billing_cycle = $4,
-             anchor_day = $5, start_date = $6, end_date = $7, next_billing_date = $8
-         WHERE subscription_id = $1",
+        "UPDATE subscriptions s
+         SET status = CASE WHEN s.status = 'canceled' THEN s.status ELSE t.status END,
+             billing_cycle = t.cycle,
+             pending_billing_cycle = t.pending, anchor_day = t.anchor, start_date = t.start_date,
+             end_date = t.end_date, next_billing_date = t.end_date
+         FROM UNNEST($1::uuid[], $2::subscription_status[], $3::billing_cycle[], $4::billing_cycle[],
+                     $5::smallint[], $6::date[], $7::date[])
+              AS t(id, status, cycle, pending, anchor, start_date, end_date)
+         WHERE s.subscription_id = t.id",
     )
-    .bind(s.subscription_id)
-    .bind(s.status)
-    .bind(s.billing_cycle)
-    .bind(s.pending_billing_cycle)
-    .bind(s.anchor_day)
-    .bind(s.start_date)
-    .bind(s.end_date)
-    .bind(s.next_billing_date)
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&cycles)
+    .bind(&pending)
+    .bind(&anchors)
+    .bind(&starts)
+    .bind(&ends)
     .execute(conn)
     .await?;
     Ok(())
