@@ -91,6 +91,59 @@ pub struct NewInvoice<'a> {
     pub notes_ar: Option<&'a str>,
 }
 
+/// An owned, fully computed invoice waiting to be stored (batch issuing keeps many).
+#[derive(Clone, Debug)]
+pub struct InvoiceInsert {
+    pub invoice_id: Uuid,
+    pub tenant_id: String,
+    pub subscription_id: Option<Uuid>,
+    pub kind: InvoiceKind,
+    pub status: InvoiceStatus,
+    pub currency: String,
+    pub exchange_rate: Decimal,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub subtotal: Decimal,
+    pub tax_rate: Decimal,
+    pub tax_amount: Decimal,
+    pub total: Decimal,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub paid_date: Option<NaiveDate>,
+    pub notes: Option<String>,
+    pub notes_ar: Option<String>,
+    pub lines: Vec<NewLine>,
+    pub event_id: Uuid,
+}
+
+impl InvoiceInsert {
+    /// The borrowed form the single-invoice statement takes (number chosen by the statement).
+    pub fn as_new(&self) -> NewInvoice<'_> {
+        NewInvoice {
+            invoice_id: self.invoice_id,
+            invoice_number: "",
+            tenant_id: &self.tenant_id,
+            subscription_id: self.subscription_id,
+            kind: self.kind,
+            status: self.status,
+            currency: &self.currency,
+            exchange_rate: self.exchange_rate,
+            period_start: self.period_start,
+            period_end: self.period_end,
+            subtotal: self.subtotal,
+            tax_rate: self.tax_rate,
+            tax_amount: self.tax_amount,
+            total: self.total,
+            amount_paid: Decimal::ZERO,
+            issue_date: self.issue_date,
+            due_date: self.due_date,
+            paid_date: self.paid_date,
+            notes: self.notes.as_deref(),
+            notes_ar: self.notes_ar.as_deref(),
+        }
+    }
+}
+
 pub struct InvoiceRepository;
 
 /// Where an invoice number comes from: the year's counter, or given (tests, imports).
@@ -235,6 +288,151 @@ impl InvoiceRepository {
         .bind(&amounts)
         .fetch_optional(&mut *conn)
         .await
+    }
+
+    /// Issues many unpaid-so-far invoices of one `year` in ONE statement: reserves their numbers
+    /// (in slice order), inserts invoices, lines and `invoice_generated` events. The counter
+    /// row is locked only from here to the commit, so concurrent billing runs overlap. Returns
+    /// how many invoices were inserted; fewer than given means a period was already invoiced
+    /// and the caller must roll back (the numbers were reserved for all).
+    pub async fn create_many_numbered(
+        conn: &mut PgConnection,
+        year: i32,
+        invoices: &[InvoiceInsert],
+    ) -> sqlx::Result<u64> {
+        if invoices.is_empty() {
+            return Ok(0);
+        }
+        let col = |f: fn(&InvoiceInsert) -> Option<Decimal>| -> Vec<Option<Decimal>> {
+            invoices.iter().map(f).collect()
+        };
+        let ids: Vec<Uuid> = invoices.iter().map(|i| i.invoice_id).collect();
+        let tenants: Vec<&str> = invoices.iter().map(|i| i.tenant_id.as_str()).collect();
+        let subs: Vec<Option<Uuid>> = invoices.iter().map(|i| i.subscription_id).collect();
+        let kinds: Vec<InvoiceKind> = invoices.iter().map(|i| i.kind).collect();
+        let statuses: Vec<InvoiceStatus> = invoices.iter().map(|i| i.status).collect();
+        let currencies: Vec<&str> = invoices.iter().map(|i| i.currency.as_str()).collect();
+        let rates = col(|i| Some(i.exchange_rate));
+        let p_start: Vec<Option<NaiveDate>> = invoices.iter().map(|i| i.period_start).collect();
+        let p_end: Vec<Option<NaiveDate>> = invoices.iter().map(|i| i.period_end).collect();
+        let subtotals = col(|i| Some(i.subtotal));
+        let tax_rates = col(|i| Some(i.tax_rate));
+        let taxes = col(|i| Some(i.tax_amount));
+        let totals = col(|i| Some(i.total));
+        let issued: Vec<NaiveDate> = invoices.iter().map(|i| i.issue_date).collect();
+        let dues: Vec<NaiveDate> = invoices.iter().map(|i| i.due_date).collect();
+        let paid: Vec<Option<NaiveDate>> = invoices.iter().map(|i| i.paid_date).collect();
+        let notes: Vec<Option<&str>> = invoices.iter().map(|i| i.notes.as_deref()).collect();
+        let notes_ar: Vec<Option<&str>> = invoices.iter().map(|i| i.notes_ar.as_deref()).collect();
+        let events: Vec<Uuid> = invoices.iter().map(|i| i.event_id).collect();
+        let all_lines: Vec<(Uuid, i32, &NewLine)> = invoices
+            .iter()
+            .flat_map(|i| {
+                i.lines
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, l)| (i.invoice_id, n as i32, l))
+            })
+            .collect();
+        let line_ids: Vec<Uuid> = all_lines.iter().map(|_| Uuid::new_v4()).collect();
+        let line_inv: Vec<Uuid> = all_lines.iter().map(|l| l.0).collect();
+        let line_pos: Vec<i32> = all_lines.iter().map(|l| l.1).collect();
+        let line_kind: Vec<InvoiceLineKind> = all_lines.iter().map(|l| l.2.kind).collect();
+        let line_d: Vec<&str> = all_lines.iter().map(|l| l.2.description.as_str()).collect();
+        let line_da: Vec<&str> = all_lines
+            .iter()
+            .map(|l| l.2.description_ar.as_str())
+            .collect();
+        let line_m: Vec<Option<&str>> = all_lines.iter().map(|l| l.2.metric.as_deref()).collect();
+        let line_q: Vec<Decimal> = all_lines.iter().map(|l| l.2.quantity).collect();
+        let line_u: Vec<Decimal> = all_lines.iter().map(|l| l.2.unit_price).collect();
+        let line_a: Vec<Decimal> = all_lines.iter().map(|l| l.2.amount).collect();
+        let inserted: i64 = sqlx::query_scalar(
+            "WITH c AS (
+                 INSERT INTO invoice_number_counters (year, last_value) VALUES ($1, $2)
+                 ON CONFLICT (year) DO UPDATE
+                    SET last_value = invoice_number_counters.last_value + $2, updated_at = now()
+                 RETURNING last_value
+             ), src AS (
+                 SELECT t.*, c.last_value - $2 + t.ord AS num
+                 FROM c, UNNEST($3::uuid[], $4::text[], $5::uuid[], $6::invoice_kind[],
+                                $7::invoice_status[], $8::text[], $9::numeric[], $10::date[],
+                                $11::date[], $12::numeric[], $13::numeric[], $14::numeric[],
+                                $15::numeric[], $16::date[], $17::date[], $18::date[], $19::text[],
+                                $20::text[], $21::uuid[]) WITH ORDINALITY
+                      AS t(invoice_id, tenant_id, subscription_id, kind, status, currency,
+                           exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
+                           total, issue_date, due_date, paid_date, notes, notes_ar, event_id, ord)
+             ), inv AS (
+                 INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind,
+                     status, currency, exchange_rate, period_start, period_end, subtotal, tax_rate,
+                     tax_amount, discount_amount, total, amount_paid, amount_due, issue_date,
+                     due_date, paid_date, notes, notes_ar)
+                 SELECT invoice_id, 'SAH-' || $1 || '-' || lpad(num::text, greatest(4, length(num::text)), '0'),
+                        tenant_id, subscription_id, kind, status, currency, exchange_rate,
+                        period_start, period_end, subtotal, tax_rate, tax_amount, 0, total, 0,
+                        total, issue_date, due_date, paid_date, notes, notes_ar
+                 FROM src ORDER BY ord
+                 ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
+                 RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
+                           currency, total, due_date
+             ), lines AS (
+                 INSERT INTO invoice_lines (line_id, invoice_id, tenant_id, position, kind,
+                     description, description_ar, metric, quantity, unit_price, amount)
+                 SELECT l.id, l.inv, inv.tenant_id, l.pos, l.k, l.d, l.da, l.m, l.q, l.u, l.a
+                 FROM UNNEST($22::uuid[], $23::uuid[], $24::int[], $25::invoice_line_kind[],
+                             $26::text[], $27::text[], $28::text[], $29::numeric[], $30::numeric[],
+                             $31::numeric[]) AS l(id, inv, pos, k, d, da, m, q, u, a)
+                 JOIN inv ON inv.invoice_id = l.inv
+             ), ev AS (
+                 INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload)
+                 SELECT src.event_id, 'sahool.billing.invoice_generated', 'invoice_generated',
+                        inv.tenant_id,
+                        jsonb_build_object(
+                            'event_id', src.event_id, 'type', 'invoice_generated',
+                            'occurred_at', now(), 'tenant_id', inv.tenant_id,
+                            'invoice_id', inv.invoice_id, 'invoice_number', inv.invoice_number,
+                            'subscription_id', inv.subscription_id, 'kind', inv.kind,
+                            'status', inv.status, 'currency', inv.currency,
+                            'total', inv.total::text, 'due_date', inv.due_date)
+                 FROM inv JOIN src ON src.invoice_id = inv.invoice_id
+             )
+             SELECT count(*) FROM inv",
+        )
+        .bind(year)
+        .bind(invoices.len() as i32)
+        .bind(&ids)
+        .bind(&tenants)
+        .bind(&subs)
+        .bind(&kinds)
+        .bind(&statuses)
+        .bind(&currencies)
+        .bind(&rates)
+        .bind(&p_start)
+        .bind(&p_end)
+        .bind(&subtotals)
+        .bind(&tax_rates)
+        .bind(&taxes)
+        .bind(&totals)
+        .bind(&issued)
+        .bind(&dues)
+        .bind(&paid)
+        .bind(&notes)
+        .bind(&notes_ar)
+        .bind(&events)
+        .bind(&line_ids)
+        .bind(&line_inv)
+        .bind(&line_pos)
+        .bind(&line_kind)
+        .bind(&line_d)
+        .bind(&line_da)
+        .bind(&line_m)
+        .bind(&line_q)
+        .bind(&line_u)
+        .bind(&line_a)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(inserted as u64)
     }
 
     /// The invoice if it belongs to `tenant_id` (`None` for a platform caller's any-tenant read).

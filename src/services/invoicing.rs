@@ -12,7 +12,7 @@ use crate::billing::money::{convert_from_usd, money_string, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
 use crate::repository::invoices::{
-    InvoiceLineRow, InvoiceRepository, InvoiceRow, NewInvoice, NewLine,
+    InvoiceInsert, InvoiceLineRow, InvoiceRepository, InvoiceRow, NewLine,
 };
 use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
@@ -51,9 +51,9 @@ pub struct InvoiceDraft<'a> {
     pub notes_ar: Option<&'a str>,
 }
 
-/// Stores a drafted invoice. `Ok(None)` when its subscription period was already invoiced.
-/// A zero total is issued as paid.
-pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Option<InvoiceRow>> {
+/// Computes a drafted invoice: totals from the lines (tax rounded once), the amount limits,
+/// zero totals issued paid, the due date. Nothing is stored.
+pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
     let totals = compute_totals(&d.lines, d.tenant.tax_rate);
     if totals.subtotal < Decimal::ZERO {
         return Err(AppError::internal(anyhow::anyhow!(
@@ -72,10 +72,9 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         .issue_date
         .checked_add_days(Days::new(d.due_days.into()))
         .unwrap_or(d.issue_date);
-    let new = NewInvoice {
+    Ok(InvoiceInsert {
         invoice_id: Uuid::new_v4(),
-        invoice_number: "",
-        tenant_id: &d.tenant.tenant_id,
+        tenant_id: d.tenant.tenant_id.clone(),
         subscription_id: d.subscription_id,
         kind: d.kind,
         status: if zero {
@@ -83,7 +82,7 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         } else {
             InvoiceStatus::Pending
         },
-        currency: d.currency.code(),
+        currency: d.currency.code().to_string(),
         exchange_rate: d.exchange_rate,
         period_start: d.period.map(|p| p.0),
         period_end: d.period.map(|p| p.1),
@@ -91,20 +90,27 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         tax_rate: d.tenant.tax_rate,
         tax_amount: totals.tax_amount,
         total: totals.total,
-        amount_paid: Decimal::ZERO,
         issue_date: d.issue_date,
         due_date,
         paid_date: zero.then_some(d.issue_date),
-        notes: d.notes,
-        notes_ar: d.notes_ar,
-    };
+        notes: d.notes.map(str::to_string),
+        notes_ar: d.notes_ar.map(str::to_string),
+        lines: d.lines,
+        event_id: Uuid::new_v4(),
+    })
+}
+
+/// Stores a drafted invoice. `Ok(None)` when its subscription period was already invoiced.
+/// A zero total is issued as paid.
+pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Option<InvoiceRow>> {
+    let p = prepare(d)?;
     // Number, invoice, lines and the `invoice_generated` event in one statement.
     let issued = InvoiceRepository::create_numbered(
         conn,
-        d.issue_date.year(),
-        &new,
-        &d.lines,
-        Uuid::new_v4(),
+        p.issue_date.year(),
+        &p.as_new(),
+        &p.lines,
+        p.event_id,
     )
     .await?;
     let Some(row) = issued else {
@@ -113,8 +119,30 @@ pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Op
         // lock, never gets here.
         return Ok(None);
     };
-    metrics::counter!("billing_invoices_issued_total", "kind" => row.kind.as_str(), "currency" => row.currency.clone()).increment(1);
+    count_issued(row.kind, &row.currency, 1);
     Ok(Some(row))
+}
+
+/// Issues prepared invoices of one `year` in one statement (the renewal run's batches).
+/// `Ok(false)` when some period was already invoiced: the caller must roll back.
+pub async fn issue_many(
+    conn: &mut PgConnection,
+    year: i32,
+    prepared: &[InvoiceInsert],
+) -> AppResult<bool> {
+    let inserted = InvoiceRepository::create_many_numbered(conn, year, prepared).await?;
+    if inserted != prepared.len() as u64 {
+        return Ok(false);
+    }
+    for p in prepared {
+        count_issued(p.kind, &p.currency, 1);
+    }
+    Ok(true)
+}
+
+fn count_issued(kind: InvoiceKind, currency: &str, n: u64) {
+    metrics::counter!("billing_invoices_issued_total", "kind" => kind.as_str(), "currency" => currency.to_string())
+        .increment(n);
 }
 
 /// Amounts are stored as numeric(14, 2): at most 12 integer digits.

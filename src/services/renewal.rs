@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -18,7 +18,7 @@ use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, InvoiceKind, SubscriptionStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::repository::invoices::NewLine;
+use crate::repository::invoices::{InvoiceInsert, NewLine};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::rates::RateRepository;
@@ -131,25 +131,47 @@ pub async fn run_renewals(
     let mut report = RenewalReport::default();
     let mut cache = RunCache::default();
     let mut failed: Vec<Uuid> = Vec::new();
+    // Walk the due subscriptions in key order: each claim starts after the last batch instead
+    // of re-reading the index entries that earlier batches moved past.
+    let mut after: Option<(NaiveDate, Uuid)> = None;
     loop {
         let mut tx = pool.begin().await?;
-        let subs = claim(&mut tx, today.date_naive(), batch, &failed, None).await?;
-        if subs.is_empty() {
+        let subs = claim(&mut tx, today.date_naive(), batch, &failed, None, after).await?;
+        let Some(last) = subs.last() else {
             break;
-        }
+        };
+        after = Some((last.next_billing_date, last.subscription_id));
         let ids: Vec<Uuid> = subs.iter().map(|s| s.subscription_id).collect();
         cache.load_batch(&mut tx, &subs).await?;
         let mut fast = report.clone();
         let mut advanced = Vec::with_capacity(subs.len());
+        let mut pending: Vec<InvoiceInsert> = Vec::new();
         let mut ok = true;
         for sub in subs {
-            match advance(&mut tx, config, &mut cache, sub, today, &mut fast).await {
+            match advance(
+                &mut tx,
+                config,
+                &mut cache,
+                sub,
+                today,
+                &mut fast,
+                Some(&mut pending),
+            )
+            .await
+            {
                 Ok(s) => advanced.push(s),
                 Err(_) => {
                     ok = false;
                     break;
                 }
             }
+        }
+        // Every invoice of the batch in one statement; a period found already invoiced sends
+        // the batch down the careful path like any other failure.
+        if ok {
+            ok = invoicing::issue_many(&mut tx, today.date_naive().year(), &pending)
+                .await
+                .unwrap_or(false);
         }
         if ok {
             save_periods(&mut tx, &advanced).await?;
@@ -181,11 +203,13 @@ async fn claim(
     batch: i64,
     failed: &[Uuid],
     only: Option<&[Uuid]>,
+    after: Option<(NaiveDate, Uuid)>,
 ) -> sqlx::Result<Vec<SubscriptionRow>> {
     sqlx::query_as(&format!(
         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
          WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
            AND subscription_id <> ALL($3) AND ($4::uuid[] IS NULL OR subscription_id = ANY($4))
+           AND ($5::date IS NULL OR (next_billing_date, subscription_id) > ($5, $6))
          ORDER BY next_billing_date, subscription_id
          LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
     ))
@@ -193,6 +217,8 @@ async fn claim(
     .bind(batch)
     .bind(failed)
     .bind(only)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
     .fetch_all(conn)
     .await
 }
@@ -214,6 +240,7 @@ async fn careful_batch(
         ids.len() as i64,
         failed,
         Some(ids),
+        None,
     )
     .await?;
     cache.load_batch(&mut tx, &subs).await?;
@@ -221,7 +248,7 @@ async fn careful_batch(
         let id = sub.subscription_id;
         let mut one = report.clone();
         let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-        let result = match advance(&mut sp, config, cache, sub, today, &mut one).await {
+        let result = match advance(&mut sp, config, cache, sub, today, &mut one, None).await {
             Ok(s) => save_periods(&mut sp, std::slice::from_ref(&s))
                 .await
                 .map_err(AppError::from),
@@ -253,6 +280,7 @@ async fn advance(
     mut sub: SubscriptionRow,
     now: DateTime<Utc>,
     report: &mut RenewalReport,
+    mut deferred: Option<&mut Vec<InvoiceInsert>>,
 ) -> AppResult<SubscriptionRow> {
     let today = now.date_naive();
     let tenant = cache
@@ -308,39 +336,44 @@ async fn advance(
             if has_credit {
                 credits::apply_to_lines(conn, &tenant.tenant_id, currency, &mut lines).await?;
             }
-            let issued = invoicing::issue(
-                conn,
-                InvoiceDraft {
-                    tenant: &tenant,
-                    subscription_id: Some(sub.subscription_id),
-                    kind: InvoiceKind::Subscription,
-                    currency,
-                    exchange_rate: rate,
-                    period: Some((sub.start_date, sub.end_date)),
-                    lines,
-                    issue_date: today,
-                    due_days: config.invoice_due_days,
-                    notes: Some("Thank you for choosing SAHOOL"),
-                    notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
-                },
-            )
-            .await?;
-            match issued {
-                Some(inv) => {
-                    if has_credit {
-                        credits::record_applied(conn, &inv).await?;
-                    }
+            let draft = InvoiceDraft {
+                tenant: &tenant,
+                subscription_id: Some(sub.subscription_id),
+                kind: InvoiceKind::Subscription,
+                currency,
+                exchange_rate: rate,
+                period: Some((sub.start_date, sub.end_date)),
+                lines,
+                issue_date: today,
+                due_days: config.invoice_due_days,
+                notes: Some("Thank you for choosing SAHOOL"),
+                notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+            };
+            match deferred.as_deref_mut() {
+                // Stored with the whole batch in one statement at its end. A tenant with
+                // credit is issued at once instead: the credit it used is recorded against
+                // the invoice before a later period of the same catch-up reads the balance.
+                Some(batch) if !has_credit => {
+                    batch.push(invoicing::prepare(draft)?);
                     report.invoices_issued += 1;
                 }
-                // Someone invoiced this period already: roll back (the caller's savepoint), so
-                // the invoice number taken for it is returned.
-                None => {
-                    return Err(AppError::conflict(
-                        "period_already_invoiced",
-                        "The period already has its invoice",
-                        "الفترة مفوترة مسبقاً",
-                    ))
-                }
+                _ => match invoicing::issue(conn, draft).await? {
+                    Some(inv) => {
+                        if has_credit {
+                            credits::record_applied(conn, &inv).await?;
+                        }
+                        report.invoices_issued += 1;
+                    }
+                    // Someone invoiced this period already: roll back (the caller's
+                    // savepoint), so the invoice number taken for it is returned.
+                    None => {
+                        return Err(AppError::conflict(
+                            "period_already_invoiced",
+                            "The period already has its invoice",
+                            "الفترة مفوترة مسبقاً",
+                        ))
+                    }
+                },
             }
         }
     }
