@@ -642,3 +642,62 @@ async fn the_payment_list_filters_paginates_and_counts() {
         422
     );
 }
+
+#[tokio::test]
+async fn a_card_payment_stuck_processing_can_be_rejected_only_once_it_is_stale() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now();
+    let start = now.date_naive() - chrono::Days::new(3);
+    let end = start + chrono::Days::new(30);
+    let (s, e) = (start.to_string(), end.to_string());
+    let t = common::tenant_with(
+        &app.pool,
+        common::Sub {
+            start: &s,
+            end: &e,
+            anchor: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let inv = app
+        .post(
+            &format!("/v1/tenants/{t}/invoices/generate"),
+            Auth::Admin,
+            json!({}),
+        )
+        .await;
+    assert_status!(inv, 201);
+    let payment_id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO payments (payment_id, tenant_id, invoice_id, amount, currency, method, status)
+         VALUES ($1, $2, $3, 29.00, 'USD', 'credit_card', 'processing')",
+    )
+    .bind(payment_id)
+    .bind(&t)
+    .bind(uuid::Uuid::parse_str(inv.body["invoice"]["invoice_id"].as_str().unwrap()).unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let reject = format!("/v1/payments/{payment_id}/reject");
+    app.clock.set(now);
+    let r = app
+        .post(&reject, Auth::Admin, json!({"reason": "stuck"}))
+        .await;
+    assert_status!(r, 409);
+    assert_status!(
+        app.post(
+            &format!("/v1/payments/{payment_id}/confirm"),
+            Auth::Admin,
+            json!({})
+        )
+        .await,
+        409
+    );
+    app.clock.set(now + chrono::Duration::minutes(11));
+    let r = app
+        .post(&reject, Auth::Admin, json!({"reason": "stuck"}))
+        .await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["payment"]["status"], "failed");
+}

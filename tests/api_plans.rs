@@ -1,5 +1,6 @@
 mod common;
 
+use chrono::Datelike;
 use common::{Auth, TestApp};
 use serde_json::json;
 
@@ -231,4 +232,73 @@ async fn metrics_count_requests_by_route_template_after_traffic() {
         !text.contains("/v1/plans/starter"),
         "raw paths must not become labels"
     );
+}
+
+#[tokio::test]
+async fn metrics_count_usage_outcomes_and_payments_by_method() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now().date_naive();
+    let start = now.with_day(1).unwrap();
+    let end = billing_core::billing::period::period_end(
+        start,
+        1,
+        billing_core::billing::types::BillingCycle::Monthly,
+    );
+    let (s, e) = (start.to_string(), end.to_string());
+    let free = common::tenant_with(
+        &app.pool,
+        common::Sub {
+            plan: "free",
+            start: &s,
+            end: &e,
+            anchor: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let usage = format!("/v1/tenants/{free}/usage");
+    let one = json!({"metric": "satellite_analyses_per_month", "quantity": 1, "event_id": "e-1"});
+    assert_status!(app.post(&usage, Auth::Service, one.clone()).await, 201);
+    assert_status!(app.post(&usage, Auth::Service, one).await, 200);
+    let over = json!({"metric": "satellite_analyses_per_month", "quantity": 50});
+    assert_status!(app.post(&usage, Auth::Service, over).await, 429);
+
+    let paid = common::tenant_with(
+        &app.pool,
+        common::Sub {
+            start: &s,
+            end: &e,
+            anchor: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let inv = app
+        .post(
+            &format!("/v1/tenants/{paid}/invoices/generate"),
+            Auth::Admin,
+            json!({}),
+        )
+        .await;
+    assert_status!(inv, 201);
+    let pay = json!({"invoice_id": inv.body["invoice"]["invoice_id"], "amount": "29.00", "method": "cash"});
+    assert_status!(app.post("/v1/payments", Auth::Admin, pay).await, 201);
+
+    let text = app
+        .get("/metrics", Auth::None)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    for needle in [
+        r#"billing_usage_events_total{outcome="accepted"} 1"#,
+        r#"billing_usage_events_total{outcome="duplicate"} 1"#,
+        r#"billing_usage_events_total{outcome="blocked"} 1"#,
+        r#"billing_payments_total{method="cash",event="created"} 1"#,
+        r#"billing_payments_total{method="cash",event="succeeded"} 1"#,
+        "billing_invoices_issued_total",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
 }

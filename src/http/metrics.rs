@@ -108,3 +108,14 @@ pub async fn render(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// Payments by method and what happened to them (created, succeeded, failed, refunded).
+pub fn count_payment(method: crate::billing::types::PaymentMethod, event: &'static str) {
+    metrics::counter!("billing_payments_total", "method" => method.as_str(), "event" => event)
+        .increment(1);
+}
+
+/// Usage events by outcome: accepted, duplicate, blocked (quota), rejected (batch validation).
+pub fn count_usage(outcome: &'static str, n: u64) {
+    metrics::counter!("billing_usage_events_total", "outcome" => outcome).increment(n);
+}

@@ -264,6 +264,7 @@ async fn create_payment(
         },
     )
     .await?;
+    crate::http::metrics::count_payment(payment.method, "created");
     OutboxRepository::record(
         conn,
         "payment.created",
@@ -386,6 +387,7 @@ pub async fn settle_with_external(
     )
     .await?
     .ok_or_else(|| exceeds_due(StatusCode::CONFLICT, &inv))?;
+    crate::http::metrics::count_payment(payment.method, "succeeded");
     OutboxRepository::record(
         conn,
         "payment.succeeded",
@@ -424,6 +426,10 @@ pub async fn settle_with_external(
         settled_now: true,
     })
 }
+
+/// A gateway call is bounded by its HTTP timeout (seconds); a payment `processing` this long
+/// belongs to a request that died.
+const STALE_PROCESSING_MINUTES: i64 = 10;
 
 pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
     matches!(m, PaymentMethod::CreditCard | PaymentMethod::Tharwatt)
@@ -523,10 +529,13 @@ pub async fn reject(
 ) -> AppResult<Value> {
     let mut tx = pool.begin().await?;
     let (tenant_id, inv, before) = lock_payment(&mut tx, payment_id).await?;
-    // A gateway call in flight (`processing`) must finish first; a gateway payment left
-    // `pending` (outcome unknown) may be rejected to unblock the invoice — a late success
-    // from the gateway is then recorded on the payment, not applied.
-    if is_gateway_method(before.method) && before.status == PaymentStatus::Processing {
+    // A gateway call in flight (`processing`, recently) must finish first. A gateway payment
+    // left `pending` (outcome unknown), or `processing` long after any call could still be
+    // running (the process died mid-call), may be rejected to unblock the invoice; a late
+    // success from the gateway is then recorded on the payment, not applied.
+    let in_flight = before.status == PaymentStatus::Processing
+        && now - before.updated_at < chrono::Duration::minutes(STALE_PROCESSING_MINUTES);
+    if is_gateway_method(before.method) && in_flight {
         return Err(gateway_decides(&before));
     }
     let reason = reason.unwrap_or("Rejected by an administrator");
@@ -545,6 +554,7 @@ pub async fn reject(
         &audit_snapshot(&payment, &inv),
     );
     audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
+    crate::http::metrics::count_payment(payment.method, "failed");
     OutboxRepository::record(
         &mut tx,
         "payment.failed",

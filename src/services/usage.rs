@@ -247,6 +247,18 @@ pub async fn record_usage(
         move |conn| Box::pin(async move { record_in(conn, &tid, input, now).await }),
     )
     .await;
+    match &result {
+        Ok(o) if !o.replayed => crate::http::metrics::count_usage(
+            if o.body["duplicate"] == true {
+                "duplicate"
+            } else {
+                "accepted"
+            },
+            1,
+        ),
+        Err(e) if e.code == "quota_exceeded" => crate::http::metrics::count_usage("blocked", 1),
+        _ => {}
+    }
     if let Err(e) = &result {
         if e.code == "quota_exceeded" {
             let mut tx = state.pool.begin().await?;

@@ -171,6 +171,7 @@ async fn open_payment(
         )
         .await?;
     }
+    crate::http::metrics::count_payment(payment.method, "created");
     OutboxRepository::record(
         conn,
         "payment.created",
@@ -308,6 +309,7 @@ async fn finish(
             let Some(p) = failed else {
                 return settled_anyway(conn, current).await;
             };
+            crate::http::metrics::count_payment(p.method, "failed");
             OutboxRepository::record(
                 conn,
                 "payment.failed",

@@ -86,14 +86,25 @@ pub async fn ingest_batch(
     fingerprint: &str,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
-    idempotency::run(
+    let outcome = idempotency::run(
         &state.pool,
         &principal.scope,
         key.as_ref(),
         fingerprint,
         move |conn| Box::pin(async move { ingest_in(conn, request.events, now).await }),
     )
-    .await
+    .await?;
+    if !outcome.replayed {
+        let b = &outcome.body;
+        use crate::http::metrics::count_usage;
+        count_usage("accepted", b["accepted"].as_u64().unwrap_or(0));
+        count_usage("duplicate", b["duplicates"].as_u64().unwrap_or(0));
+        count_usage(
+            "rejected",
+            b["rejected"].as_array().map_or(0, |r| r.len() as u64),
+        );
+    }
+    Ok(outcome)
 }
 
 fn rejection(index: usize, e: &AppError) -> Value {
