@@ -2,7 +2,8 @@
 #   docker build -t billing-core .
 #   docker run -p 8089:8089 -e DATABASE_URL=postgres://... -e JWT_SECRET=... billing-core
 # The image contains no PostgreSQL: DATABASE_URL is required (ENVIRONMENT=production also
-# requires a JWT_SECRET of 32+ characters).
+# requires a JWT_SECRET of 32+ characters). Optional: NATS_URL (outbox relay), STRIPE_* and
+# THARWATT_* (gateways), BILLING_RUN_HOUR / SCHEDULER_ENABLED (daily jobs); see .env.example.
 
 FROM rust:1.89-slim-bookworm AS builder
 WORKDIR /app
@@ -16,7 +17,9 @@ RUN mkdir src \
  && cargo build --release --locked \
  && rm -rf src
 
-# The migrations are compiled into the binary (sqlx::migrate!) and also shipped in the image.
+# The migrations are compiled into the binary (sqlx::migrate!) and also shipped in the image;
+# build.rs makes cargo rebuild when they change.
+COPY build.rs ./
 COPY migrations ./migrations
 COPY src ./src
 # COPY keeps the files' old timestamps; touching the crate roots makes cargo rebuild them

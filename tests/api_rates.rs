@@ -264,3 +264,29 @@ async fn a_new_rate_applies_to_invoices_issued_after_it_and_not_to_earlier_ones(
     assert_eq!(again.body["invoice"]["exchange_rate"], "250.00");
     assert_eq!(again.body["invoice"]["total"], "7250.00");
 }
+
+#[tokio::test]
+async fn yer_exchange_rate_from_the_environment_replaces_the_seed_but_never_an_api_rate() {
+    let app = TestApp::spawn().await;
+    let today = chrono::Utc::now().date_naive();
+    let in_force = |pool: sqlx::PgPool| async move {
+        let r: (rust_decimal::Decimal, String) = sqlx::query_as(
+            "SELECT rate, source FROM exchange_rates WHERE currency = 'YER' ORDER BY effective_date DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (r.0.normalize().to_string(), r.1)
+    };
+    let mut config = app.config.clone();
+    config.yer_exchange_rate = Some("530".parse().unwrap());
+    billing_core::db::sync_configured_rates(&app.pool, &config, today).await.unwrap();
+    assert_eq!(in_force(app.pool.clone()).await, ("530".to_string(), "env:YER_EXCHANGE_RATE".to_string()));
+
+    let r = app
+        .post("/v1/exchange-rates", Auth::Admin, serde_json::json!({"currency": "YER", "rate": "535"}))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    billing_core::db::sync_configured_rates(&app.pool, &config, today).await.unwrap();
+    assert_eq!(in_force(app.pool.clone()).await.0, "535", "a restart keeps the API's rate");
+}

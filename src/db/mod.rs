@@ -80,36 +80,48 @@ pub async fn migration_state(pool: &PgPool) -> Result<MigrationState, sqlx::Erro
     })
 }
 
-/// Applies `YER_EXCHANGE_RATE` when it is set and differs from the rate in force today: a new
-/// rate row effective today. Catalogue data is never rewritten at start-up; rates are history.
+/// Applies `YER_EXCHANGE_RATE` when it is set and differs from the rate in force today, as a
+/// new rate effective today — but only while the rate in force is the migration's seed or an
+/// earlier value from this variable. A rate staff set through the API is never overwritten by
+/// a restart. Catalogue data is never rewritten at start-up; rates are history.
 pub async fn sync_configured_rates(
     pool: &PgPool,
     config: &Config,
     today: chrono::NaiveDate,
 ) -> anyhow::Result<()> {
     if let Some(rate) = config.yer_exchange_rate {
-        let current: Option<rust_decimal::Decimal> = sqlx::query_scalar(
-            "SELECT rate FROM exchange_rates WHERE currency = 'YER' AND effective_date <= $1
+        let current: Option<(rust_decimal::Decimal, String)> = sqlx::query_as(
+            "SELECT rate, source FROM exchange_rates WHERE currency = 'YER' AND effective_date <= $1
              ORDER BY effective_date DESC LIMIT 1",
         )
         .bind(today)
         .fetch_optional(pool)
         .await?;
-        if current != Some(rate) {
+        let replaceable = match &current {
+            None => true,
+            Some((r, source)) => *r != rate && (source == "seed" || source == ENV_SOURCE),
+        };
+        if replaceable {
             sqlx::query(
                 "INSERT INTO exchange_rates (currency, effective_date, rate, source)
-                 VALUES ('YER', $1, $2, 'env:YER_EXCHANGE_RATE')
-                 ON CONFLICT (currency, effective_date) DO UPDATE SET rate = EXCLUDED.rate",
+                 VALUES ('YER', $1, $2, $3)
+                 ON CONFLICT (currency, effective_date) DO UPDATE SET rate = EXCLUDED.rate,
+                     source = EXCLUDED.source",
             )
             .bind(today)
             .bind(rate)
+            .bind(ENV_SOURCE)
             .execute(pool)
             .await?;
-            tracing::info!(
+            tracing::info!(currency = "YER", "exchange rate from YER_EXCHANGE_RATE in force from today");
+        } else if current.as_ref().is_some_and(|(r, _)| *r != rate) {
+            tracing::warn!(
                 currency = "YER",
-                "exchange rate from YER_EXCHANGE_RATE in force from today"
+                "YER_EXCHANGE_RATE differs from a rate set through the API; the API's rate stays"
             );
         }
     }
     Ok(())
 }
+
+const ENV_SOURCE: &str = "env:YER_EXCHANGE_RATE";

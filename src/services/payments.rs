@@ -1,5 +1,5 @@
-//! Payments: recording offline payments, settling them (shared with the gateway webhooks to
-//! come), confirming and rejecting. Money moves only under the locks tenant → invoice →
+//! Payments: recording them (offline here; card and Tharwatt in `gateway`), settling them
+//! (shared with the gateway webhooks), confirming and rejecting offline ones. Money moves only under the locks tenant → invoice →
 //! payment, so two payments racing for one invoice can never overpay it.
 
 use axum::http::StatusCode;
