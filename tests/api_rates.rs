@@ -280,13 +280,28 @@ async fn yer_exchange_rate_from_the_environment_replaces_the_seed_but_never_an_a
     };
     let mut config = app.config.clone();
     config.yer_exchange_rate = Some("530".parse().unwrap());
-    billing_core::db::sync_configured_rates(&app.pool, &config, today).await.unwrap();
-    assert_eq!(in_force(app.pool.clone()).await, ("530".to_string(), "env:YER_EXCHANGE_RATE".to_string()));
+    billing_core::db::sync_configured_rates(&app.pool, &config, today)
+        .await
+        .unwrap();
+    assert_eq!(
+        in_force(app.pool.clone()).await,
+        ("530".to_string(), "env:YER_EXCHANGE_RATE".to_string())
+    );
 
     let r = app
-        .post("/v1/exchange-rates", Auth::Admin, serde_json::json!({"currency": "YER", "rate": "535"}))
+        .post(
+            "/v1/exchange-rates",
+            Auth::Admin,
+            serde_json::json!({"currency": "YER", "rate": "535"}),
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.body);
-    billing_core::db::sync_configured_rates(&app.pool, &config, today).await.unwrap();
-    assert_eq!(in_force(app.pool.clone()).await.0, "535", "a restart keeps the API's rate");
+    billing_core::db::sync_configured_rates(&app.pool, &config, today)
+        .await
+        .unwrap();
+    assert_eq!(
+        in_force(app.pool.clone()).await.0,
+        "535",
+        "a restart keeps the API's rate"
+    );
 }

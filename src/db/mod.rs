@@ -113,7 +113,10 @@ pub async fn sync_configured_rates(
             .bind(ENV_SOURCE)
             .execute(pool)
             .await?;
-            tracing::info!(currency = "YER", "exchange rate from YER_EXCHANGE_RATE in force from today");
+            tracing::info!(
+                currency = "YER",
+                "exchange rate from YER_EXCHANGE_RATE in force from today"
+            );
         } else if current.as_ref().is_some_and(|(r, _)| *r != rate) {
             tracing::warn!(
                 currency = "YER",
