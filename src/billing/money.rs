@@ -50,12 +50,18 @@ pub mod as_string {
 pub mod rate_string {
     use super::*;
     pub fn serialize<S: Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        let mut d = v.normalize();
-        if d.scale() < 2 {
-            d.rescale(2);
-        }
-        s.serialize_str(&d.to_string())
+        s.serialize_str(&decimal_text(*v))
     }
+}
+
+/// A rate, unit price or percentage as text: its own decimals (up to 6 are stored), never
+/// fewer than two — "250.00", "3.6725", "0.001".
+pub fn decimal_text(v: Decimal) -> String {
+    let mut d = v.normalize();
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d.to_string()
 }
 
 /// An amount given by a client: a JSON string or number, positive, with at most 2 decimals

@@ -26,9 +26,7 @@ pub fn invoice_not_found() -> AppError {
     AppError::not_found("Invoice", "الفاتورة غير موجودة")
 }
 
-pub fn tenant_not_found() -> AppError {
-    AppError::not_found("Tenant", "المستأجر غير موجود")
-}
+pub use crate::services::tenants::tenant_not_found;
 
 /// The invoice with its lines, in the API shape.
 pub async fn invoice_with_lines(conn: &mut PgConnection, inv: &InvoiceRow) -> AppResult<Value> {

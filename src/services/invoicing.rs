@@ -207,14 +207,6 @@ pub async fn issue_subscription_invoice(
     .await
 }
 
-fn rate_str(d: Decimal) -> String {
-    let mut n = d.normalize();
-    if n.scale() < 2 {
-        n.rescale(2);
-    }
-    n.to_string()
-}
-
 /// The API shape of an invoice with its lines (`line_items`), money as strings.
 pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
     let items: Vec<Value> = lines
@@ -226,7 +218,7 @@ pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
                 "description_ar": l.description_ar,
                 "metric": l.metric,
                 "quantity": l.quantity.normalize().to_string(),
-                "unit_price": rate_str(l.unit_price),
+                "unit_price": crate::billing::money::decimal_text(l.unit_price),
                 "amount": money_string(l.amount),
             })
         })
@@ -239,7 +231,7 @@ pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
         "kind": inv.kind,
         "status": inv.status,
         "currency": inv.currency,
-        "exchange_rate": rate_str(inv.exchange_rate),
+        "exchange_rate": crate::billing::money::decimal_text(inv.exchange_rate),
         "period_start": inv.period_start,
         "period_end": inv.period_end,
         "issue_date": inv.issue_date,
@@ -247,7 +239,7 @@ pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
         "paid_date": inv.paid_date,
         "line_items": items,
         "subtotal": money_string(inv.subtotal),
-        "tax_rate": rate_str(inv.tax_rate),
+        "tax_rate": crate::billing::money::decimal_text(inv.tax_rate),
         "tax_amount": money_string(inv.tax_amount),
         "discount_amount": money_string(inv.discount_amount),
         "total": money_string(inv.total),

@@ -218,12 +218,14 @@ pub async fn record_payment(
     .await
 }
 
-async fn create_payment(
+/// Finds the caller's invoice, locks tenant then invoice (the documented order) and checks it
+/// can take `input.amount`: not paid, voided or refunded, and the amount within what is due
+/// less what the gateways are already collecting. Shared by offline and gateway payments.
+pub(crate) async fn lock_payable_invoice(
     conn: &mut PgConnection,
     principal: &Principal,
     input: &PaymentInput,
-    now: DateTime<Utc>,
-) -> AppResult<(StatusCode, Value)> {
+) -> AppResult<(String, InvoiceRow)> {
     let scope = tenant_scope(principal)?;
     let tenant_id = InvoiceRepository::get_by_id(conn, scope.as_deref(), input.invoice_id)
         .await?
@@ -241,9 +243,25 @@ async fn create_payment(
     ) {
         return Err(not_payable(&inv));
     }
-    if input.amount > inv.amount_due {
-        return Err(exceeds_due(StatusCode::UNPROCESSABLE_ENTITY, &inv));
+    let in_flight =
+        PaymentRepository::in_flight_total(conn, &tenant_id, inv.invoice_id, None).await?;
+    if input.amount > inv.amount_due - in_flight {
+        let mut e = exceeds_due(StatusCode::UNPROCESSABLE_ENTITY, &inv);
+        if !in_flight.is_zero() {
+            e = e.with_extra("in_flight", money_string(in_flight));
+        }
+        return Err(e);
     }
+    Ok((tenant_id, inv))
+}
+
+async fn create_payment(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    input: &PaymentInput,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
     let metadata = json!({"reference": input.reference, "notes": input.notes});
     let payment = PaymentRepository::create(
         conn,

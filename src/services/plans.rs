@@ -51,7 +51,7 @@ pub fn pricing_yer(plan: &Plan, yer_rate: Decimal) -> Value {
         "monthly": yer(plan.row.monthly_price_usd),
         "quarterly": yer(plan.row.quarterly_price_usd),
         "yearly": yer(plan.row.yearly_price_usd),
-        "exchange_rate": yer_rate.normalize().to_string(),
+        "exchange_rate": crate::billing::money::decimal_text(yer_rate),
     })
 }
 

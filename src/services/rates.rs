@@ -41,11 +41,7 @@ pub struct RateChange {
 
 /// A rate as written in JSON: normalized, between 2 and 6 decimals (`"250.00"`, `"3.6725"`).
 pub fn rate_text(rate: Decimal) -> String {
-    let mut d = rate.normalize();
-    if d.scale() < 2 {
-        d.rescale(2);
-    }
-    d.to_string()
+    crate::billing::money::decimal_text(rate)
 }
 
 /// Strict `YYYY-MM-DD` (chrono alone would accept unpadded months and days).

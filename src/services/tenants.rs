@@ -298,14 +298,6 @@ fn first_subscription<'a>(req: &'a SignUp, plan: &Plan, today: NaiveDate) -> New
 }
 
 /// A percent with at least two decimals and no trailing noise: `"0.00"`, `"5.00"`, `"7.125"`.
-fn percent_string(d: Decimal) -> String {
-    let mut n = d.normalize();
-    if n.scale() < 2 {
-        n.rescale(2);
-    }
-    n.to_string()
-}
-
 pub fn tenant_json(t: &TenantRow) -> Value {
     json!({
         "tenant_id": t.tenant_id,
@@ -315,7 +307,7 @@ pub fn tenant_json(t: &TenantRow) -> Value {
         "phone": t.phone,
         "contact": { "email": t.email, "phone": t.phone },
         "tax_id": t.tax_id,
-        "tax_rate": percent_string(t.tax_rate),
+        "tax_rate": crate::billing::money::decimal_text(t.tax_rate),
         "is_active": t.is_active,
         "created_at": t.created_at,
     })

@@ -150,9 +150,7 @@ fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppRe
     }
 }
 
-fn tenant_not_found() -> AppError {
-    AppError::not_found("Tenant", "المستأجر غير موجود")
-}
+use crate::services::tenants::tenant_not_found;
 
 fn unknown_metric(metric: &str) -> AppError {
     AppError::unprocessable(

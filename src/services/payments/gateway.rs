@@ -17,22 +17,21 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    audit_payment, audit_snapshot, exceeds_due, lock_payment, not_payable, payment_body,
-    payment_json, settle_with_external, tenant_scope, PaymentInput,
+    audit_payment, audit_snapshot, lock_payment, payment_body, payment_json, settle_with_external,
+    PaymentInput,
 };
 use crate::auth::Principal;
 use crate::billing::money::{money_string, round_money};
-use crate::billing::types::{Currency, InvoiceStatus, PaymentMethod, PaymentStatus};
+use crate::billing::types::{Currency, PaymentMethod, PaymentStatus};
 use crate::error::{AppError, AppResult};
 use crate::gateways::{ChargeOutcome, ChargeRequest, ChargeStatus, GatewayError, PaymentGateway};
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentChanges, PaymentRepository, PaymentRow};
 use crate::repository::rates::RateRepository;
-use crate::repository::tenants::TenantRepository;
 use crate::services::audit::Actor;
 use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
-use crate::services::invoices::{invoice_not_found, tenant_not_found};
+use crate::services::invoices::invoice_not_found;
 
 pub async fn pay(
     pool: &PgPool,
@@ -116,30 +115,7 @@ async fn open_payment(
             return Ok((p, inv));
         }
     }
-    let scope = tenant_scope(principal)?;
-    let tenant_id = InvoiceRepository::get_by_id(conn, scope.as_deref(), input.invoice_id)
-        .await?
-        .ok_or_else(invoice_not_found)?
-        .tenant_id;
-    TenantRepository::lock(conn, &tenant_id)
-        .await?
-        .ok_or_else(tenant_not_found)?;
-    let inv = InvoiceRepository::lock(conn, &tenant_id, input.invoice_id)
-        .await?
-        .ok_or_else(invoice_not_found)?;
-    if matches!(
-        inv.status,
-        InvoiceStatus::Paid | InvoiceStatus::Canceled | InvoiceStatus::Refunded
-    ) {
-        return Err(not_payable(&inv));
-    }
-    // Money the gateways are already collecting on this invoice is not due any more.
-    let in_flight =
-        PaymentRepository::in_flight_total(conn, &tenant_id, inv.invoice_id, None).await?;
-    if input.amount > inv.amount_due - in_flight {
-        return Err(exceeds_due(StatusCode::UNPROCESSABLE_ENTITY, &inv)
-            .with_extra("in_flight", money_string(in_flight)));
-    }
+    let (tenant_id, inv) = super::lock_payable_invoice(conn, principal, input).await?;
     let (gateway_amount, gateway_currency) = gateway_money(conn, &inv, input, now).await?;
     let metadata = json!({"reference": input.reference, "notes": input.notes});
     let payment = PaymentRepository::create(
