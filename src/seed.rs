@@ -287,9 +287,13 @@ async fn seed_active(
     let now = Utc::now();
     for i in 0..USAGE_RECORDS {
         sqlx::query(
-            "INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action, quantity,
+            "WITH claimed AS (
+                 INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
+                 VALUES ($2, $5, $1, $6) RETURNING record_id)
+             INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action, quantity,
                  event_id, recorded_at, metadata)
-             VALUES ($1, $2, $3, $4, 'increment', 1, $5, $6, '{\"source\": \"db init --seed\"}'::jsonb)",
+             SELECT record_id, $2, $3, $4, 'increment', 1, $5, $6, '{\"source\": \"db init --seed\"}'::jsonb
+             FROM claimed",
         )
         .bind(Uuid::new_v4())
         .bind(ACTIVE_TENANT)

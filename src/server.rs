@@ -19,6 +19,9 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
+    crate::db::ensure_usage_partitions(&pool)
+        .await
+        .context("creating usage_records partitions")?;
     let state = AppState::new(pool.clone(), config.clone());
     crate::db::sync_configured_rates(&pool, &config, state.clock.today()).await?;
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);

@@ -45,6 +45,23 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Months of `usage_records` partitions kept ready ahead of the current one.
+pub const USAGE_PARTITIONS_AHEAD: i32 = 3;
+
+/// Creates the missing monthly `usage_records` partitions from this month to
+/// [`USAGE_PARTITIONS_AHEAD`] months ahead (run at `serve` start and by the daily job); returns
+/// how many were created. Rows outside them land in the DEFAULT partition.
+pub async fn ensure_usage_partitions(pool: &PgPool) -> sqlx::Result<i32> {
+    let created: i32 = sqlx::query_scalar("SELECT ensure_usage_partitions($1)")
+        .bind(USAGE_PARTITIONS_AHEAD)
+        .fetch_one(pool)
+        .await?;
+    if created > 0 {
+        tracing::info!(created, "usage_records partitions created");
+    }
+    Ok(created)
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MigrationState {
     pub known: usize,

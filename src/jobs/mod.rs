@@ -37,6 +37,7 @@ pub async fn run_daily(
     let dunning = run_dunning(pool, config, now.date_naive()).await?;
     let renewals = renewals?;
     let purged = crate::services::idempotency::purge_expired(pool).await?;
+    crate::db::ensure_usage_partitions(pool).await?;
     let report = DailyReport {
         date: now.date_naive().to_string(),
         renewals,

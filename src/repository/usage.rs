@@ -76,16 +76,23 @@ pub struct UsageRepository;
 
 impl UsageRepository {
     /// Inserts a record. With an `event_id` already used by the tenant nothing is written and
-    /// `None` is returned; a concurrent copy waits on the unique index until the first commits.
+    /// `None` is returned. The event id is claimed in `usage_event_ids` in the same statement
+    /// (usage_records is partitioned, so it cannot hold a unique index on the event id); a
+    /// concurrent copy waits on that primary key until the first commits.
     pub async fn create(
         conn: &mut PgConnection,
         r: &NewUsageRecord<'_>,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
         sqlx::query_as(&format!(
-            "INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action, quantity,
+            "WITH claimed AS (
+                 INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
+                 SELECT $2, $7, $1, $8 WHERE $7::text IS NOT NULL
+                 ON CONFLICT (tenant_id, event_id) DO NOTHING
+                 RETURNING record_id)
+             INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action, quantity,
                  event_id, recorded_at, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+             WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM claimed)
              RETURNING {RECORD_COLUMNS}"
         ))
         .bind(r.record_id)
@@ -121,7 +128,10 @@ impl UsageRepository {
         event_id: &str,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
         sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND event_id = $2"
+            "SELECT {RECORD_COLUMNS} FROM usage_records u
+             WHERE u.tenant_id = $1 AND u.event_id = $2
+               AND u.recorded_at = (SELECT recorded_at FROM usage_event_ids
+                                    WHERE tenant_id = $1 AND event_id = $2)"
         ))
         .bind(tenant_id)
         .bind(event_id)

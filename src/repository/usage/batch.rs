@@ -67,22 +67,31 @@ impl UsageRepository {
         Ok(rows.into_iter().map(|r| (r.tenant_id.clone(), r)).collect())
     }
 
-    /// Inserts all records in one statement; rows whose (tenant, event id) already exists are
-    /// skipped. Rows should be sorted by (tenant, event id): a concurrent batch with the same
-    /// events then waits on the unique index in the same order instead of deadlocking.
+    /// Inserts all records in one statement; rows whose (tenant, event id) is already claimed in
+    /// `usage_event_ids` are skipped (the claim is made in the same statement). Rows should be
+    /// sorted by (tenant, event id): a concurrent batch with the same events then waits on the
+    /// claim's primary key in the same order instead of deadlocking.
     /// Returns the ids of the rows actually inserted.
     pub async fn insert_records(
         conn: &mut PgConnection,
         c: &RecordColumns,
     ) -> sqlx::Result<Vec<Uuid>> {
         sqlx::query_scalar(
-            "INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action,
+            "WITH u AS (
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                                      $6::bigint[], $7::text[], $8::timestamptz[], $9::jsonb[])
+                      WITH ORDINALITY AS u(r, t, s, m, a, q, e, at, md, n)),
+             claimed AS (
+                 INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
+                 SELECT t, e, r, at FROM u WHERE e IS NOT NULL ORDER BY n
+                 ON CONFLICT (tenant_id, event_id) DO NOTHING
+                 RETURNING record_id)
+             INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action,
                  quantity, event_id, recorded_at, metadata)
              SELECT r, t, s, m, a::usage_action, q, e, at, md
-             FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::bigint[],
-                         $7::text[], $8::timestamptz[], $9::jsonb[])
-                  AS u(r, t, s, m, a, q, e, at, md)
-             ON CONFLICT (tenant_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+             FROM u
+             WHERE e IS NULL OR r IN (SELECT record_id FROM claimed)
+             ORDER BY n
              RETURNING record_id",
         )
         .bind(&c.record_id)
