@@ -19,9 +19,11 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
             .await
             .context("applying migrations")?;
     }
-    crate::db::ensure_usage_partitions(&pool)
-        .await
-        .context("creating usage_records partitions")?;
+    // Partitions ahead are a convenience (a DEFAULT partition takes anything), so a failure
+    // here — e.g. `--no-migrate` on an older schema — is logged, not fatal.
+    if let Err(e) = crate::db::ensure_usage_partitions(&pool).await {
+        tracing::warn!(error = %e, "could not create usage_records partitions ahead");
+    }
     let state = AppState::new(pool.clone(), config.clone());
     crate::db::sync_configured_rates(&pool, &config, state.clock.today()).await?;
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);

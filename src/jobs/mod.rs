@@ -37,7 +37,9 @@ pub async fn run_daily(
     let dunning = run_dunning(pool, config, now.date_naive()).await?;
     let renewals = renewals?;
     let purged = crate::services::idempotency::purge_expired(pool).await?;
-    crate::db::ensure_usage_partitions(pool).await?;
+    if let Err(e) = crate::db::ensure_usage_partitions(pool).await {
+        tracing::warn!(error = %e, "could not create usage_records partitions ahead");
+    }
     let report = DailyReport {
         date: now.date_naive().to_string(),
         renewals,
