@@ -47,6 +47,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Group commit for single usage events (see `services::usage::coalesce`).
+    pub usage_writer: crate::services::usage::coalesce::Writer,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             pool,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
+            usage_writer: Default::default(),
         }
     }
 

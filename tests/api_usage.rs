@@ -713,3 +713,189 @@ async fn an_idempotency_key_replays_the_first_usage_response() {
         .await;
     assert_status!(other, 409);
 }
+
+/// The write path may start from the cached plan/subscription state, but a change made behind
+/// this process's back (another replica, an operator) is never written against: the write
+/// statement compares the cached state with the database and re-reads it on a mismatch.
+#[tokio::test]
+async fn a_write_never_uses_a_subscription_state_changed_behind_its_back() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "free", "active").await;
+    let path = usage_path(&t);
+    let one = json!({"metric": "satellite_analyses_per_month", "quantity": 1});
+    // Caches the free plan's context (limit 10, blocked).
+    assert_status!(app.post(&path, Auth::Service, one.clone()).await, 201);
+
+    let set = |sql: &'static str| {
+        let (pool, t) = (app.pool.clone(), t.clone());
+        async move {
+            sqlx::query(sql).bind(t).execute(&pool).await.unwrap();
+        }
+    };
+    set("UPDATE subscriptions SET status = 'suspended' WHERE tenant_id = $1").await;
+    let r = app.post(&path, Auth::Service, one.clone()).await;
+    assert_status!(r, 402);
+    assert_eq!(r.error_code(), "subscription_suspended");
+
+    // Back to active on a bigger plan: 20 more fit under starter's 50, not under free's 10.
+    set("UPDATE subscriptions SET status = 'active', plan_id = 'starter' WHERE tenant_id = $1")
+        .await;
+    let r = app
+        .post(
+            &path,
+            Auth::Service,
+            json!({"metric": "satellite_analyses_per_month", "quantity": 20}),
+        )
+        .await;
+    assert_status!(r, 201);
+    assert_eq!(
+        (r.body["used"].as_i64(), r.body["limit"].as_i64()),
+        (Some(21), Some(50))
+    );
+
+    // And back down to free: the next unit is refused with free's figures, nothing stored.
+    set("UPDATE subscriptions SET plan_id = 'free' WHERE tenant_id = $1").await;
+    let r = app.post(&path, Auth::Service, one.clone()).await;
+    assert_status!(r, 429);
+    assert_eq!(
+        (r.body["used"].as_i64(), r.body["limit"].as_i64()),
+        (Some(21), Some(10))
+    );
+    assert_eq!(record_count(&app, &t).await, 2);
+}
+
+/// A refusal inside an Idempotency-Key transaction leaves neither a record nor the key: the
+/// same key and body are refused again (not replayed as in progress), and accepted once the
+/// quota allows.
+#[tokio::test]
+async fn a_refused_write_under_an_idempotency_key_leaves_the_key_free() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "free", "active").await;
+    let path = usage_path(&t);
+    let body = json!({"metric": "satellite_analyses_per_month", "quantity": 11});
+    for _ in 0..2 {
+        let r = app
+            .post_idem(&path, Auth::Service, "usage-key-1", body.clone())
+            .await;
+        assert_status!(r, 429);
+        assert_eq!(r.error_code(), "quota_exceeded");
+    }
+    assert_eq!(record_count(&app, &t).await, 0);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0);
+}
+
+/// Once the tenant's context is cached, events on a plan that bills overage are written by the
+/// group-commit writer: many at once land in shared flushes, and still every event is stored
+/// once, the counter is exact, and each answer's `used` is a distinct level from 1 to N.
+#[tokio::test]
+async fn concurrent_events_written_together_each_report_their_own_level() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "starter", "active").await;
+    let path = usage_path(&t);
+    let metric = "ai_diagnoses_per_month";
+    // Warm the context cache (the first event takes the one-event path).
+    let first = app
+        .post(
+            &path,
+            Auth::Service,
+            json!({"metric": metric, "event_id": "e-0"}),
+        )
+        .await;
+    assert_status!(first, 201);
+
+    let n = 120;
+    let rs = join_all((1..=n).map(|i| {
+        let body = json!({"metric": metric, "event_id": format!("e-{i}")});
+        app.post(&path, Auth::Service, body)
+    }))
+    .await;
+    let mut levels: Vec<i64> = rs
+        .iter()
+        .map(|r| {
+            assert_status!(r, 201);
+            assert_eq!(r.body["limit"], 20);
+            r.body["used"].as_i64().unwrap()
+        })
+        .collect();
+    levels.sort();
+    assert_eq!(levels, (2..=n + 1).collect::<Vec<_>>());
+    assert_eq!(record_count(&app, &t).await, n + 1);
+    // They went through the writer, several to a flush.
+    let metrics = app.get("/metrics", Auth::None).await.body;
+    let metrics = metrics.as_str().expect("prometheus text");
+    let figure = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (flushes, flushed) = (
+        figure("billing_usage_flushes_total"),
+        figure("billing_usage_flushed_events_total"),
+    );
+    assert!(flushed >= n as f64, "flushed {flushed} events");
+    assert!(flushes < flushed, "{flushes} flushes for {flushed} events");
+    assert_eq!(
+        counter(&app, &t, metric, date(2026, 3, 1)).await,
+        Some((n + 1, n + 1))
+    );
+
+    // Copies of one new event racing, and replays of stored ones: one effect each.
+    let copies = join_all((0..10).map(|_| {
+        app.post(
+            &path,
+            Auth::Service,
+            json!({"metric": metric, "quantity": 5, "event_id": "e-dup"}),
+        )
+    }))
+    .await;
+    let created = copies.iter().filter(|r| r.status.as_u16() == 201).count();
+    let duplicates = copies
+        .iter()
+        .filter(|r| r.status.as_u16() == 200 && r.body["duplicate"] == true)
+        .count();
+    assert_eq!((created, duplicates), (1, 9));
+    let replay = app
+        .post(
+            &path,
+            Auth::Service,
+            json!({"metric": metric, "event_id": "e-7"}),
+        )
+        .await;
+    assert_status!(replay, 200);
+    assert_eq!(replay.body["duplicate"], true);
+    assert_eq!(
+        counter(&app, &t, metric, date(2026, 3, 1)).await,
+        Some((n + 6, n + 6))
+    );
+    assert_eq!(record_count(&app, &t).await, n + 2);
+}
+
+/// A cached context that allowed group commit (a billed plan) is not trusted after the plan
+/// changed behind this process's back: the event falls back to the one-event path, which sees
+/// the blocked free plan and refuses.
+#[tokio::test]
+async fn a_plan_changed_to_a_blocking_one_is_seen_by_the_next_event() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "starter", "active").await;
+    let path = usage_path(&t);
+    let body = json!({"metric": "satellite_analyses_per_month", "quantity": 6});
+    assert_status!(app.post(&path, Auth::Service, body.clone()).await, 201);
+    assert_status!(app.post(&path, Auth::Service, body.clone()).await, 201);
+    sqlx::query("UPDATE subscriptions SET plan_id = 'free' WHERE tenant_id = $1")
+        .bind(&t)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = app.post(&path, Auth::Service, body).await;
+    assert_status!(r, 429);
+    assert_eq!(
+        (r.body["used"].as_i64(), r.body["limit"].as_i64()),
+        (Some(12), Some(10))
+    );
+    assert_eq!(record_count(&app, &t).await, 2);
+}

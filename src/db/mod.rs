@@ -33,6 +33,9 @@ pub async fn connect(config: &Config, url: &str) -> anyhow::Result<PgPool> {
         .acquire_timeout(config.db_pool_timeout)
         .max_lifetime(config.db_pool_recycle)
         .idle_timeout(std::time::Duration::from_secs(600))
+        // No ping before every checkout (a round trip per request); a connection that broke
+        // fails its query, and sqlx closes it instead of returning it to the pool.
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -19,6 +19,23 @@ pub struct ApiJsonWithRaw<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), AppError> {
+    let raw = parse_value(bytes)?;
+    let value = typed(&raw)?;
+    Ok((value, raw))
+}
+
+/// Like `parse_json` for large bodies: `first` sees the raw value (to fingerprint it, say),
+/// then the value is moved into `T` rather than copied.
+pub fn parse_json_with<T: DeserializeOwned, R>(
+    bytes: &[u8],
+    first: impl FnOnce(&serde_json::Value) -> R,
+) -> Result<(T, R), AppError> {
+    let raw = parse_value(bytes)?;
+    let seen = first(&raw);
+    Ok((typed(raw)?, seen))
+}
+
+fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, AppError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::validation(vec![FieldIssue {
             field: "body".into(),
@@ -34,7 +51,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
     if let Some(path) = nul_path(&raw, "") {
         return Err(nul_error(&path));
     }
-    let value = serde_path_to_error::deserialize(&raw).map_err(|e| {
+    Ok(raw)
+}
+
+/// Deserializes with the path of the first bad field in the 422.
+fn typed<'de, T: serde::Deserialize<'de>>(
+    de: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "body".to_string()
@@ -45,8 +69,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
             field,
             issue: e.into_inner().to_string(),
         }])
-    })?;
-    Ok((value, raw))
+    })
 }
 
 /// PostgreSQL text cannot hold U+0000, so such input is refused here (422), not by the

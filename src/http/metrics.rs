@@ -115,6 +115,12 @@ pub fn count_payment(method: crate::billing::types::PaymentMethod, event: &'stat
         .increment(1);
 }
 
+/// One group-commit flush of single usage events (`services::usage::coalesce`) and its size.
+pub fn observe_usage_flush(events: usize) {
+    metrics::counter!("billing_usage_flushes_total").increment(1);
+    metrics::counter!("billing_usage_flushed_events_total").increment(events as u64);
+}
+
 /// Usage events by outcome: accepted, duplicate, blocked (quota), rejected (batch validation).
 pub fn count_usage(outcome: &'static str, n: u64) {
     metrics::counter!("billing_usage_events_total", "outcome" => outcome).increment(n);

@@ -72,7 +72,41 @@ pub struct CounterKey<'a> {
     pub window_start: NaiveDate,
 }
 
+/// What `record_event` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Recorded; the counter's new level.
+    Accepted(i64),
+    /// The event id was already stored; nothing written.
+    Duplicate,
+    /// The quota refused it; nothing written; the counter's current level.
+    Refused(i64),
+    /// The subscription or plan no longer matches the context passed; nothing written.
+    Stale,
+}
+
+/// The SQLSTATE `record_usage_event` raises for a refused quota.
+const QUOTA_REFUSED: &str = "SB429";
+
 pub struct UsageRepository;
+
+/// Binds a record's nine columns as `$1`..`$9` (record_id, tenant_id, subscription_id, metric,
+/// action, quantity, event_id, recorded_at, metadata).
+fn bind_record<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    r: &NewUsageRecord<'q>,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(r.record_id)
+        .bind(r.tenant_id)
+        .bind(r.subscription_id)
+        .bind(r.metric)
+        .bind(r.action)
+        .bind(r.quantity)
+        .bind(r.event_id)
+        .bind(r.recorded_at)
+        .bind(r.metadata)
+}
 
 impl UsageRepository {
     /// Inserts a record. With an `event_id` already used by the tenant nothing is written and
@@ -83,7 +117,7 @@ impl UsageRepository {
         conn: &mut PgConnection,
         r: &NewUsageRecord<'_>,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        sqlx::query_as(&format!(
+        let sql = format!(
             "WITH claimed AS (
                  INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
                  SELECT $2, $7, $1, $8 WHERE $7::text IS NOT NULL
@@ -94,18 +128,55 @@ impl UsageRepository {
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
              WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM claimed)
              RETURNING {RECORD_COLUMNS}"
-        ))
-        .bind(r.record_id)
-        .bind(r.tenant_id)
-        .bind(r.subscription_id)
-        .bind(r.metric)
-        .bind(r.action)
-        .bind(r.quantity)
-        .bind(r.event_id)
-        .bind(r.recorded_at)
-        .bind(r.metadata)
-        .fetch_optional(conn)
-        .await
+        );
+        bind_record(sqlx::query_as(&sql), r)
+            .fetch_optional(conn)
+            .await
+    }
+
+    /// Writes one event with `record_usage_event` (one statement: freshness check against
+    /// `ctx`, event-id claim, quota check and counter change, record). `ctx` must describe a
+    /// live subscription (its period fields, plan and overage set).
+    pub async fn record_event(
+        conn: &mut PgConnection,
+        r: &NewUsageRecord<'_>,
+        window_start: NaiveDate,
+        gauge: bool,
+        ctx: &QuotaContext,
+    ) -> sqlx::Result<EventOutcome> {
+        let query = sqlx::query_as(
+            "SELECT r_outcome, r_level FROM record_usage_event(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        );
+        let row: sqlx::Result<(String, Option<i64>)> = bind_record(query, r)
+            .bind(window_start)
+            .bind(gauge)
+            .bind(ctx.limit_value)
+            .bind(ctx.status)
+            .bind(ctx.plan_id.as_deref())
+            .bind(ctx.overage)
+            .bind(ctx.billing_cycle)
+            .bind(ctx.anchor_day)
+            .bind(ctx.start_date)
+            .bind(ctx.end_date)
+            .fetch_one(conn)
+            .await;
+        match row {
+            Ok((outcome, level)) => Ok(match (outcome.as_str(), level) {
+                ("accepted", Some(level)) => EventOutcome::Accepted(level),
+                ("duplicate", _) => EventOutcome::Duplicate,
+                _ => EventOutcome::Stale,
+            }),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUOTA_REFUSED) => {
+                let pg = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                let level = pg
+                    .and_then(|pg| pg.detail())
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                Ok(EventOutcome::Refused(level))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn get_by_id(

@@ -9,6 +9,7 @@
 
 mod batch;
 pub mod cache;
+pub mod coalesce;
 mod reads;
 mod report;
 mod window;
@@ -19,10 +20,12 @@ pub use report::{usage_report, RangeQuery};
 pub use window::{current_period, PeriodInfo};
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -33,7 +36,7 @@ use crate::billing::types::{
 use crate::error::{AppError, AppResult};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::usage::{
-    CounterKey, NewUsageRecord, QuotaContext, UsageRecordRow, UsageRepository,
+    CounterKey, EventOutcome, NewUsageRecord, QuotaContext, UsageRecordRow, UsageRepository,
 };
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::validate::Checks;
@@ -224,9 +227,10 @@ fn figures(view: QuotaView) -> (i64, Option<i64>, bool) {
     )
 }
 
-/// POST /tenants/{id}/usage under the request's Idempotency-Key. A refusal on a blocked plan
-/// stores nothing but a `quota.exceeded` outbox event, written in its own transaction after
-/// the usage transaction has rolled back.
+/// POST /tenants/{id}/usage, under the request's Idempotency-Key when it has one (then the
+/// write shares the key's transaction); without one the write is a single autocommitted
+/// statement. A refusal on a blocked plan stores nothing but a `quota.exceeded` outbox event,
+/// written in its own transaction after the usage write was undone.
 pub async fn record_usage(
     state: &AppState,
     principal: &Principal,
@@ -236,15 +240,31 @@ pub async fn record_usage(
     fingerprint: &str,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
-    let tid = tenant.clone();
-    let result = idempotency::run(
-        &state.pool,
-        &principal.scope,
-        key.as_ref(),
-        fingerprint,
-        move |conn| Box::pin(async move { record_in(conn, &tid, input, now).await }),
-    )
-    .await;
+    let result = match &key {
+        None => match coalesced(state, &tenant, &input, now).await {
+            Some(done) => done,
+            None => {
+                let mut conn = state.pool.acquire().await?;
+                record_in(&state.pool, &mut conn, &tenant, input, now).await
+            }
+        }
+        .map(|(status, body)| Outcome {
+            status,
+            body,
+            replayed: false,
+        }),
+        Some(_) => {
+            let (pool, tid) = (state.pool.clone(), tenant.clone());
+            idempotency::run(
+                &state.pool,
+                &principal.scope,
+                key.as_ref(),
+                fingerprint,
+                move |conn| Box::pin(async move { record_in(&pool, conn, &tid, input, now).await }),
+            )
+            .await
+        }
+    };
     match &result {
         Ok(o) if !o.replayed => crate::http::metrics::count_usage(
             if o.body["duplicate"] == true {
@@ -274,20 +294,20 @@ pub async fn record_usage(
     result
 }
 
-/// The usage write itself, inside the caller's transaction.
-pub async fn record_in(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    input: UsageInput,
+/// The checks an event must pass against its tenant's quota context (metric known, quantity
+/// valid for its kind, subscription usable, timestamp inside the current period and not in
+/// the future); returns the metric's kind and the counter window the event belongs to.
+pub(crate) fn place_event(
+    ctx: &QuotaContext,
+    input: &UsageInput,
     now: DateTime<Utc>,
-) -> AppResult<(StatusCode, Value)> {
-    let tenant_id = tenant.as_str();
-    let metric = input.metric.as_str();
-    let (ctx, kind) = load_context(conn, tenant_id, metric).await?;
+) -> AppResult<(MetricKind, NaiveDate)> {
+    let kind = ctx
+        .kind
+        .ok_or_else(|| unknown_metric(input.metric.as_str()))?;
     check_quantity(kind, input.action, input.quantity)?;
-    let info = require_usable(&ctx)?;
+    let info = require_usable(ctx)?;
     let (period_start, _) = current_period(&info, now.date_naive());
-
     let at = input.timestamp.unwrap_or(now);
     if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
         return Err(AppError::field(
@@ -306,11 +326,148 @@ pub async fn record_in(
     } else {
         period_start
     };
+    Ok((kind, window_start))
+}
 
-    let claimed = UsageRepository::create(
-        conn,
-        &NewUsageRecord {
-            record_id: Uuid::new_v4(),
+/// The group-commit path (see `coalesce`) for an event that qualifies; `None` when it does
+/// not, or when the writer could not settle it (then nothing was written).
+async fn coalesced(
+    state: &AppState,
+    tenant: &TenantId,
+    input: &UsageInput,
+    now: DateTime<Utc>,
+) -> Option<AppResult<(StatusCode, Value)>> {
+    let (tenant_id, metric) = (tenant.as_str(), input.metric.as_str());
+    let ctx = cache::cached_context(&state.pool, tenant_id, metric)?;
+    let (kind, window_start) = place_event(&ctx, input, now).ok()?;
+    let refusable = ctx.overage != Some(OveragePolicy::Billed) && ctx.limit_value != -1;
+    if kind == MetricKind::Gauge || refusable || input.action != UsageAction::Increment {
+        return None;
+    }
+    let pending = coalesce::Pending {
+        record_id: Uuid::new_v4(),
+        tenant_id: tenant_id.to_string(),
+        metric: metric.to_string(),
+        quantity: input.quantity,
+        event_id: input.event_id.clone(),
+        recorded_at: input.timestamp.unwrap_or(now).trunc_subsecs(6),
+        metadata: input.metadata.clone(),
+        window_start,
+        ctx,
+    };
+    let (record_id, recorded_at, limit) = (
+        pending.record_id,
+        pending.recorded_at,
+        pending.ctx.limit_value,
+    );
+    let started = Instant::now();
+    match state.usage_writer.write(&state.pool, pending).await {
+        coalesce::Flushed::Retry => None,
+        coalesce::Flushed::Duplicate => {
+            Some(duplicate_of(&state.pool, tenant_id, input, now).await)
+        }
+        coalesce::Flushed::Accepted(used) => {
+            let key = CounterKey {
+                tenant_id,
+                metric,
+                window_start,
+            };
+            cache::wrote_level(&state.pool, key, started, used, true);
+            Some(Ok(accepted_response(
+                record_id,
+                tenant_id,
+                input,
+                recorded_at,
+                QuotaView { limit, used },
+            )))
+        }
+    }
+}
+
+async fn duplicate_of(
+    pool: &PgPool,
+    tenant_id: &str,
+    input: &UsageInput,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let mut conn = pool.acquire().await?;
+    // Only an event id can collide; its first copy has committed (we waited on it).
+    let event_id = input.event_id.as_deref().unwrap_or_default();
+    let original = UsageRepository::get_by_event_id(&mut conn, tenant_id, event_id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("duplicate usage event vanished")))?;
+    duplicate_response(&mut conn, tenant_id, &original, now).await
+}
+
+fn accepted_response(
+    record_id: Uuid,
+    tenant_id: &str,
+    input: &UsageInput,
+    recorded_at: DateTime<Utc>,
+    view: QuotaView,
+) -> (StatusCode, Value) {
+    let (limit, remaining, overage) = figures(view);
+    (
+        StatusCode::CREATED,
+        json!({
+            "success": true,
+            "record_id": record_id,
+            "tenant_id": tenant_id,
+            "metric": input.metric.as_str(),
+            "action": input.action,
+            "quantity": input.quantity,
+            "recorded_at": recorded_at,
+            "used": view.used,
+            "limit": limit,
+            "remaining": remaining,
+            "overage": overage,
+            "duplicate": false,
+        }),
+    )
+}
+
+/// Attempts at a write whose cached context turned out stale, before giving up with 409.
+const MAX_STALE_RETRIES: usize = 3;
+
+/// The usage write itself, on `conn` (inside the caller's transaction, or autocommitted). The
+/// quota context comes from the cache when fresh; `record_usage_event` checks it against the
+/// database in the same statement. A check that fails on a cached context is re-run on one
+/// read from the database before it is answered.
+pub async fn record_in(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    input: UsageInput,
+    now: DateTime<Utc>,
+) -> AppResult<(StatusCode, Value)> {
+    let tenant_id = tenant.as_str();
+    let metric = input.metric.as_str();
+    // The database keeps microseconds; the answer must show what was stored.
+    let at = input.timestamp.unwrap_or(now).trunc_subsecs(6);
+    let record_id = Uuid::new_v4();
+    let mut cached = cache::cached_context(pool, tenant_id, metric);
+    for _ in 0..=MAX_STALE_RETRIES {
+        let from_cache = cached.is_some();
+        let ctx = match cached.take() {
+            Some(ctx) => ctx,
+            None => cache::load_context(pool, conn, tenant_id, metric)
+                .await?
+                .ok_or_else(tenant_not_found)?,
+        };
+        let (kind, window_start) = match place_event(&ctx, &input, now) {
+            Ok(placed) => placed,
+            Err(_) if from_cache => continue,
+            Err(e) => return Err(e),
+        };
+        let key = CounterKey {
+            tenant_id,
+            metric,
+            window_start,
+        };
+        let gauge = kind == MetricKind::Gauge;
+        let started = Instant::now();
+        let record = NewUsageRecord {
+            record_id,
             tenant_id,
             subscription_id: ctx.subscription_id,
             metric,
@@ -319,62 +476,41 @@ pub async fn record_in(
             event_id: input.event_id.as_deref(),
             recorded_at: at,
             metadata: &input.metadata,
-        },
-    )
-    .await?;
-    let Some(record) = claimed else {
-        // Only an event id can collide; its first copy has committed (we waited on the index).
-        let event_id = input.event_id.as_deref().unwrap_or_default();
-        let original = UsageRepository::get_by_event_id(conn, tenant_id, event_id)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("duplicate usage event vanished")))?;
-        return duplicate_response(conn, tenant_id, &original, now).await;
-    };
-
-    let key = CounterKey {
-        tenant_id,
-        metric,
-        window_start,
-    };
-    let limit = ctx.limit_value;
-    let blocked = ctx.overage == Some(OveragePolicy::Blocked);
-    // The row usually exists: try the update first, and create the row only when it missed.
-    let mut applied =
-        UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked).await?;
-    if applied.is_none() {
-        UsageRepository::ensure_counter(conn, key, kind == MetricKind::Gauge).await?;
-        applied =
-            UsageRepository::apply(conn, key, input.action, input.quantity, limit, blocked).await?;
-    }
-    let used = match applied {
-        Some(used) => used,
-        None => {
-            let (used, _) = UsageRepository::counter(conn, key).await?.unwrap_or((0, 0));
-            return Err(quota_exceeded(
-                tenant_id,
-                metric,
-                QuotaView { limit, used },
-                input.quantity,
-            ));
+        };
+        match UsageRepository::record_event(conn, &record, window_start, gauge, &ctx).await? {
+            EventOutcome::Stale => continue,
+            EventOutcome::Duplicate => {
+                // Only an event id can collide; its first copy has committed (we waited on it).
+                let event_id = input.event_id.as_deref().unwrap_or_default();
+                let original = UsageRepository::get_by_event_id(conn, tenant_id, event_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("duplicate usage event vanished"))
+                    })?;
+                return duplicate_response(conn, tenant_id, &original, now).await;
+            }
+            // The statement confirmed the context before refusing, so the limit is current.
+            EventOutcome::Refused(used) => {
+                let view = QuotaView {
+                    limit: ctx.limit_value,
+                    used,
+                };
+                return Err(quota_exceeded(tenant_id, metric, view, input.quantity));
+            }
+            EventOutcome::Accepted(used) => {
+                cache::wrote_level(pool, key, started, used, !gauge);
+                let view = QuotaView {
+                    limit: ctx.limit_value,
+                    used,
+                };
+                return Ok(accepted_response(record_id, tenant_id, &input, at, view));
+            }
         }
-    };
-    let (limit, remaining, overage) = figures(QuotaView { limit, used });
-    Ok((
-        StatusCode::CREATED,
-        json!({
-            "success": true,
-            "record_id": record.record_id,
-            "tenant_id": tenant_id,
-            "metric": metric,
-            "action": record.action,
-            "quantity": record.quantity,
-            "recorded_at": record.recorded_at,
-            "used": used,
-            "limit": limit,
-            "remaining": remaining,
-            "overage": overage,
-            "duplicate": false,
-        }),
+    }
+    Err(AppError::conflict(
+        "subscription_changing",
+        "The tenant's subscription changed while recording; retry the request",
+        "تغير اشتراك المستأجر أثناء التسجيل؛ أعد المحاولة",
     ))
 }
 

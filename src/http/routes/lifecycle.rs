@@ -14,6 +14,7 @@ use crate::http::pagination::parse_bool;
 use crate::http::routes::tenants::path_tenant;
 use crate::services::audit::Actor;
 use crate::services::lifecycle::{self, ChangeRequest};
+use crate::services::usage::cache as usage_cache;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -46,6 +47,8 @@ async fn change_subscription(
     )
     .await?;
     tx.commit().await?;
+    // This process's enforce sees the change at once; other replicas within the cache TTL.
+    usage_cache::invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }
 
@@ -73,6 +76,8 @@ async fn cancel(
     )
     .await?;
     tx.commit().await?;
+    // This process's enforce sees the change at once; other replicas within the cache TTL.
+    usage_cache::invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }
 
@@ -86,5 +91,7 @@ async fn resume(
     let mut tx = state.pool.begin().await?;
     let body = lifecycle::resume(&mut tx, &tenant, &Actor::from(&principal)).await?;
     tx.commit().await?;
+    // This process's enforce sees the change at once; other replicas within the cache TTL.
+    usage_cache::invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }

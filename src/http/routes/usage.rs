@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::auth::{Principal, Role};
 use crate::billing::types::{MetricName, TenantId};
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{parse_json, ApiJsonWithRaw, ApiPath, ApiQuery};
+use crate::http::extract::{parse_json_with, ApiJsonWithRaw, ApiPath, ApiQuery};
 use crate::http::routes::tenants::path_tenant;
 use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
 use crate::services::usage::{
@@ -43,7 +43,11 @@ async fn record_usage(
 ) -> AppResult<Outcome> {
     let tenant = path_tenant(&principal, &tenant_id)?;
     let key = IdempotencyKey::from_request(&headers, None)?;
-    let fp = fingerprint("POST", uri.path(), &body.raw);
+    // The fingerprint only matters under an Idempotency-Key.
+    let fp = match key {
+        Some(_) => fingerprint("POST", uri.path(), &body.raw),
+        None => String::new(),
+    };
     let input = body.value.validate()?;
     usage::record_usage(&state, &principal, tenant, input, key, &fp).await
 }
@@ -63,9 +67,11 @@ async fn ingest_batch(
 ) -> AppResult<Outcome> {
     principal.require_any(&[Role::Service, Role::SuperAdmin])?;
     let key = IdempotencyKey::from_request(&headers, None)?;
-    let (request, raw): (BatchRequest, Value) = parse_json(&body)?;
+    let (request, fp): (BatchRequest, String) = parse_json_with(&body, |raw| match key {
+        Some(_) => fingerprint("POST", uri.path(), raw),
+        None => String::new(),
+    })?;
     request.validate()?;
-    let fp = fingerprint("POST", uri.path(), &raw);
     usage::ingest_batch(&state, &principal, request, key, &fp).await
 }
 

@@ -14,17 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::window::{current_period, PeriodInfo};
-use super::{
-    check_quantity, require_usable, tenant_not_found, unknown_metric, RecordUsageRequest,
-    UsageInput, MAX_FUTURE_SKEW_SECS,
-};
+use super::{tenant_not_found, RecordUsageRequest, UsageInput};
 use crate::auth::Principal;
 use crate::billing::types::{MetricKind, TenantId, UsageAction};
 use crate::error::{AppError, AppResult};
@@ -86,6 +82,11 @@ pub async fn ingest_batch(
     fingerprint: &str,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
+    let tenants: HashSet<String> = request
+        .events
+        .iter()
+        .filter_map(|e| Some(e.get("tenant_id")?.as_str()?.to_string()))
+        .collect();
     let outcome = idempotency::run(
         &state.pool,
         &principal.scope,
@@ -95,6 +96,8 @@ pub async fn ingest_batch(
     )
     .await?;
     if !outcome.replayed {
+        // Enforce in this process sees the new levels at once, not after the cache TTL.
+        super::cache::forget_levels(&state.pool, &tenants);
         let b = &outcome.body;
         use crate::http::metrics::count_usage;
         count_usage("accepted", b["accepted"].as_u64().unwrap_or(0));
@@ -150,9 +153,6 @@ fn place_event(
     now: DateTime<Utc>,
 ) -> AppResult<(MetricKind, NaiveDate)> {
     let sub = sub.ok_or_else(tenant_not_found)?;
-    let metric = input.metric.as_str();
-    let kind = *kinds.get(metric).ok_or_else(|| unknown_metric(metric))?;
-    check_quantity(kind, input.action, input.quantity)?;
     let ctx = QuotaContext {
         subscription_id: sub.subscription_id,
         status: sub.status,
@@ -165,30 +165,10 @@ fn place_event(
         start_date: sub.start_date,
         end_date: sub.end_date,
         created_at: sub.created_at,
-        kind: Some(kind),
+        kind: kinds.get(input.metric.as_str()).copied(),
         limit_value: 0,
     };
-    let info: PeriodInfo = require_usable(&ctx)?;
-    let (period_start, _) = current_period(&info, now.date_naive());
-    let at = input.timestamp.unwrap_or(now);
-    if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
-        return Err(AppError::field(
-            "timestamp",
-            "must not be more than 5 minutes in the future",
-        ));
-    }
-    if at.date_naive() < period_start {
-        return Err(AppError::field(
-            "timestamp",
-            "must not be before the current billing period",
-        ));
-    }
-    let window = if kind == MetricKind::DailyCounter {
-        at.date_naive()
-    } else {
-        period_start
-    };
-    Ok((kind, window))
+    super::place_event(&ctx, input, now)
 }
 
 async fn ingest_in(

@@ -1,40 +1,102 @@
-//! A short-lived, in-process cache of the plan and subscription state the enforce check needs
-//! (tenant → live subscription, status, period, plan overage policy, metric kind and limit),
-//! so `GET /enforce` does one primary-key read on `usage_counters` instead of a five-table join.
+//! Short-lived, in-process caches for the usage path, so neither `GET /enforce` nor a single
+//! `POST .../usage` needs the database to learn the tenant's plan and subscription state, and
+//! `GET /enforce` usually does not need it at all:
+//! - the quota context (tenant → live subscription, status, period, plan overage policy,
+//!   metric kind and limit) per (tenant, metric);
+//! - the counter level per (tenant, metric, window), filled by enforce's own reads and by this
+//!   process's usage writes.
 //!
 //! Why a process-wide map and not a field of `AppState`: the state is owned elsewhere, and a
 //! cache per pool is what we need anyway. Entries are keyed by the pool's database identity
-//! (host, port, socket, database name) plus tenant and metric, so two pools on different
-//! databases in one process (tests, a second "replica") never see each other's entries.
+//! (host, port, socket, database name), so two pools on different databases in one process
+//! (tests, a second "replica") never see each other's entries.
 //!
 //! Staleness bound: an entry is used for at most `ttl()` (1 s by default, `USAGE_CACHE_TTL_MS`
 //! to change it, 0 to disable) after it was read, measured on the monotonic clock. So a plan
-//! change, suspension or cancellation made by any process reaches enforce within the TTL;
-//! `invalidate_tenant` makes it immediate for writes made in this process. The billing period
-//! itself is recomputed from the cached period fields on every request, so a period rollover
-//! is never stale. The usage write path (`POST .../usage`) always reads fresh state.
+//! change, suspension, cancellation or another replica's usage reaches enforce within the TTL.
+//! The billing period is recomputed from the cached period fields on every request, so a
+//! period rollover is never stale. Enforce is advisory: the usage write itself never trusts the
+//! cache — `record_usage_event` re-checks the cached context against the database in the same
+//! statement that writes (a mismatch re-reads and retries), and the quota check is the atomic
+//! counter UPDATE.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use crate::repository::usage::{QuotaContext, UsageRepository};
+use crate::repository::usage::{CounterKey, QuotaContext, UsageRepository};
 
 /// Above this many entries, expired ones are swept; if that is not enough the map is cleared
 /// (a burst of distinct tenants must not grow memory without bound).
 const MAX_ENTRIES: usize = 100_000;
 const DEFAULT_TTL_MS: u64 = 1_000;
 
-struct Entry {
+struct Entry<T> {
     at: Instant,
-    ctx: QuotaContext,
+    value: T,
+    /// A background reload was asked for (see `lookup`).
+    refreshing: bool,
 }
 
-fn map() -> &'static Mutex<HashMap<String, Entry>> {
-    static MAP: OnceLock<Mutex<HashMap<String, Entry>>> = OnceLock::new();
+type Map<T> = Mutex<HashMap<String, Entry<T>>>;
+
+fn contexts() -> &'static Map<QuotaContext> {
+    static MAP: OnceLock<Map<QuotaContext>> = OnceLock::new();
     MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn levels() -> &'static Map<i64> {
+    static MAP: OnceLock<Map<i64>> = OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// A fresh entry's value, and whether the caller must reload it in the background: past half
+/// its life, the first caller to see it (only that one) is told to, so a busy key is reloaded
+/// before it expires and its requests never wait for the database.
+fn lookup<T: Clone>(map: &Map<T>, key: &str) -> Option<(T, bool)> {
+    let ttl = ttl();
+    if ttl.is_zero() {
+        return None;
+    }
+    let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
+    let e = guard.get_mut(key)?;
+    let age = e.at.elapsed();
+    if age >= ttl {
+        return None;
+    }
+    let refresh = age >= ttl / 2 && !std::mem::replace(&mut e.refreshing, true);
+    Some((e.value.clone(), refresh))
+}
+
+/// Stores `value` as read at `at`; `keep` decides, given a fresh entry's value, whether that
+/// one stays instead.
+fn store<T>(map: &Map<T>, key: String, at: Instant, value: T, keep: impl Fn(&T) -> bool) {
+    let ttl = ttl();
+    if ttl.is_zero() {
+        return;
+    }
+    let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.len() >= MAX_ENTRIES {
+        guard.retain(|_, e| e.at.elapsed() < ttl);
+        if guard.len() >= MAX_ENTRIES {
+            guard.clear();
+        }
+    }
+    if let Some(e) = guard.get(&key) {
+        if e.at.elapsed() < ttl && keep(&e.value) {
+            return;
+        }
+    }
+    guard.insert(
+        key,
+        Entry {
+            at,
+            value,
+            refreshing: false,
+        },
+    );
 }
 
 /// The time an entry stays usable; read once from `USAGE_CACHE_TTL_MS` (max 10 s).
@@ -68,52 +130,126 @@ fn entry_key(db: &str, tenant_id: &str, metric: &str) -> String {
     format!("{db}\0{tenant_id}\0{metric}")
 }
 
+/// The cached quota context of (tenant, metric), if fresh (reloaded in the background when
+/// it is getting old).
+pub fn cached_context(pool: &PgPool, tenant_id: &str, metric: &str) -> Option<QuotaContext> {
+    let key = entry_key(&database_key(pool), tenant_id, metric);
+    let (ctx, refresh) = lookup(contexts(), &key)?;
+    if refresh {
+        let (pool, tenant_id, metric) = (pool.clone(), tenant_id.to_string(), metric.to_string());
+        tokio::spawn(async move {
+            if let Ok(mut conn) = pool.acquire().await {
+                let _ = load_context(&pool, &mut conn, &tenant_id, &metric).await;
+            }
+        });
+    }
+    Some(ctx)
+}
+
+/// Reads the quota context on `conn` and caches it. `None` when the tenant does not exist
+/// (never cached, so a new tenant is seen at once).
+pub async fn load_context(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    metric: &str,
+) -> sqlx::Result<Option<QuotaContext>> {
+    // Stamped with the time the read started, so the bound holds from the database's view.
+    let at = Instant::now();
+    let ctx = UsageRepository::quota_context(conn, tenant_id, metric).await?;
+    if let Some(ctx) = &ctx {
+        let key = entry_key(&database_key(pool), tenant_id, metric);
+        store(contexts(), key, at, ctx.clone(), |_| false);
+    }
+    Ok(ctx)
+}
+
 /// The quota context of (tenant, metric), from the cache when fresh, else from the database.
-/// `None` when the tenant does not exist (never cached, so a new tenant is seen at once).
 pub async fn quota_context(
     pool: &PgPool,
     tenant_id: &str,
     metric: &str,
 ) -> sqlx::Result<Option<QuotaContext>> {
-    let ttl = ttl();
-    let key = entry_key(&database_key(pool), tenant_id, metric);
-    if !ttl.is_zero() {
-        let guard = map().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = guard.get(&key) {
-            if e.at.elapsed() < ttl {
-                return Ok(Some(e.ctx.clone()));
-            }
-        }
+    if let Some(ctx) = cached_context(pool, tenant_id, metric) {
+        return Ok(Some(ctx));
     }
     let mut conn = pool.acquire().await?;
-    let loaded_at = Instant::now();
-    let ctx = UsageRepository::quota_context(&mut conn, tenant_id, metric).await?;
-    if let (Some(ctx), false) = (&ctx, ttl.is_zero()) {
-        let mut guard = map().lock().unwrap_or_else(|e| e.into_inner());
-        if guard.len() >= MAX_ENTRIES {
-            guard.retain(|_, e| e.at.elapsed() < ttl);
-            if guard.len() >= MAX_ENTRIES {
-                guard.clear();
-            }
-        }
-        // Stamped with the time the read started, so the bound holds from the database's view.
-        guard.insert(
-            key,
-            Entry {
-                at: loaded_at,
-                ctx: ctx.clone(),
-            },
-        );
-    }
-    Ok(ctx)
+    load_context(pool, &mut conn, tenant_id, metric).await
 }
 
-/// Drops every cached entry of `tenant_id` (all databases, all metrics). Call it after a
+fn level_key(pool: &PgPool, key: CounterKey<'_>) -> String {
+    format!(
+        "{}\0{}",
+        entry_key(&database_key(pool), key.tenant_id, key.metric),
+        key.window_start
+    )
+}
+
+/// The counter level enforce compares against: the cached one when fresh, else one indexed
+/// read (cached afterwards). `latest`: a gauge, whose level is the most recent row's.
+pub async fn level(pool: &PgPool, key: CounterKey<'_>, latest: bool) -> sqlx::Result<i64> {
+    let k = level_key(pool, key);
+    if let Some((level, refresh)) = lookup(levels(), &k) {
+        if refresh {
+            let pool = pool.clone();
+            let (tenant_id, metric) = (key.tenant_id.to_string(), key.metric.to_string());
+            let window_start = key.window_start;
+            tokio::spawn(async move {
+                let key = CounterKey {
+                    tenant_id: &tenant_id,
+                    metric: &metric,
+                    window_start,
+                };
+                let at = Instant::now();
+                if let Ok(level) = UsageRepository::level(&pool, key, latest).await {
+                    note_level(level_key(&pool, key), at, level, !latest);
+                }
+            });
+        }
+        return Ok(level);
+    }
+    let at = Instant::now();
+    let level = UsageRepository::level(pool, key, latest).await?;
+    note_level(k, at, level, !latest);
+    Ok(level)
+}
+
+/// Records a level this process just wrote (read at `at`). Counters only grow within a
+/// window, so for them a higher fresh entry is kept (writes may finish out of order).
+pub fn wrote_level(pool: &PgPool, key: CounterKey<'_>, at: Instant, level: i64, counter: bool) {
+    note_level(level_key(pool, key), at, level, counter);
+}
+
+fn note_level(key: String, at: Instant, level: i64, counter: bool) {
+    store(levels(), key, at, level, |cached| {
+        counter && *cached > level
+    });
+}
+
+/// Drops the cached counter levels of these tenants on this pool's database (after a write
+/// that changed them without reporting the new levels, such as a batch).
+pub fn forget_levels(pool: &PgPool, tenant_ids: &HashSet<String>) {
+    let db = database_key(pool);
+    let mut guard = levels().lock().unwrap_or_else(|e| e.into_inner());
+    guard.retain(|k, _| {
+        let mut parts = k.split('\0');
+        let same_db = parts.next() == Some(db.as_str());
+        !(same_db && parts.next().is_some_and(|t| tenant_ids.contains(t)))
+    });
+}
+
+/// Drops every cached context and level of `tenant_id` (all databases, all metrics). Call it after a
 /// write that changes the tenant's plan or subscription status, to skip the TTL wait.
 pub fn invalidate_tenant(tenant_id: &str) {
     let needle = format!("\0{tenant_id}\0");
-    let mut guard = map().lock().unwrap_or_else(|e| e.into_inner());
-    guard.retain(|k, _| !k.contains(&needle));
+    contexts()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|k, _| !k.contains(&needle));
+    levels()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|k, _| !k.contains(&needle));
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use crate::repository::tenants::TenantRepository;
 use crate::repository::usage::{CounterKey, UsageRepository};
 
 /// GET /enforce: would `quantity` more units fit? Never records anything. Plan and
-/// subscription state come from the short-lived cache (see `cache`); the level is one
-/// primary-key read on `usage_counters`, run on the pool without a transaction.
+/// subscription state and the counter level come from the short-lived caches (see `cache`);
+/// on a miss the level is one primary-key read on `usage_counters`, without a transaction.
 pub async fn enforce(
     pool: &PgPool,
     tenant: &TenantId,
@@ -45,7 +45,7 @@ pub async fn enforce(
     };
     let view = QuotaView {
         limit: ctx.limit_value,
-        used: UsageRepository::level(pool, key, kind == MetricKind::Gauge).await?,
+        used: cache::level(pool, key, kind == MetricKind::Gauge).await?,
     };
     let fits = view.fits(quantity);
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {

@@ -1,0 +1,328 @@
+//! Group commit for single usage events: concurrent `POST .../usage` requests that cannot be
+//! refused by a quota are written together, a few hundred events in one statement and one
+//! commit, and each request is answered only after that commit — so durability and the answer
+//! are exactly those of writing the event alone, at a fraction of the cost per event.
+//!
+//! Which events: no Idempotency-Key (a keyed request shares the key's transaction), a counter
+//! metric (gauge levels do not commute), a plan that bills overage or a metric without a limit
+//! (nothing to refuse), and a fresh cached quota context. Everything else, and any event this
+//! path cannot settle (a stale context, a failed flush), takes the one-event path
+//! (`record_usage_event`), which re-reads the context. A failed flush committed nothing, so the
+//! fallback cannot count an event twice.
+//!
+//! One flush is one statement: the events are checked against the subscription and plan they
+//! were validated with (a mismatch answers `Stale`), their event ids are claimed (a repeat is
+//! `Duplicate`), the records inserted, and the counters raised by their sums in key order (the
+//! same order every writer locks in). Each accepted event's `used` is the counter's new level
+//! minus the events after it in the flush.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use crate::billing::types::{BillingCycle, SubscriptionStatus};
+use crate::repository::usage::QuotaContext;
+
+/// Most events in one flush.
+const MAX_FLUSH: usize = 512;
+/// Flushes in flight at once; while they run, the next flush fills up.
+const CONCURRENT_FLUSHES: usize = 2;
+/// Events waiting for a flush before senders take the one-event path instead.
+const QUEUE: usize = 8_192;
+
+/// One event for the writer, checked and placed in its counter window.
+pub struct Pending {
+    pub record_id: Uuid,
+    pub tenant_id: String,
+    pub metric: String,
+    pub quantity: i64,
+    pub event_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: serde_json::Value,
+    pub window_start: NaiveDate,
+    pub ctx: QuotaContext,
+}
+
+/// What became of a pending event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Committed; the counter's level after this event.
+    Accepted(i64),
+    /// The event id was already stored (or earlier in the same flush); nothing written.
+    Duplicate,
+    /// Not written: the context changed, or the flush failed. Use the one-event path.
+    Retry,
+}
+
+type Job = (Pending, oneshot::Sender<Flushed>);
+
+/// The handle kept in the application state; the writer task starts on first use.
+#[derive(Clone, Default)]
+pub struct Writer(Arc<OnceLock<mpsc::Sender<Job>>>);
+
+impl Writer {
+    /// Queues `event` and waits for its flush. `Retry` when the queue is full or closed.
+    pub async fn write(&self, pool: &PgPool, event: Pending) -> Flushed {
+        let sender = self.0.get_or_init(|| start(pool.clone()));
+        let (tx, rx) = oneshot::channel();
+        if sender.try_send((event, tx)).is_err() {
+            return Flushed::Retry;
+        }
+        rx.await.unwrap_or(Flushed::Retry)
+    }
+}
+
+fn start(pool: PgPool) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+    tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(CONCURRENT_FLUSHES));
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_FLUSH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let (events, replies): (Vec<Pending>, Vec<_>) = jobs.into_iter().unzip();
+                let outcomes = match flush(&pool, &events).await {
+                    Ok(outcomes) => {
+                        crate::http::metrics::observe_usage_flush(events.len());
+                        outcomes
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, events = events.len(), "usage flush failed; events retried one by one");
+                        vec![Flushed::Retry; events.len()]
+                    }
+                };
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+                drop(slot);
+            });
+        }
+    });
+    tx
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    n: i64,
+    outcome: String,
+    level: Option<i64>,
+}
+
+/// Writes the events in one statement; returns an outcome per event, in order.
+async fn flush(pool: &PgPool, events: &[Pending]) -> sqlx::Result<Vec<Flushed>> {
+    let mut c = Columns::default();
+    for e in events {
+        c.push(e);
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH u AS (
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bigint[],
+                                  $6::text[], $7::timestamptz[], $8::jsonb[], $9::date[],
+                                  $10::subscription_status[], $11::text[], $12::billing_cycle[],
+                                  $13::smallint[], $14::date[], $15::date[], $16::bigint[])
+                  WITH ORDINALITY AS u(rec, t, sub, m, q, e, at, md, w, st, pl, cy, an, sd, ed, lim, n)),
+         fresh AS (
+             SELECT u.* FROM u
+             JOIN subscriptions s ON s.subscription_id = u.sub AND s.tenant_id = u.t
+                  AND s.status = u.st AND s.plan_id = u.pl AND s.billing_cycle = u.cy
+                  AND s.anchor_day = u.an AND s.start_date = u.sd AND s.end_date = u.ed
+             JOIN plans p ON p.plan_id = s.plan_id
+             LEFT JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = u.m
+             WHERE COALESCE(l.limit_value, 0) = u.lim AND (p.overage = 'billed' OR u.lim = -1)),
+         claimed AS (
+             INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
+             SELECT t, e, rec, at FROM fresh WHERE e IS NOT NULL ORDER BY t, e
+             ON CONFLICT (tenant_id, event_id) DO NOTHING
+             RETURNING record_id),
+         kept AS (
+             SELECT * FROM fresh WHERE e IS NULL OR rec IN (SELECT record_id FROM claimed)),
+         stored AS (
+             INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action,
+                                        quantity, event_id, recorded_at, metadata)
+             SELECT rec, t, sub, m, 'increment', q, e, at, md FROM kept ORDER BY n),
+         counted AS (
+             INSERT INTO usage_counters AS c (tenant_id, metric, window_start, used, peak)
+             SELECT t, m, w, sum(q), sum(q) FROM kept GROUP BY t, m, w ORDER BY t, m, w
+             ON CONFLICT (tenant_id, metric, window_start) DO UPDATE
+                SET used = c.used + EXCLUDED.used,
+                    peak = GREATEST(c.peak, c.used + EXCLUDED.used),
+                    updated_at = now()
+             RETURNING tenant_id, metric, window_start, used)
+         SELECT u.n,
+                CASE WHEN f.rec IS NULL THEN 'retry'
+                     WHEN k.rec IS NULL THEN 'duplicate'
+                     ELSE 'accepted' END AS outcome,
+                CASE WHEN k.rec IS NOT NULL THEN c.used END AS level
+         FROM u
+         LEFT JOIN fresh f ON f.n = u.n
+         LEFT JOIN kept k ON k.n = u.n
+         LEFT JOIN counted c ON c.tenant_id = u.t AND c.metric = u.m AND c.window_start = u.w
+         ORDER BY u.n",
+    )
+    .bind(&c.record_id)
+    .bind(&c.tenant_id)
+    .bind(&c.subscription_id)
+    .bind(&c.metric)
+    .bind(&c.quantity)
+    .bind(&c.event_id)
+    .bind(&c.recorded_at)
+    .bind(&c.metadata)
+    .bind(&c.window_start)
+    .bind(&c.status)
+    .bind(&c.plan_id)
+    .bind(&c.billing_cycle)
+    .bind(&c.anchor_day)
+    .bind(&c.start_date)
+    .bind(&c.end_date)
+    .bind(&c.limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(levels_per_event(events, &rows))
+}
+
+/// Turns the statement's rows into outcomes: an accepted event's level is its counter's final
+/// level minus the quantities of the accepted events after it (in flush order) on that counter.
+fn levels_per_event(events: &[Pending], rows: &[Row]) -> Vec<Flushed> {
+    let mut outcomes = vec![Flushed::Retry; events.len()];
+    let mut later: HashMap<(&str, &str, NaiveDate), i64> = HashMap::new();
+    for row in rows.iter().rev() {
+        let i = (row.n - 1) as usize;
+        let Some(e) = events.get(i) else { continue };
+        outcomes[i] = match (row.outcome.as_str(), row.level) {
+            ("accepted", Some(level)) => {
+                let after = later
+                    .entry((e.tenant_id.as_str(), e.metric.as_str(), e.window_start))
+                    .or_insert(0);
+                let mine = level - *after;
+                *after += e.quantity;
+                Flushed::Accepted(mine)
+            }
+            ("duplicate", _) => Flushed::Duplicate,
+            _ => Flushed::Retry,
+        };
+    }
+    outcomes
+}
+
+/// The flush's bind arrays, one per column.
+#[derive(Default)]
+struct Columns {
+    record_id: Vec<Uuid>,
+    tenant_id: Vec<String>,
+    subscription_id: Vec<Option<Uuid>>,
+    metric: Vec<String>,
+    quantity: Vec<i64>,
+    event_id: Vec<Option<String>>,
+    recorded_at: Vec<DateTime<Utc>>,
+    metadata: Vec<serde_json::Value>,
+    window_start: Vec<NaiveDate>,
+    status: Vec<Option<SubscriptionStatus>>,
+    plan_id: Vec<Option<String>>,
+    billing_cycle: Vec<Option<BillingCycle>>,
+    anchor_day: Vec<Option<i16>>,
+    start_date: Vec<Option<NaiveDate>>,
+    end_date: Vec<Option<NaiveDate>>,
+    limit: Vec<i64>,
+}
+
+impl Columns {
+    fn push(&mut self, e: &Pending) {
+        self.record_id.push(e.record_id);
+        self.tenant_id.push(e.tenant_id.clone());
+        self.subscription_id.push(e.ctx.subscription_id);
+        self.metric.push(e.metric.clone());
+        self.quantity.push(e.quantity);
+        self.event_id.push(e.event_id.clone());
+        self.recorded_at.push(e.recorded_at);
+        self.metadata.push(e.metadata.clone());
+        self.window_start.push(e.window_start);
+        self.status.push(e.ctx.status);
+        self.plan_id.push(e.ctx.plan_id.clone());
+        self.billing_cycle.push(e.ctx.billing_cycle);
+        self.anchor_day.push(e.ctx.anchor_day);
+        self.start_date.push(e.ctx.start_date);
+        self.end_date.push(e.ctx.end_date);
+        self.limit.push(e.ctx.limit_value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(tenant: &str, quantity: i64) -> Pending {
+        Pending {
+            record_id: Uuid::new_v4(),
+            tenant_id: tenant.into(),
+            metric: "fields".into(),
+            quantity,
+            event_id: None,
+            recorded_at: Utc::now(),
+            metadata: serde_json::json!({}),
+            window_start: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            ctx: QuotaContext {
+                subscription_id: None,
+                status: None,
+                plan_id: None,
+                plan_name: None,
+                plan_name_ar: None,
+                overage: None,
+                billing_cycle: None,
+                anchor_day: None,
+                start_date: None,
+                end_date: None,
+                created_at: None,
+                kind: None,
+                limit_value: -1,
+            },
+        }
+    }
+
+    #[test]
+    fn each_accepted_event_sees_the_level_just_after_it() {
+        let events = [
+            pending("a", 2),
+            pending("b", 5),
+            pending("a", 3),
+            pending("a", 1),
+        ];
+        let row = |n: i64, outcome: &str, level: Option<i64>| Row {
+            n,
+            outcome: outcome.into(),
+            level,
+        };
+        // Counter a ends at 10 after its accepted events +2 and +1 (its +3 is a duplicate),
+        // so they saw 9 and 10.
+        let rows = [
+            row(1, "accepted", Some(10)),
+            row(2, "accepted", Some(5)),
+            row(3, "duplicate", None),
+            row(4, "accepted", Some(10)),
+        ];
+        assert_eq!(
+            levels_per_event(&events, &rows),
+            vec![
+                Flushed::Accepted(9),
+                Flushed::Accepted(5),
+                Flushed::Duplicate,
+                Flushed::Accepted(10),
+            ]
+        );
+    }
+}
