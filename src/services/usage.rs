@@ -345,7 +345,7 @@ async fn coalesced(
         return None;
     }
     let pending = coalesce::Pending {
-        record_id: Uuid::new_v4(),
+        record_id: Uuid::now_v7(),
         tenant_id: tenant_id.to_string(),
         metric: metric.to_string(),
         quantity: input.quantity,
@@ -444,7 +444,7 @@ pub async fn record_in(
     let metric = input.metric.as_str();
     // The database keeps microseconds; the answer must show what was stored.
     let at = input.timestamp.unwrap_or(now).trunc_subsecs(6);
-    let record_id = Uuid::new_v4();
+    let record_id = Uuid::now_v7();
     let mut cached = cache::cached_context(pool, tenant_id, metric);
     for _ in 0..=MAX_STALE_RETRIES {
         let from_cache = cached.is_some();

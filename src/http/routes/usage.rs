@@ -67,6 +67,11 @@ async fn ingest_batch(
 ) -> AppResult<Outcome> {
     principal.require_any(&[Role::Service, Role::SuperAdmin])?;
     let key = IdempotencyKey::from_request(&headers, None)?;
+    let _slot = state
+        .batch_slots
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
     let (request, fp): (BatchRequest, String) = parse_json_with(&body, |raw| match key {
         Some(_) => fingerprint("POST", uri.path(), raw),
         None => String::new(),

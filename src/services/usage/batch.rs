@@ -254,7 +254,7 @@ async fn write_records(
     }
     let mut c = RecordColumns::default();
     for a in accepted.iter() {
-        c.record_id.push(Uuid::new_v4());
+        c.record_id.push(Uuid::now_v7());
         c.tenant_id.push(a.tenant_id.clone());
         c.subscription_id.push(a.subscription_id);
         c.metric.push(a.input.metric.as_str().to_string());
