@@ -50,8 +50,9 @@ pub struct AppState {
     /// Group commit for single usage events (see `services::usage::coalesce`).
     pub usage_writer: crate::services::usage::coalesce::Writer,
     /// Usage batches written at once. Every batch raises counters of many tenants, so more
-    /// batches at a time only queue on the same counter rows inside PostgreSQL; waiting here
-    /// (before the body is parsed, without a connection) keeps the throughput of a few.
+    /// batches at a time only queue on the same counter rows inside PostgreSQL; waiting for a
+    /// slot here (before the body is parsed, without a connection) keeps the throughput of a
+    /// few and the memory of a few parsed bodies.
     pub batch_slots: Arc<tokio::sync::Semaphore>,
 }
 

@@ -41,6 +41,17 @@ pub async fn connect(config: &Config, url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// A small pool of its own on the same database and options as `main`, for a path that keeps a
+/// few connections busy all the time (the usage group commit): they stay warm and never queue
+/// behind the main pool. Connects lazily; call it inside the runtime.
+pub fn side_pool(main: &PgPool, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(main.options().get_acquire_timeout())
+        .test_before_acquire(false)
+        .connect_lazy_with((*main.connect_options()).clone())
+}
+
 /// Applies pending migrations. sqlx takes a PostgreSQL advisory lock around the run, so two
 /// replicas starting together apply each migration once.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {

@@ -70,12 +70,26 @@ pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Ro
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(envelope_for_plain_errors))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(request_id::request_id_middleware))
         .with_state(state)
+}
+
+/// A client that hangs up must not cancel its request half-way through a transaction (a
+/// future dropped between statements leaves the connection in an unknown state): the request
+/// runs in its own task to the end, and only its answer is lost.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let run = request_id::carry(next.run(req)).instrument(tracing::Span::current());
+    let task = tokio::spawn(run);
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => AppError::internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    }
 }
 
 async fn fallback() -> AppError {

@@ -17,6 +17,17 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
+/// `fut` with the current request id (if any) in scope, for running it in another task.
+pub fn carry<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+    let id = current_request_id();
+    async move {
+        match id {
+            Some(id) => REQUEST_ID.scope(id, fut).await,
+            None => fut.await,
+        }
+    }
+}
+
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
@@ -80,10 +79,7 @@ impl Writer {
 fn start(pool: PgPool) -> mpsc::Sender<Job> {
     // The writer's own connections (one per flush in flight), kept warm, so flushes neither
     // queue behind requests for the main pool nor rotate through its cold connections.
-    let pool = PgPoolOptions::new()
-        .max_connections(CONCURRENT_FLUSHES as u32)
-        .test_before_acquire(false)
-        .connect_lazy_with((*pool.connect_options()).clone());
+    let pool = crate::db::side_pool(&pool, CONCURRENT_FLUSHES as u32);
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
     tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(CONCURRENT_FLUSHES));
