@@ -9,7 +9,7 @@ pub mod request_id;
 pub mod routes;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -79,11 +79,14 @@ pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Ro
         .with_state(state)
 }
 
-/// A client that hangs up must not cancel its request half-way through a transaction (a
-/// future dropped between statements leaves the connection in an unknown state): the request
-/// runs in its own task to the end, and only its answer is lost.
+/// A client that hangs up must not cancel a write half-way through a transaction (a future
+/// dropped between statements leaves the connection in an unknown state): a request that may
+/// write runs in its own task to the end, and only its answer is lost. Reads are left alone.
 async fn run_to_completion(req: Request, next: Next) -> Response {
     use tracing::Instrument;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
     let run = request_id::carry(next.run(req)).instrument(tracing::Span::current());
     let task = tokio::spawn(run);
     match task.await {

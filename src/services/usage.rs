@@ -363,6 +363,13 @@ async fn coalesced(
     let started = Instant::now();
     match state.usage_writer.write(&state.pool, pending).await {
         coalesce::Flushed::Retry => None,
+        coalesce::Flushed::Unknown => Some(Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "usage_outcome_unknown",
+            "The database connection broke while recording; the event may or may not be \
+             stored. Send usage with an event_id so that a retry counts once",
+            "انقطع الاتصال بقاعدة البيانات أثناء التسجيل؛ قد يكون الحدث سُجّل أو لا. أرسل event_id ليُحتسب التكرار مرة واحدة",
+        ))),
         coalesce::Flushed::Duplicate => {
             Some(duplicate_of(&state.pool, tenant_id, input, now).await)
         }

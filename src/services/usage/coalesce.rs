@@ -56,6 +56,9 @@ pub enum Flushed {
     Duplicate,
     /// Not written: the context changed, or the flush failed. Use the one-event path.
     Retry,
+    /// The flush may or may not have committed (the connection broke mid-statement) and the
+    /// event has no event id to make a second attempt safe. Tell the caller.
+    Unknown,
 }
 
 type Job = (Pending, oneshot::Sender<Flushed>);
@@ -68,11 +71,17 @@ impl Writer {
     /// Queues `event` and waits for its flush. `Retry` when the queue is full or closed.
     pub async fn write(&self, pool: &PgPool, event: Pending) -> Flushed {
         let sender = self.0.get_or_init(|| start(pool.clone()));
+        let unsettled = if event.event_id.is_some() {
+            Flushed::Retry
+        } else {
+            Flushed::Unknown
+        };
         let (tx, rx) = oneshot::channel();
         if sender.try_send((event, tx)).is_err() {
             return Flushed::Retry;
         }
-        rx.await.unwrap_or(Flushed::Retry)
+        // No answer at all (the flush task died): whether it committed is unknown.
+        rx.await.unwrap_or(unsettled)
     }
 }
 
@@ -107,7 +116,21 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, events = events.len(), "usage flush failed; events retried one by one");
-                        vec![Flushed::Retry; events.len()]
+                        // PostgreSQL refused the statement (or it never left): nothing was
+                        // written. A broken connection may have lost the answer to a commit.
+                        let ambiguous = matches!(
+                            e,
+                            sqlx::Error::Io(_)
+                                | sqlx::Error::Protocol(_)
+                                | sqlx::Error::WorkerCrashed
+                        );
+                        events
+                            .iter()
+                            .map(|e| match (ambiguous, &e.event_id) {
+                                (true, None) => Flushed::Unknown,
+                                _ => Flushed::Retry,
+                            })
+                            .collect()
                     }
                 };
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
