@@ -497,3 +497,46 @@ async fn enforce_follows_a_status_or_plan_change_within_the_cache_ttl() {
     let now = app.get(sat, me()).await;
     assert_eq!(now.body["limit"], 200);
 }
+
+/// Events are parsed one by one from the body's text: a NUL character (which PostgreSQL text
+/// cannot hold) or a non-object rejects only its own event, and bodies that are not a batch
+/// are 422 as a whole.
+#[tokio::test]
+async fn nul_characters_and_malformed_events_reject_only_their_event() {
+    let app = TestApp::spawn().await;
+    let a = tenant_with(&app, "starter", "active").await;
+    let ai = "ai_diagnoses_per_month";
+    let mut in_metadata = ev(&a, ai, 1, "n3");
+    in_metadata["metadata"] = json!({"note": {"deep": "a\u{0}b"}});
+    let events = json!([
+        ev(&a, ai, 1, "n1"),         // 0 accepted
+        ev(&a, ai, 1, "bad\u{0}id"), // 1 NUL in the event id
+        in_metadata,                 // 2 NUL deep in metadata
+        7,                           // 3 not an object
+        ev(&a, ai, 2, "n4"),         // 4 accepted
+    ]);
+    let r = app
+        .post(BATCH, Auth::Service, json!({"events": events}))
+        .await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["accepted"], 2);
+    assert_eq!(rejected_indexes(&r.body), [1, 2, 3]);
+    let field = |i: usize| r.body["rejected"][i]["fields"][0]["field"].clone();
+    assert_eq!(field(0), "event_id");
+    assert_eq!(field(1), "metadata.note.deep");
+    assert_eq!(field(2), "event");
+    assert_eq!(record_sum(&app, &a, ai).await, (2, 3));
+
+    for body in [
+        "",
+        "{\"events\": [",
+        "{\"events\": 5}",
+        "{}",
+        "[1]",
+        "{\"events\": []} trailing",
+    ] {
+        let r = app.post_raw(BATCH, Auth::Service, body).await;
+        assert_status!(r, 422);
+        assert_eq!(r.error_code(), "validation_error", "{body}: {}", r.body);
+    }
+}

@@ -24,24 +24,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
     Ok((value, raw))
 }
 
-/// Like `parse_json` for large bodies: `first` sees the raw value (to fingerprint it, say),
-/// then the value is moved into `T` rather than copied.
-pub fn parse_json_with<T: DeserializeOwned, R>(
-    bytes: &[u8],
-    first: impl FnOnce(&serde_json::Value) -> R,
-) -> Result<(T, R), AppError> {
-    let raw = parse_value(bytes)?;
-    let seen = first(&raw);
-    Ok((typed(raw)?, seen))
+/// A body parsed straight into `T`, which may borrow from it, without building a JSON tree
+/// (large bodies). Its strings are not checked for U+0000 here: whoever reads `T`'s raw parts
+/// must (`nul_path`).
+pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, AppError> {
+    require_body(bytes)?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let malformed = |e: &serde_json::Error| FieldIssue {
+        field: "body".into(),
+        issue: format!("malformed JSON: {e}"),
+    };
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        use serde_json::error::Category;
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let issue = match inner.classify() {
+            Category::Syntax | Category::Eof => malformed(&inner),
+            _ if path == "." => FieldIssue {
+                field: "body".into(),
+                issue: inner.to_string(),
+            },
+            _ => FieldIssue {
+                field: path,
+                issue: inner.to_string(),
+            },
+        };
+        AppError::validation(vec![issue])
+    })?;
+    de.end()
+        .map_err(|e| AppError::validation(vec![malformed(&e)]))?;
+    Ok(value)
 }
 
-fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, AppError> {
+fn require_body(bytes: &[u8]) -> Result<(), AppError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::validation(vec![FieldIssue {
             field: "body".into(),
             issue: "a JSON object is required".into(),
         }]));
     }
+    Ok(())
+}
+
+fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, AppError> {
+    require_body(bytes)?;
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         AppError::validation(vec![FieldIssue {
             field: "body".into(),
@@ -74,7 +100,7 @@ fn typed<'de, T: serde::Deserialize<'de>>(
 
 /// PostgreSQL text cannot hold U+0000, so such input is refused here (422), not by the
 /// database (500). Returns the path of the first string or key that holds one.
-fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
+pub fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
     use serde_json::Value;
     match v {
         Value::String(s) if s.contains('\0') => Some(if at.is_empty() {
@@ -102,7 +128,7 @@ fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
     }
 }
 
-fn nul_error(field: &str) -> AppError {
+pub fn nul_error(field: &str) -> AppError {
     AppError::validation(vec![FieldIssue {
         field: field.to_string(),
         issue: "must not contain the NUL character (U+0000)".into(),

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::auth::{Principal, Role};
 use crate::billing::types::{MetricName, TenantId};
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{parse_json_with, ApiJsonWithRaw, ApiPath, ApiQuery};
+use crate::http::extract::{parse_json_borrowed, ApiJsonWithRaw, ApiPath, ApiQuery};
 use crate::http::routes::tenants::path_tenant;
 use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
 use crate::services::usage::{
@@ -72,11 +72,17 @@ async fn ingest_batch(
         .acquire()
         .await
         .map_err(AppError::internal)?;
-    let (request, fp): (BatchRequest, String) = parse_json_with(&body, |raw| match key {
-        Some(_) => fingerprint("POST", uri.path(), raw),
-        None => String::new(),
-    })?;
+    let request: BatchRequest = parse_json_borrowed(&body)?;
     request.validate()?;
+    // The fingerprint only matters under an Idempotency-Key.
+    let fp = match key {
+        Some(_) => {
+            let raw: Value = serde_json::from_slice(&body).map_err(AppError::internal)?;
+            fingerprint("POST", uri.path(), &raw)
+        }
+        None => String::new(),
+    };
+    let request = request.parse();
     usage::ingest_batch(&state, &principal, request, key, &fp).await
 }
 

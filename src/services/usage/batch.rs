@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -24,6 +25,7 @@ use super::{tenant_not_found, RecordUsageRequest, UsageInput};
 use crate::auth::Principal;
 use crate::billing::types::{MetricKind, TenantId, UsageAction};
 use crate::error::{AppError, AppResult};
+use crate::http::extract::{nul_error, nul_path};
 use crate::repository::plans::PlanRepository;
 use crate::repository::usage::{
     CounterDeltas, CounterKey, QuotaContext, RecordColumns, TenantSubscription, UsageRepository,
@@ -34,9 +36,18 @@ use crate::state::AppState;
 pub const MAX_BATCH_EVENTS: usize = 10_000;
 
 #[derive(Debug, Deserialize)]
-pub struct BatchRequest {
-    /// Kept as raw values so one malformed event is rejected by index, not the whole batch.
-    pub events: Vec<Value>,
+pub struct BatchRequest<'a> {
+    /// Left as JSON text, so one malformed event is rejected by index, not the whole batch,
+    /// and no JSON tree is built for ten thousand events.
+    #[serde(borrow)]
+    pub events: Vec<&'a RawValue>,
+}
+
+/// A batch's events after the checks that need no database: the ones that passed (with their
+/// index in the batch) and the rejections.
+pub struct ParsedBatch {
+    events: Vec<(usize, TenantId, UsageInput)>,
+    rejected: Vec<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +71,22 @@ struct Accepted {
     input: UsageInput,
 }
 
-impl BatchRequest {
+impl BatchRequest<'_> {
+    /// Each event's shape checks, in batch order.
+    pub fn parse(self) -> ParsedBatch {
+        let mut batch = ParsedBatch {
+            events: Vec::with_capacity(self.events.len()),
+            rejected: Vec::new(),
+        };
+        for (index, raw) in self.events.into_iter().enumerate() {
+            match parse_event(raw) {
+                Ok((tenant, input)) => batch.events.push((index, tenant, input)),
+                Err(e) => batch.rejected.push(rejection(index, &e)),
+            }
+        }
+        batch
+    }
+
     /// Whole-batch checks: the size. Everything else is per event.
     pub fn validate(&self) -> AppResult<()> {
         if self.events.is_empty() || self.events.len() > MAX_BATCH_EVENTS {
@@ -77,22 +103,22 @@ impl BatchRequest {
 pub async fn ingest_batch(
     state: &AppState,
     principal: &Principal,
-    request: BatchRequest,
+    batch: ParsedBatch,
     key: Option<IdempotencyKey>,
     fingerprint: &str,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
-    let tenants: HashSet<String> = request
+    let tenants: HashSet<String> = batch
         .events
         .iter()
-        .filter_map(|e| Some(e.get("tenant_id")?.as_str()?.to_string()))
+        .map(|(_, t, _)| t.as_str().to_string())
         .collect();
     let outcome = idempotency::run(
         &state.pool,
         &principal.scope,
         key.as_ref(),
         fingerprint,
-        move |conn| Box::pin(async move { ingest_in(conn, request.events, now).await }),
+        move |conn| Box::pin(async move { ingest_in(conn, batch, now).await }),
     )
     .await?;
     if !outcome.replayed {
@@ -119,8 +145,9 @@ fn rejection(index: usize, e: &AppError) -> Value {
 }
 
 /// Shape checks of one event (no database): the single-event rules plus a required event id.
-fn parse_event(raw: Value) -> AppResult<(TenantId, UsageInput)> {
-    let ev: BatchEvent = serde_path_to_error::deserialize(raw).map_err(|e| {
+fn parse_event(raw: &RawValue) -> AppResult<(TenantId, UsageInput)> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let ev: BatchEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "event".to_string()
@@ -129,6 +156,22 @@ fn parse_event(raw: Value) -> AppResult<(TenantId, UsageInput)> {
         };
         AppError::field(&field, e.into_inner().to_string())
     })?;
+    // PostgreSQL text cannot hold U+0000: refused here (the body was not scanned as a whole).
+    let texts = [
+        ("tenant_id", Some(&ev.tenant_id)),
+        ("metric", Some(&ev.metric)),
+        ("event_id", ev.event_id.as_ref()),
+        ("timestamp", ev.timestamp.as_ref()),
+    ];
+    if let Some((field, _)) = texts
+        .iter()
+        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+    {
+        return Err(nul_error(field));
+    }
+    if let Some(path) = ev.metadata.as_ref().and_then(|m| nul_path(m, "metadata")) {
+        return Err(nul_error(&path));
+    }
     let tenant = TenantId::parse(&ev.tenant_id).map_err(|e| AppError::field("tenant_id", e))?;
     if ev.event_id.is_none() {
         return Err(AppError::field("event_id", "is required in a batch"));
@@ -173,18 +216,13 @@ fn place_event(
 
 async fn ingest_in(
     conn: &mut PgConnection,
-    events: Vec<Value>,
+    batch: ParsedBatch,
     now: DateTime<Utc>,
 ) -> AppResult<(StatusCode, Value)> {
-    let mut rejected = Vec::new();
-    let mut parsed = Vec::with_capacity(events.len());
-    for (index, raw) in events.into_iter().enumerate() {
-        match parse_event(raw) {
-            Ok((tenant, input)) => parsed.push((index, tenant, input)),
-            Err(e) => rejected.push(rejection(index, &e)),
-        }
-    }
-
+    let ParsedBatch {
+        events: parsed,
+        mut rejected,
+    } = batch;
     let tenant_ids: Vec<String> = parsed
         .iter()
         .map(|(_, t, _)| t.as_str().to_string())
