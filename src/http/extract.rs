@@ -30,29 +30,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
 pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, AppError> {
     require_body(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let malformed = |e: &serde_json::Error| FieldIssue {
-        field: "body".into(),
-        issue: format!("malformed JSON: {e}"),
-    };
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        use serde_json::error::Category;
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let issue = match inner.classify() {
-            Category::Syntax | Category::Eof => malformed(&inner),
-            _ if path == "." => FieldIssue {
-                field: "body".into(),
-                issue: inner.to_string(),
-            },
-            _ => FieldIssue {
-                field: path,
-                issue: inner.to_string(),
-            },
-        };
-        AppError::validation(vec![issue])
-    })?;
-    de.end()
-        .map_err(|e| AppError::validation(vec![malformed(&e)]))?;
+    let value = typed(&mut de)?;
+    de.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 
@@ -68,23 +47,30 @@ fn require_body(bytes: &[u8]) -> Result<(), AppError> {
 
 fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, AppError> {
     require_body(bytes)?;
-    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        AppError::validation(vec![FieldIssue {
-            field: "body".into(),
-            issue: format!("malformed JSON: {e}"),
-        }])
-    })?;
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
     if let Some(path) = nul_path(&raw, "") {
         return Err(nul_error(&path));
     }
     Ok(raw)
 }
 
-/// Deserializes with the path of the first bad field in the 422.
+fn malformed(e: &serde_json::Error) -> AppError {
+    AppError::validation(vec![FieldIssue {
+        field: "body".into(),
+        issue: format!("malformed JSON: {e}"),
+    }])
+}
+
+/// Deserializes with the path of the first bad field in the 422 (a syntax error, possible when
+/// reading straight from the body's bytes, is "malformed JSON").
 fn typed<'de, T: serde::Deserialize<'de>>(
     de: impl serde::Deserializer<'de, Error = serde_json::Error>,
 ) -> Result<T, AppError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
+        use serde_json::error::Category;
+        if matches!(e.inner().classify(), Category::Syntax | Category::Eof) {
+            return malformed(e.inner());
+        }
         let path = e.path().to_string();
         let field = if path == "." {
             "body".to_string()

@@ -74,6 +74,14 @@ pub struct UsageInput {
     metadata: Value,
 }
 
+impl UsageInput {
+    /// When the event happened, as the database stores it (microseconds), so the answer shows
+    /// what was stored.
+    fn recorded_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.timestamp.unwrap_or(now).trunc_subsecs(6)
+    }
+}
+
 impl RecordUsageRequest {
     pub fn validate(self) -> AppResult<UsageInput> {
         let mut checks = Checks::default();
@@ -350,7 +358,7 @@ async fn coalesced(
         metric: metric.to_string(),
         quantity: input.quantity,
         event_id: input.event_id.clone(),
-        recorded_at: input.timestamp.unwrap_or(now).trunc_subsecs(6),
+        recorded_at: input.recorded_at(now),
         metadata: input.metadata.clone(),
         window_start,
         ctx,
@@ -370,9 +378,10 @@ async fn coalesced(
              stored. Send usage with an event_id so that a retry counts once",
             "انقطع الاتصال بقاعدة البيانات أثناء التسجيل؛ قد يكون الحدث سُجّل أو لا. أرسل event_id ليُحتسب التكرار مرة واحدة",
         ))),
-        coalesce::Flushed::Duplicate => {
-            Some(duplicate_of(&state.pool, tenant_id, input, now).await)
-        }
+        coalesce::Flushed::Duplicate => Some(match state.pool.acquire().await {
+            Ok(mut conn) => duplicate_of(&mut conn, tenant_id, input, now).await,
+            Err(e) => Err(e.into()),
+        }),
         coalesce::Flushed::Accepted(used) => {
             let key = CounterKey {
                 tenant_id,
@@ -391,19 +400,19 @@ async fn coalesced(
     }
 }
 
+/// The answer to an event id already stored: its original record. The first copy has
+/// committed (a copy racing it waited on the claim).
 async fn duplicate_of(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tenant_id: &str,
     input: &UsageInput,
     now: DateTime<Utc>,
 ) -> AppResult<(StatusCode, Value)> {
-    let mut conn = pool.acquire().await?;
-    // Only an event id can collide; its first copy has committed (we waited on it).
     let event_id = input.event_id.as_deref().unwrap_or_default();
-    let original = UsageRepository::get_by_event_id(&mut conn, tenant_id, event_id)
+    let original = UsageRepository::get_by_event_id(conn, tenant_id, event_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("duplicate usage event vanished")))?;
-    duplicate_response(&mut conn, tenant_id, &original, now).await
+    duplicate_response(conn, tenant_id, &original, now).await
 }
 
 fn accepted_response(
@@ -449,8 +458,7 @@ pub async fn record_in(
 ) -> AppResult<(StatusCode, Value)> {
     let tenant_id = tenant.as_str();
     let metric = input.metric.as_str();
-    // The database keeps microseconds; the answer must show what was stored.
-    let at = input.timestamp.unwrap_or(now).trunc_subsecs(6);
+    let at = input.recorded_at(now);
     let record_id = Uuid::now_v7();
     let mut cached = cache::cached_context(pool, tenant_id, metric);
     for _ in 0..=MAX_STALE_RETRIES {
@@ -486,16 +494,7 @@ pub async fn record_in(
         };
         match UsageRepository::record_event(conn, &record, window_start, gauge, &ctx).await? {
             EventOutcome::Stale => continue,
-            EventOutcome::Duplicate => {
-                // Only an event id can collide; its first copy has committed (we waited on it).
-                let event_id = input.event_id.as_deref().unwrap_or_default();
-                let original = UsageRepository::get_by_event_id(conn, tenant_id, event_id)
-                    .await?
-                    .ok_or_else(|| {
-                        AppError::internal(anyhow::anyhow!("duplicate usage event vanished"))
-                    })?;
-                return duplicate_response(conn, tenant_id, &original, now).await;
-            }
+            EventOutcome::Duplicate => return duplicate_of(conn, tenant_id, &input, now).await,
             // The statement confirmed the context before refusing, so the limit is current.
             EventOutcome::Refused(used) => {
                 let view = QuotaView {
