@@ -2,6 +2,7 @@
 //! metric and window that the quota check updates atomically).
 
 mod batch;
+mod group;
 mod report;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use crate::billing::types::{MetricKind, OveragePolicy, SubscriptionStatus, UsageAction};
 
 pub use batch::{CounterDeltas, RecordColumns, TenantSubscription};
+pub use group::{GroupColumns, GroupRow};
 pub use report::GaugeRange;
 
 #[derive(Clone, Debug, FromRow, Serialize)]

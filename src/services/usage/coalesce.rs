@@ -24,8 +24,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use crate::billing::types::{BillingCycle, SubscriptionStatus};
-use crate::repository::usage::QuotaContext;
+use crate::repository::usage::{GroupColumns, GroupRow, QuotaContext, UsageRepository};
 
 /// Most events in one flush.
 const MAX_FLUSH: usize = 512;
@@ -143,88 +142,19 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
     tx
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    n: i64,
-    outcome: String,
-    level: Option<i64>,
-}
-
 /// Writes the events in one statement; returns an outcome per event, in order.
 async fn flush(pool: &PgPool, events: &[Pending]) -> sqlx::Result<Vec<Flushed>> {
-    let mut c = Columns::default();
+    let mut c = GroupColumns::default();
     for e in events {
-        c.push(e);
+        push(&mut c, e);
     }
-    let rows: Vec<Row> = sqlx::query_as(
-        "WITH u AS (
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bigint[],
-                                  $6::text[], $7::timestamptz[], $8::jsonb[], $9::date[],
-                                  $10::subscription_status[], $11::text[], $12::billing_cycle[],
-                                  $13::smallint[], $14::date[], $15::date[], $16::bigint[])
-                  WITH ORDINALITY AS u(rec, t, sub, m, q, e, at, md, w, st, pl, cy, an, sd, ed, lim, n)),
-         fresh AS (
-             SELECT u.* FROM u
-             JOIN subscriptions s ON s.subscription_id = u.sub AND s.tenant_id = u.t
-                  AND s.status = u.st AND s.plan_id = u.pl AND s.billing_cycle = u.cy
-                  AND s.anchor_day = u.an AND s.start_date = u.sd AND s.end_date = u.ed
-             JOIN plans p ON p.plan_id = s.plan_id
-             LEFT JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = u.m
-             WHERE COALESCE(l.limit_value, 0) = u.lim AND (p.overage = 'billed' OR u.lim = -1)),
-         claimed AS (
-             INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
-             SELECT t, e, rec, at FROM fresh WHERE e IS NOT NULL ORDER BY t, e
-             ON CONFLICT (tenant_id, event_id) DO NOTHING
-             RETURNING record_id),
-         kept AS (
-             SELECT * FROM fresh WHERE e IS NULL OR rec IN (SELECT record_id FROM claimed)),
-         stored AS (
-             INSERT INTO usage_records (record_id, tenant_id, subscription_id, metric, action,
-                                        quantity, event_id, recorded_at, metadata)
-             SELECT rec, t, sub, m, 'increment', q, e, at, md FROM kept ORDER BY n),
-         counted AS (
-             INSERT INTO usage_counters AS c (tenant_id, metric, window_start, used, peak)
-             SELECT t, m, w, sum(q), sum(q) FROM kept GROUP BY t, m, w ORDER BY t, m, w
-             ON CONFLICT (tenant_id, metric, window_start) DO UPDATE
-                SET used = c.used + EXCLUDED.used,
-                    peak = GREATEST(c.peak, c.used + EXCLUDED.used),
-                    updated_at = now()
-             RETURNING tenant_id, metric, window_start, used)
-         SELECT u.n,
-                CASE WHEN f.rec IS NULL THEN 'retry'
-                     WHEN k.rec IS NULL THEN 'duplicate'
-                     ELSE 'accepted' END AS outcome,
-                CASE WHEN k.rec IS NOT NULL THEN c.used END AS level
-         FROM u
-         LEFT JOIN fresh f ON f.n = u.n
-         LEFT JOIN kept k ON k.n = u.n
-         LEFT JOIN counted c ON c.tenant_id = u.t AND c.metric = u.m AND c.window_start = u.w
-         ORDER BY u.n",
-    )
-    .bind(&c.record_id)
-    .bind(&c.tenant_id)
-    .bind(&c.subscription_id)
-    .bind(&c.metric)
-    .bind(&c.quantity)
-    .bind(&c.event_id)
-    .bind(&c.recorded_at)
-    .bind(&c.metadata)
-    .bind(&c.window_start)
-    .bind(&c.status)
-    .bind(&c.plan_id)
-    .bind(&c.billing_cycle)
-    .bind(&c.anchor_day)
-    .bind(&c.start_date)
-    .bind(&c.end_date)
-    .bind(&c.limit)
-    .fetch_all(pool)
-    .await?;
+    let rows = UsageRepository::write_group(pool, &c).await?;
     Ok(levels_per_event(events, &rows))
 }
 
 /// Turns the statement's rows into outcomes: an accepted event's level is its counter's final
 /// level minus the quantities of the accepted events after it (in flush order) on that counter.
-fn levels_per_event(events: &[Pending], rows: &[Row]) -> Vec<Flushed> {
+fn levels_per_event(events: &[Pending], rows: &[GroupRow]) -> Vec<Flushed> {
     let mut outcomes = vec![Flushed::Retry; events.len()];
     let mut later: HashMap<(&str, &str, NaiveDate), i64> = HashMap::new();
     for row in rows.iter().rev() {
@@ -246,46 +176,23 @@ fn levels_per_event(events: &[Pending], rows: &[Row]) -> Vec<Flushed> {
     outcomes
 }
 
-/// The flush's bind arrays, one per column.
-#[derive(Default)]
-struct Columns {
-    record_id: Vec<Uuid>,
-    tenant_id: Vec<String>,
-    subscription_id: Vec<Option<Uuid>>,
-    metric: Vec<String>,
-    quantity: Vec<i64>,
-    event_id: Vec<Option<String>>,
-    recorded_at: Vec<DateTime<Utc>>,
-    metadata: Vec<serde_json::Value>,
-    window_start: Vec<NaiveDate>,
-    status: Vec<Option<SubscriptionStatus>>,
-    plan_id: Vec<Option<String>>,
-    billing_cycle: Vec<Option<BillingCycle>>,
-    anchor_day: Vec<Option<i16>>,
-    start_date: Vec<Option<NaiveDate>>,
-    end_date: Vec<Option<NaiveDate>>,
-    limit: Vec<i64>,
-}
-
-impl Columns {
-    fn push(&mut self, e: &Pending) {
-        self.record_id.push(e.record_id);
-        self.tenant_id.push(e.tenant_id.clone());
-        self.subscription_id.push(e.ctx.subscription_id);
-        self.metric.push(e.metric.clone());
-        self.quantity.push(e.quantity);
-        self.event_id.push(e.event_id.clone());
-        self.recorded_at.push(e.recorded_at);
-        self.metadata.push(e.metadata.clone());
-        self.window_start.push(e.window_start);
-        self.status.push(e.ctx.status);
-        self.plan_id.push(e.ctx.plan_id.clone());
-        self.billing_cycle.push(e.ctx.billing_cycle);
-        self.anchor_day.push(e.ctx.anchor_day);
-        self.start_date.push(e.ctx.start_date);
-        self.end_date.push(e.ctx.end_date);
-        self.limit.push(e.ctx.limit_value);
-    }
+fn push(c: &mut GroupColumns, e: &Pending) {
+    c.record_id.push(e.record_id);
+    c.tenant_id.push(e.tenant_id.clone());
+    c.subscription_id.push(e.ctx.subscription_id);
+    c.metric.push(e.metric.clone());
+    c.quantity.push(e.quantity);
+    c.event_id.push(e.event_id.clone());
+    c.recorded_at.push(e.recorded_at);
+    c.metadata.push(e.metadata.clone());
+    c.window_start.push(e.window_start);
+    c.status.push(e.ctx.status);
+    c.plan_id.push(e.ctx.plan_id.clone());
+    c.billing_cycle.push(e.ctx.billing_cycle);
+    c.anchor_day.push(e.ctx.anchor_day);
+    c.start_date.push(e.ctx.start_date);
+    c.end_date.push(e.ctx.end_date);
+    c.limit.push(e.ctx.limit_value);
 }
 
 #[cfg(test)]
@@ -328,7 +235,7 @@ mod tests {
             pending("a", 3),
             pending("a", 1),
         ];
-        let row = |n: i64, outcome: &str, level: Option<i64>| Row {
+        let row = |n: i64, outcome: &str, level: Option<i64>| GroupRow {
             n,
             outcome: outcome.into(),
             level,
