@@ -213,7 +213,9 @@ async fn health_and_readiness_report_the_database() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_after_traffic() {
     let app = TestApp::spawn().await;
-    app.get("/v1/plans/starter", Auth::None).await;
+    for _ in 0..3 {
+        app.get("/v1/plans/starter", Auth::None).await;
+    }
     app.get("/api/v1/plans/nope", Auth::None).await;
     let r = app.get("/metrics", Auth::None).await;
     assert_status!(r, 200);
@@ -225,6 +227,17 @@ async fn metrics_count_requests_by_route_template_after_traffic() {
             || text.contains(r#"status="404""#),
         "{text}"
     );
+    // Every request is counted, not only the first of its series.
+    let starter_ok = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains(r#"route="/v1/plans/{plan_id}""#)
+                && l.contains(r#"status="200""#)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(starter_ok.is_some_and(|n| n >= 3.0), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"));
     assert!(text.contains("db_pool_connections"));
     assert!(text.contains("billing_outbox_backlog"));

@@ -579,6 +579,24 @@ async fn enforce_answers_for_the_tokens_tenant_and_for_a_service_naming_one() {
         422
     );
     assert_status!(app.get("/v1/enforce?metric=fields", Auth::None).await, 401);
+    // A key given twice keeps its last value; U+0000 is refused, naming the key.
+    let twice = app
+        .get(
+            "/v1/enforce?metric=fields&metric=satellite_analyses_per_month&quantity=0&quantity=2",
+            Auth::TenantUser(t.clone()),
+        )
+        .await;
+    assert_status!(twice, 200);
+    assert_eq!(twice.body["metric"], "satellite_analyses_per_month");
+    assert_eq!(twice.body["requested"], 2);
+    let nul = app
+        .get(
+            "/v1/enforce?metric=fields%00&quantity=1",
+            Auth::TenantUser(t.clone()),
+        )
+        .await;
+    assert_status!(nul, 422);
+    assert_eq!(nul.body["fields"][0]["field"], "metric", "{}", nul.body);
     // Enforce never records.
     assert_eq!(
         counter(&app, &t, "satellite_analyses_per_month", date(2026, 3, 1)).await,

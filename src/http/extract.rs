@@ -159,41 +159,56 @@ pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_de(q);
-        match de {
-            Ok(pairs) => {
-                if let Some((k, _)) = pairs
-                    .iter()
-                    .find(|(k, v)| k.contains('\0') || v.contains('\0'))
-                {
-                    return Err(nul_error(k));
-                }
-                let obj: serde_json::Map<String, serde_json::Value> = pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
-                    .collect();
-                serde_path_to_error::deserialize(serde_json::Value::Object(obj))
-                    .map(ApiQuery)
-                    .map_err(|e| {
-                        AppError::validation(vec![FieldIssue {
-                            field: e.path().to_string(),
-                            issue: e.into_inner().to_string(),
-                        }])
-                    })
-            }
-            Err(issue) => Err(AppError::validation(vec![FieldIssue {
-                field: "query".into(),
-                issue,
-            }])),
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await?;
+        let obj: serde_json::Map<String, serde_json::Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        serde_path_to_error::deserialize(serde_json::Value::Object(obj))
+            .map(ApiQuery)
+            .map_err(|e| {
+                AppError::validation(vec![FieldIssue {
+                    field: e.path().to_string(),
+                    issue: e.into_inner().to_string(),
+                }])
+            })
     }
 }
 
-/// Splits a query string into decoded pairs (all values are strings; typed parsing follows).
-fn serde_urlencoded_de(q: &str) -> Result<Vec<(String, String)>, String> {
-    serde_urlencoded::from_str(q).map_err(|e| format!("malformed query string: {e}"))
+/// The query string as decoded pairs, without typing them (hot paths read their few keys
+/// directly with `get`). Malformed strings and U+0000 are rejected as for `ApiQuery`.
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The value of `key`; a key given twice keeps its last value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let q = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|e| {
+            AppError::validation(vec![FieldIssue {
+                field: "query".into(),
+                issue: format!("malformed query string: {e}"),
+            }])
+        })?;
+        if let Some((k, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(nul_error(k));
+        }
+        Ok(QueryPairs(pairs))
+    }
 }
 
 /// A path segment, percent-decoded by axum. Bad ids are rejected by the handler's parse.

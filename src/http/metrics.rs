@@ -1,11 +1,12 @@
 //! Prometheus metrics: HTTP traffic by route and status with latency histograms, pool state,
 //! outbox backlog, and the business counters the services increment (`metrics::counter!`).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -13,6 +14,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::state::AppState;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The process-wide recorder, installed on first use. `None` if another recorder was
 /// installed first (metrics are then simply not exported).
@@ -35,6 +39,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            // Histogram samples are kept until upkeep folds them into the buckets; a recorder
+            // built this way has no upkeep of its own, so without this a service nobody
+            // scrapes would keep every latency sample it ever took.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                })
+                .ok()?;
             Some(handle)
         })
         .as_ref()
@@ -43,15 +58,16 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Records every request under its route template (never the raw path, which holds ids).
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let tenant = tenant_in_path(&req);
-    let span = tracing::Span::current();
-    span.record("http.route", route.as_str());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // Only worked out when the access line below will be written.
+    let tenant = if tracing::enabled!(tracing::Level::INFO) {
+        tenant_in_path(&req)
+    } else {
+        None
+    };
+    tracing::Span::current().record("http.route", route);
     let resp = next.run(req).await;
     let elapsed = started.elapsed();
     let code = resp.status().as_u16();
@@ -65,11 +81,61 @@ pub async fn track(req: Request, next: Next) -> Response {
         tenant.id = tenant.as_deref().unwrap_or(""),
         "request finished"
     );
-    let status = code.to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    Series::observe(&method, route, code, elapsed.as_secs_f64());
     resp
+}
+
+/// The request counter and latency histogram of one (method, route, status), registered once
+/// and then found by route without building label strings on every request.
+struct Series {
+    method: Method,
+    status: u16,
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+type SeriesByRoute = RwLock<HashMap<String, Vec<Series>>>;
+
+impl Series {
+    fn observe(method: &Method, route: &str, status: u16, seconds: f64) {
+        static ALL: OnceLock<SeriesByRoute> = OnceLock::new();
+        let all = ALL.get_or_init(Default::default);
+        let found = |series: &[Series]| {
+            series
+                .iter()
+                .find(|s| s.status == status && s.method == method)
+                .map(|s| {
+                    s.requests.increment(1);
+                    s.latency.record(seconds);
+                })
+                .is_some()
+        };
+        {
+            let read = all.read().unwrap_or_else(|e| e.into_inner());
+            if read.get(route).is_some_and(|series| found(series)) {
+                return;
+            }
+        }
+        let mut write = all.write().unwrap_or_else(|e| e.into_inner());
+        let series = write.entry(route.to_string()).or_default();
+        if found(series) {
+            return;
+        }
+        let labels = [
+            ("method", method.as_str().to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ];
+        let s = Series {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!("http_requests_total", &labels),
+            latency: metrics::histogram!("http_request_duration_seconds", &labels),
+        };
+        s.requests.increment(1);
+        s.latency.record(seconds);
+        series.push(s);
+    }
 }
 
 /// The `{tenant_id}` path parameter, when the route has one and it is a well-formed id.

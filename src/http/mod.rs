@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -59,24 +58,37 @@ pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Ro
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs))
         .route_layer(middleware::from_fn(metrics::track));
-    Router::new()
+    let app = Router::new()
         .merge(ops)
         .nest("/v1", api.clone())
         .nest("/api/v1", api)
-        .fallback(fallback)
-        .layer(middleware::from_fn_with_state(
+        .fallback(fallback);
+    // Disabled limits add no layer at all (the enforce path pays for every layer it passes).
+    let app = if limits.enabled {
+        app.layer(middleware::from_fn_with_state(
             rate_limit::RateLimiter::new(state.clone(), limits),
             rate_limit::enforce,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(envelope_for_plain_errors))
-        .layer(middleware::from_fn(run_to_completion))
+    } else {
+        app
+    };
+    app.layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
-        .layer(TraceLayer::new_for_http())
-        .layer(middleware::from_fn(request_id::request_id_middleware))
+        .layer(middleware::from_fn(edge))
         .with_state(state)
+}
+
+/// The outermost layer, one for the three things every request needs around everything else:
+/// its request id (and span), running writes to completion, and the error envelope for errors
+/// that layers and the router answer in plain text. One layer, not three: each layer is paid
+/// on every request, and `GET /enforce` is called before every metered call of the gateway.
+async fn edge(req: Request, next: Next) -> Response {
+    request_id::with_request_id(req, |req| async move {
+        envelope_for_plain_errors(run_to_completion(req, next).await)
+    })
+    .await
 }
 
 /// A client that hangs up must not cancel a write half-way through a transaction (a future
@@ -105,8 +117,7 @@ async fn fallback() -> AppError {
 }
 
 /// Errors produced outside our handlers (405, 413 from layers, ...) get the envelope too.
-async fn envelope_for_plain_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+fn envelope_for_plain_errors(resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()

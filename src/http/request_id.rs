@@ -3,7 +3,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
@@ -35,7 +34,13 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-pub async fn request_id_middleware(req: Request, next: Next) -> Response {
+/// Runs `handle` with the request's id in scope and inside its span, and names the id on the
+/// response.
+pub async fn with_request_id<F, Fut>(req: Request, handle: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let id = req
         .headers()
         .get(&REQUEST_ID_HEADER)
@@ -49,11 +54,8 @@ pub async fn request_id_middleware(req: Request, next: Next) -> Response {
         http.method = %req.method(),
         http.route = tracing::field::Empty,
     );
-    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
-        span.record("http.route", route.as_str());
-    }
     let header = HeaderValue::from_str(&id).ok();
-    let mut resp = REQUEST_ID.scope(id, next.run(req).instrument(span)).await;
+    let mut resp = REQUEST_ID.scope(id, handle(req).instrument(span)).await;
     if let Some(h) = header {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), h);
     }

@@ -1,8 +1,10 @@
 //! Usage recording, the quota report and the gateway's enforce call.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, OriginalUri, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use crate::auth::{Principal, Role};
 use crate::billing::types::{MetricName, TenantId};
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{parse_json_borrowed, ApiJsonWithRaw, ApiPath, ApiQuery};
+use crate::http::extract::{parse_json_borrowed, ApiJsonWithRaw, ApiPath, ApiQuery, QueryPairs};
 use crate::http::routes::tenants::path_tenant;
 use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
 use crate::services::usage::{
@@ -122,16 +124,24 @@ async fn quota(
     ))
 }
 
-#[derive(Deserialize)]
-struct EnforceQuery {
-    metric: Option<String>,
-    quantity: Option<String>,
+/// The `X-Tenant-Id` header as sent (read without copying the whole header map).
+struct TenantHeader(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantHeader {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        Ok(TenantHeader(
+            parts
+                .headers
+                .get("x-tenant-id")
+                .map(|v| v.to_str().unwrap_or("").to_string()),
+        ))
+    }
 }
 
 /// A tenant principal asks for itself (any X-Tenant-Id it sends is ignored, so a token cannot
 /// reach another tenant); platform callers name the tenant in X-Tenant-Id.
-fn enforce_tenant(principal: &Principal, headers: &HeaderMap) -> AppResult<TenantId> {
-    let header = headers.get("x-tenant-id").map(|v| v.to_str().unwrap_or(""));
+fn enforce_tenant(principal: &Principal, header: Option<&str>) -> AppResult<TenantId> {
     match (&principal.tenant_id, principal.is_platform(), header) {
         (Some(own), false, _) => Ok(own.clone()),
         (_, true, Some(h)) => {
@@ -148,14 +158,14 @@ fn enforce_tenant(principal: &Principal, headers: &HeaderMap) -> AppResult<Tenan
 async fn enforce(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
-    ApiQuery(q): ApiQuery<EnforceQuery>,
-) -> AppResult<Json<Value>> {
-    let metric = match q.metric.as_deref() {
+    TenantHeader(header): TenantHeader,
+    q: QueryPairs,
+) -> AppResult<Response> {
+    let metric = match q.get("metric") {
         None | Some("") => return Err(AppError::field("metric", "is required")),
         Some(m) => MetricName::parse(m).map_err(|e| AppError::field("metric", e))?,
     };
-    let quantity = match q.quantity.as_deref() {
+    let quantity = match q.get("quantity") {
         None | Some("") => 1,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (1..=MAX_COUNTER_QUANTITY).contains(&n) => n,
@@ -167,8 +177,8 @@ async fn enforce(
             }
         },
     };
-    let tenant = enforce_tenant(&principal, &headers)?;
-    Ok(Json(
-        usage::enforce(&state.pool, &tenant, &metric, quantity, state.clock.now()).await?,
-    ))
+    let tenant = enforce_tenant(&principal, header.as_deref())?;
+    let allowed =
+        usage::enforce(&state.pool, &tenant, &metric, quantity, state.clock.now()).await?;
+    Ok(Json(allowed).into_response())
 }

@@ -43,7 +43,7 @@ pub struct Pending {
     pub recorded_at: DateTime<Utc>,
     pub metadata: serde_json::Value,
     pub window_start: NaiveDate,
-    pub ctx: QuotaContext,
+    pub ctx: std::sync::Arc<QuotaContext>,
 }
 
 /// What became of a pending event.
@@ -209,7 +209,7 @@ mod tests {
             recorded_at: Utc::now(),
             metadata: serde_json::json!({}),
             window_start: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-            ctx: QuotaContext {
+            ctx: std::sync::Arc::new(QuotaContext {
                 subscription_id: None,
                 status: None,
                 plan_id: None,
@@ -223,7 +223,7 @@ mod tests {
                 created_at: None,
                 kind: None,
                 limit_value: -1,
-            },
+            }),
         }
     }
 

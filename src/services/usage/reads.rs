@@ -15,16 +15,29 @@ use crate::repository::subscriptions::SubscriptionRepository;
 use crate::repository::tenants::TenantRepository;
 use crate::repository::usage::{CounterKey, UsageRepository};
 
+/// The answer of an allowed enforce check (fields in the order the service has always sent).
+#[derive(Debug, serde::Serialize)]
+pub struct Allowed<'a> {
+    pub allowed: bool,
+    pub limit: i64,
+    pub metric: &'a str,
+    pub overage: bool,
+    pub remaining: Option<i64>,
+    pub requested: i64,
+    pub tenant_id: &'a str,
+    pub used: i64,
+}
+
 /// GET /enforce: would `quantity` more units fit? Never records anything. Plan and
 /// subscription state and the counter level come from the short-lived caches (see `cache`);
 /// on a miss the level is one primary-key read on `usage_counters`, without a transaction.
-pub async fn enforce(
+pub async fn enforce<'a>(
     pool: &PgPool,
-    tenant: &TenantId,
-    metric: &MetricName,
+    tenant: &'a TenantId,
+    metric: &'a MetricName,
     quantity: i64,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<Allowed<'a>> {
     let (tenant_id, metric) = (tenant.as_str(), metric.as_str());
     let ctx = cache::quota_context(pool, tenant_id, metric)
         .await?
@@ -51,16 +64,16 @@ pub async fn enforce(
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {
         return Err(quota_exceeded(tenant_id, metric, view, quantity));
     }
-    Ok(json!({
-        "allowed": true,
-        "tenant_id": tenant_id,
-        "metric": metric,
-        "limit": view.limit,
-        "used": view.used,
-        "remaining": view.remaining(),
-        "requested": quantity,
-        "overage": !fits,
-    }))
+    Ok(Allowed {
+        allowed: true,
+        limit: view.limit,
+        metric,
+        overage: !fits,
+        remaining: view.remaining(),
+        requested: quantity,
+        tenant_id,
+        used: view.used,
+    })
 }
 
 struct Snapshot {
