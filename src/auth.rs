@@ -239,6 +239,10 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principal>
 impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // Already verified by the rate limiter (see `rate_limit::RateLimiter::identify`).
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
         authenticate(state, parts)?.ok_or_else(|| {
             AppError::unauthorized("Authentication required: send a Bearer token or X-API-Key")
         })

@@ -227,7 +227,9 @@ impl RateLimiter {
 
     /// The bucket key and tier of a request. Authentication errors make the caller anonymous
     /// here; the handler still rejects them with 401.
-    fn identify(&self, parts: &Parts) -> (Tier, String) {
+    /// The request's budget class and key. A caller that authenticated is left in the
+    /// request's extensions, so the handler's `Principal` does not verify the credentials again.
+    fn identify(&self, parts: &mut Parts) -> (Tier, String) {
         if let Ok(Some(p)) = authenticate(&self.inner.app, parts) {
             // A principal holding several roles gets its most generous budget.
             let limits = &self.inner.limits;
@@ -239,7 +241,9 @@ impl RateLimiter {
                 .unwrap_or(Tier::Anonymous);
             // `scope` is `tenant:<id>`, `apikey:<digest>` or `user:<subject>`: exactly the
             // identities the budget belongs to, and never a raw key or token.
-            return (tier, format!("{}|{}", tier.as_str(), p.scope));
+            let key = format!("{}|{}", tier.as_str(), p.scope);
+            parts.extensions.insert(p);
+            return (tier, key);
         }
         let peer = parts
             .extensions
@@ -326,8 +330,8 @@ pub async fn enforce(State(limiter): State<RateLimiter>, req: Request, next: Nex
     if !limiter.inner.limits.enabled || is_exempt(req.uri().path()) {
         return next.run(req).await;
     }
-    let (parts, body) = req.into_parts();
-    let (tier, key) = limiter.identify(&parts);
+    let (mut parts, body) = req.into_parts();
+    let (tier, key) = limiter.identify(&mut parts);
     let decision = limiter.check(&key, limiter.inner.limits.per_minute(tier), Instant::now());
     if !decision.allowed {
         metrics::counter!("http_rate_limited_total", "tier" => tier.as_str()).increment(1);
