@@ -263,14 +263,21 @@ pub async fn record_usage(
         }),
         Some(_) => {
             let (pool, tid) = (state.pool.clone(), tenant.clone());
-            idempotency::run(
+            let result = idempotency::run(
                 &state.pool,
                 &principal.scope,
                 key.as_ref(),
                 fingerprint,
                 move |conn| Box::pin(async move { record_in(&pool, conn, &tid, input, now).await }),
             )
-            .await
+            .await;
+            // The write noted its new level in the cache before the key's transaction
+            // committed; if that transaction did not commit, the note is wrong: drop it.
+            if result.is_err() {
+                let tenants = std::collections::HashSet::from([tenant.as_str().to_string()]);
+                cache::forget_levels(&state.pool, &tenants);
+            }
+            result
         }
     };
     match &result {
