@@ -42,14 +42,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             // Histogram samples are kept until upkeep folds them into the buckets; a recorder
             // built this way has no upkeep of its own, so without this a service nobody
             // scrapes would keep every latency sample it ever took.
+            // (Rendering runs upkeep too, so if the thread cannot start, scrapes still work.)
             let upkeep = handle.clone();
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name("metrics-upkeep".into())
                 .spawn(move || loop {
                     std::thread::sleep(UPKEEP_EVERY);
                     upkeep.run_upkeep();
-                })
-                .ok()?;
+                });
+            if let Err(e) = started {
+                tracing::warn!(error = %e, "metrics upkeep thread did not start");
+            }
             Some(handle)
         })
         .as_ref()

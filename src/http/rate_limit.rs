@@ -226,9 +226,8 @@ impl RateLimiter {
     }
 
     /// The bucket key and tier of a request. Authentication errors make the caller anonymous
-    /// here; the handler still rejects them with 401.
-    /// The request's budget class and key. A caller that authenticated is left in the
-    /// request's extensions, so the handler's `Principal` does not verify the credentials again.
+    /// here; the handler still rejects them with 401. A caller that authenticated is left in
+    /// the request's extensions, so the handler's `Principal` does not verify it again.
     fn identify(&self, parts: &mut Parts) -> (Tier, String) {
         if let Ok(Some(p)) = authenticate(&self.inner.app, parts) {
             // A principal holding several roles gets its most generous budget.

@@ -61,9 +61,13 @@ fn refresh_age(key: &str, ttl: Duration) -> Duration {
 /// connections they take when they do.
 const REFRESHES_AT_ONCE: usize = 4;
 
-fn refresh_slots() -> &'static tokio::sync::Semaphore {
+/// Runs `reload` in its own task once one of the `REFRESHES_AT_ONCE` slots is free.
+fn reload_in_background(reload: impl std::future::Future<Output = ()> + Send + 'static) {
     static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(REFRESHES_AT_ONCE);
-    &SLOTS
+    tokio::spawn(async move {
+        let _slot = SLOTS.acquire().await;
+        reload.await;
+    });
 }
 
 type Map<T> = Mutex<HashMap<String, Entry<T>>>;
@@ -183,8 +187,7 @@ pub fn cached_context(pool: &PgPool, tenant_id: &str, metric: &str) -> Option<Ar
     let (ctx, refresh) = lookup(contexts(), &key)?;
     if refresh {
         let (pool, tenant_id, metric) = (pool.clone(), tenant_id.to_string(), metric.to_string());
-        tokio::spawn(async move {
-            let _slot = refresh_slots().acquire().await;
+        reload_in_background(async move {
             if let Ok(mut conn) = pool.acquire().await {
                 let _ = load_context(&pool, &mut conn, &tenant_id, &metric).await;
             }
@@ -228,11 +231,10 @@ pub async fn quota_context(
 
 /// `entry_key` followed by the window's first day.
 fn level_key(pool: &PgPool, key: CounterKey<'_>) -> String {
-    let db = database_key(pool);
-    format!(
-        "{db}\0{}\0{}\0{}",
-        key.tenant_id, key.metric, key.window_start
-    )
+    use std::fmt::Write;
+    let mut k = entry_key(&database_key(pool), key.tenant_id, key.metric);
+    let _ = write!(k, "\0{}", key.window_start);
+    k
 }
 
 /// The counter level enforce compares against: the cached one when fresh, else one indexed
@@ -241,11 +243,10 @@ pub async fn level(pool: &PgPool, key: CounterKey<'_>, latest: bool) -> sqlx::Re
     let k = level_key(pool, key);
     if let Some((level, refresh)) = lookup(levels(), &k) {
         if refresh {
-            let pool = pool.clone();
+            let (pool, k) = (pool.clone(), k.clone());
             let (tenant_id, metric) = (key.tenant_id.to_string(), key.metric.to_string());
             let window_start = key.window_start;
-            tokio::spawn(async move {
-                let _slot = refresh_slots().acquire().await;
+            reload_in_background(async move {
                 let key = CounterKey {
                     tenant_id: &tenant_id,
                     metric: &metric,
@@ -253,7 +254,7 @@ pub async fn level(pool: &PgPool, key: CounterKey<'_>, latest: bool) -> sqlx::Re
                 };
                 let at = Instant::now();
                 if let Ok(level) = UsageRepository::level(&pool, key, latest).await {
-                    note_level(level_key(&pool, key), at, level, !latest);
+                    note_level(k, at, level, !latest);
                 }
             });
         }
