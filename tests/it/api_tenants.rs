@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use billing_core::repository::subscriptions::SubscriptionRepository;
 use chrono::{TimeZone, Utc};

@@ -1,5 +1,5 @@
 //! The atomic quota holds across replicas: two services (two pools) on one database.
-mod common;
+use crate::common;
 
 use chrono::Datelike;
 use common::{tenant_with, Auth, Sub, TestApp};

@@ -1,6 +1,6 @@
 //! The invoice and payment repositories against a real PostgreSQL database.
 
-mod common;
+use crate::common;
 
 use billing_core::billing::types::{
     InvoiceKind, InvoiceLineKind, InvoiceStatus, PaymentMethod, PaymentStatus,

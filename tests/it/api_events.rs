@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use billing_core::repository::outbox::OutboxRepository;
 use common::{Auth, Resp, TestApp};

@@ -1,5 +1,5 @@
-mod common;
-mod fakes;
+use crate::common;
+use crate::fakes;
 
 use billing_core::gateways::stripe::sign;
 use billing_core::state::Clock;

@@ -2,7 +2,7 @@
 //! ahead by `ensure_usage_partitions`, and exactly-once ingestion by event id holds across
 //! partitions (the claim lives in usage_event_ids).
 
-mod common;
+use crate::common;
 
 use billing_core::billing::types::UsageAction;
 use billing_core::repository::usage::{NewUsageRecord, RecordColumns, UsageRepository};

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use common::{Auth, TestApp, SERVICE_KEY};

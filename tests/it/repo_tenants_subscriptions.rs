@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use billing_core::billing::types::{BillingCycle, PaymentMethod, SubscriptionStatus};
 use billing_core::error::is_unique_violation;

@@ -1,7 +1,7 @@
 //! The audit log: every admin and money-moving action leaves one row written with the change,
 //! read back through `GET /v1/audit`.
-mod common;
-mod fakes;
+use crate::common;
+use crate::fakes;
 
 use billing_core::auth::{issue_token, Role};
 use chrono::{TimeZone, Utc};

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use billing_core::auth::{issue_token, Role};
 use chrono::{TimeZone, Utc};

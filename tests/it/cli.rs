@@ -1,6 +1,6 @@
 //! The real `billing-core` binary, run as a child process against a fresh database.
 
-mod common;
+use crate::common;
 
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};

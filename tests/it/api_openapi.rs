@@ -2,7 +2,7 @@
 //! routes, so they are read from the source: every `.route("<path>", get(..).post(..)...)` in
 //! `src/http/routes/*.rs` (served under `/v1`) and `src/http/mod.rs` (served at the root).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

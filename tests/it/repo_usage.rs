@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use billing_core::billing::types::UsageAction;
 use billing_core::repository::usage::{CounterKey, NewUsageRecord, UsageRepository};

@@ -1,6 +1,6 @@
 //! Renewals, trial ends, overage, credits and dunning, travelling through time with the
 //! billing run (`POST /v1/admin/billing-run?date=` and the job function it calls).
-mod common;
+use crate::common;
 
 use billing_core::jobs::run_daily;
 use chrono::{NaiveDate, NaiveTime};

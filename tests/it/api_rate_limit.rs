@@ -1,7 +1,7 @@
 //! Rate limiting per principal: exact budgets, isolation per tenant, exempt routes, spoofed
 //! headers, the socket address for anonymous callers, and budgets that differ per role.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 use chrono::{TimeZone, Utc};
 use common::{d, Auth, TestApp};

@@ -1,5 +1,5 @@
 //! Plan changes with proration, billing-cycle changes, cancel and resume.
-mod common;
+use crate::common;
 
 use billing_core::jobs::run_daily;
 use chrono::NaiveTime;

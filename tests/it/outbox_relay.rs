@@ -7,7 +7,7 @@
 //! (JetStream would refuse overlapping subjects) and counting a stream's messages counts only
 //! that test's events. Each test also has its own database, hence its own outbox.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-mod common;
-mod fakes;
+use crate::common;
+use crate::fakes;
 
 use fakes::invoice_for;
 

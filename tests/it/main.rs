@@ -1,0 +1,32 @@
+//! The integration tests: one binary (it links once), one module per area. Each test gets its own
+//! database cloned from a migrated template and drives the real router over HTTP.
+
+#[macro_use]
+mod common;
+mod fakes;
+
+mod api_audit;
+mod api_events;
+mod api_invoices;
+mod api_openapi;
+mod api_payments;
+mod api_plans;
+mod api_rate_limit;
+mod api_rates;
+mod api_refunds;
+mod api_reports;
+mod api_tenants;
+mod api_usage;
+mod api_usage_batch;
+mod billing_engine;
+mod cli;
+mod gateway_stripe;
+mod gateway_tharwatt;
+mod invoice_document;
+mod outbox_relay;
+mod repo_invoices_payments;
+mod repo_tenants_subscriptions;
+mod repo_usage;
+mod subscription_changes;
+mod usage_partitions;
+mod usage_two_replicas;
