@@ -18,14 +18,21 @@ pub struct DunningReport {
 }
 
 /// Shared SQL tail that turns changed rows (`changed`) into outbox events.
+///
+/// The event id is `gen_random_uuid()` in the select list of the query that yields one row per
+/// change, so it is evaluated once per row; a CTE holding a volatile function is never inlined,
+/// so the column and the payload read the same id. (An uncorrelated
+/// `CROSS JOIN LATERAL (SELECT gen_random_uuid())` may be evaluated once for the whole
+/// statement: every event then gets the same id and the insert fails on the primary key.)
 fn with_events(update: &str, event_type: &str, payload: &str) -> String {
     format!(
-        "WITH changed AS ({update})
+        "WITH updated AS ({update}),
+         changed AS (SELECT gen_random_uuid() AS event_id, updated.* FROM updated)
          INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload)
-         SELECT e.id, 'sahool.billing.{event_type}', '{event_type}', changed.tenant_id,
-                jsonb_build_object('event_id', e.id, 'type', '{event_type}', 'occurred_at', now(),
-                                   'tenant_id', changed.tenant_id) || {payload}
-         FROM changed CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e"
+         SELECT changed.event_id, 'sahool.billing.{event_type}', '{event_type}', changed.tenant_id,
+                jsonb_build_object('event_id', changed.event_id, 'type', '{event_type}',
+                                   'occurred_at', now(), 'tenant_id', changed.tenant_id) || {payload}
+         FROM changed"
     )
 }
 

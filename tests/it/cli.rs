@@ -14,7 +14,7 @@ const JWT_SECRET: &str = "cli-test-secret-0123456789abcdef0123456789";
 
 /// Runs the binary with a controlled environment: the given database, test settings, no stdin,
 /// and a working directory without a `.env` file.
-async fn billing_core(database_url: &str, args: &[&str]) -> Output {
+pub(crate) async fn billing_core(database_url: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_billing-core"))
         .args(args)
         .current_dir(std::env::temp_dir())
@@ -28,11 +28,11 @@ async fn billing_core(database_url: &str, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-fn describe(o: &Output) -> String {
+pub(crate) fn describe(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),

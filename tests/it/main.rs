@@ -18,6 +18,7 @@ mod api_reports;
 mod api_tenants;
 mod api_usage;
 mod api_usage_batch;
+mod billing_dunning;
 mod billing_engine;
 mod cli;
 mod gateway_stripe;
