@@ -14,6 +14,21 @@ pub fn round_money(amount: Decimal) -> Decimal {
     r
 }
 
+/// A unit price (an overage rate converted into the invoice currency) as stored and printed:
+/// at most 6 decimals, half away from zero like amounts.
+pub fn round_unit_price(price: Decimal) -> Decimal {
+    price
+        .round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+}
+
+/// The amount of an invoice line: quantity × unit price, rounded once. Every stored and
+/// printed line satisfies `amount == line_amount(quantity, unit_price)`, so a reader can redo
+/// the multiplication from what the page shows.
+pub fn line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal {
+    round_money(quantity * unit_price)
+}
+
 /// Formats an amount with exactly two decimals, as every JSON money value is written.
 pub fn money_string(amount: Decimal) -> String {
     let mut d = amount;

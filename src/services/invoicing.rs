@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::billing::money::{convert_from_usd, money_string, round_money};
+use crate::billing::money::{convert_from_usd, line_amount, money_string, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
 use crate::repository::invoices::{
@@ -66,6 +66,19 @@ pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
             "An invoice amount exceeds the 12 digits an amount may have",
             "مبلغ الفاتورة يتجاوز الحد المسموح",
         ));
+    }
+    if let Some(l) = d
+        .lines
+        .iter()
+        .find(|l| line_amount(l.quantity, l.unit_price) != l.amount)
+    {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "invoice line {:?} does not add up: {} x {} != {}",
+            l.kind,
+            l.quantity,
+            l.unit_price,
+            l.amount
+        )));
     }
     let zero = totals.total.is_zero();
     let due_date = d

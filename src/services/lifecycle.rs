@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::billing::money::{convert_from_usd, money_string};
-use crate::billing::proration::prorate;
+use crate::billing::proration::{prorate, Proration};
 use crate::billing::types::{
     BillingCycle, Currency, InvoiceKind, InvoiceLineKind, PaymentMethod, SubscriptionStatus,
     TenantId,
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::repository::invoices::NewLine;
 use crate::repository::outbox::OutboxRepository;
-use crate::repository::plans::PlanRepository;
+use crate::repository::plans::{PlanRepository, PlanRow};
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::{SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::TenantRepository;
@@ -105,29 +105,7 @@ pub async fn change(
                 let tenant_row = TenantRepository::get(conn, tenant.as_str())
                     .await?
                     .ok_or_else(tenants::tenant_not_found)?;
-                let lines = vec![
-                    NewLine {
-                        kind: InvoiceLineKind::Proration,
-                        description: format!("Credit for unused days on {}", old_plan.row.name),
-                        description_ar: format!(
-                            "رصيد الأيام غير المستخدمة من {}",
-                            old_plan.row.name_ar
-                        ),
-                        metric: None,
-                        quantity: Decimal::from(p.remaining_days),
-                        unit_price: -p.credit,
-                        amount: -p.credit,
-                    },
-                    NewLine {
-                        kind: InvoiceLineKind::Proration,
-                        description: format!("Charge for remaining days on {}", new_plan.row.name),
-                        description_ar: format!("رسوم الأيام المتبقية على {}", new_plan.row.name_ar),
-                        metric: None,
-                        quantity: Decimal::from(p.remaining_days),
-                        unit_price: p.charge,
-                        amount: p.charge,
-                    },
-                ];
+                let lines = proration_lines(&old_plan.row, &new_plan.row, &p);
                 let inv = invoicing::issue(
                     conn,
                     InvoiceDraft {
@@ -229,6 +207,44 @@ pub async fn change(
         audit_subscription(conn, actor, "subscription.change", &saved, old, new).await?;
     }
     Ok(json!({ "success": true, "subscription": body, "changes": changes, "proration": proration }))
+}
+
+/// The two lines of a proration invoice. Each is one unit priced at its prorated amount, so
+/// quantity × unit price = amount holds on the printed page; the days it covers are text.
+fn proration_lines(old: &PlanRow, new: &PlanRow, p: &Proration) -> Vec<NewLine> {
+    let (days, total) = (p.remaining_days, p.total_days);
+    vec![
+        NewLine {
+            kind: InvoiceLineKind::Proration,
+            description: format!(
+                "Credit for unused days on {}: {days} of {total} days",
+                old.name
+            ),
+            description_ar: format!(
+                "رصيد الأيام غير المستخدمة من {}: {days} من {total} يوماً",
+                old.name_ar
+            ),
+            metric: None,
+            quantity: Decimal::ONE,
+            unit_price: -p.credit,
+            amount: -p.credit,
+        },
+        NewLine {
+            kind: InvoiceLineKind::Proration,
+            description: format!(
+                "Charge for remaining days on {}: {days} of {total} days",
+                new.name
+            ),
+            description_ar: format!(
+                "رسوم الأيام المتبقية على {}: {days} من {total} يوماً",
+                new.name_ar
+            ),
+            metric: None,
+            quantity: Decimal::ONE,
+            unit_price: p.charge,
+            amount: p.charge,
+        },
+    ]
 }
 
 pub async fn cancel(

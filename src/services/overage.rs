@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection};
 
-use crate::billing::money::round_money;
+use crate::billing::money::{line_amount, round_unit_price};
 use crate::billing::types::{InvoiceLineKind, OveragePolicy};
 use crate::error::AppResult;
 use crate::repository::invoices::NewLine;
@@ -75,7 +75,8 @@ pub async fn lines_for_period(
         .into_iter()
         .filter(|r| r.excess > 0)
         .map(|r| {
-            let unit = r.overage_rate_usd * fx;
+            // The amount comes from the unit price as printed, so the line adds up on paper.
+            let unit = round_unit_price(r.overage_rate_usd * fx);
             NewLine {
                 kind: InvoiceLineKind::Overage,
                 description: format!(
@@ -88,8 +89,8 @@ pub async fn lines_for_period(
                 ),
                 metric: Some(r.metric),
                 quantity: Decimal::from(r.excess),
-                unit_price: unit.round_dp(6),
-                amount: round_money(Decimal::from(r.excess) * unit),
+                unit_price: unit,
+                amount: line_amount(Decimal::from(r.excess), unit),
             }
         })
         .collect())

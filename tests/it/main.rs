@@ -23,6 +23,7 @@ mod billing_engine;
 mod cli;
 mod gateway_stripe;
 mod gateway_tharwatt;
+mod invoice_arithmetic;
 mod invoice_document;
 mod outbox_relay;
 mod repo_invoices_payments;

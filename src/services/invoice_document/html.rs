@@ -126,20 +126,22 @@ fn parties(out: &mut String, doc: &InvoiceDocument, lang: Lang, f: &Fmt) {
         &f.date(inv.due_date),
     );
     if let (Some(start), Some(end)) = (inv.period_start, inv.period_end) {
-        // Periods are stored half-open [start, end); a reader expects the last day included.
+        // Periods are stored half-open [start, end); the page names the last day and says it
+        // is included, in words, so nobody reads the API's exclusive end into it.
         let last = end.pred_opt().filter(|l| *l >= start).unwrap_or(end);
-        let period = format!(
-            "{} {} {} {}",
-            tr(lang, "", "من"),
-            f.date(start),
-            tr(lang, "to", "إلى"),
-            f.date(last)
-        );
-        fact(
-            out,
-            tr(lang, "Billing period", "فترة الفوترة"),
-            period.trim(),
-        );
+        let period = match lang {
+            Lang::En => format!(
+                "{} through {}",
+                f.long_date(start, lang),
+                f.long_date(last, lang)
+            ),
+            Lang::Ar => format!(
+                "من {} حتى {} ضمناً",
+                f.long_date(start, lang),
+                f.long_date(last, lang)
+            ),
+        };
+        fact(out, tr(lang, "Billing period", "فترة الفوترة"), &period);
     }
     fact(
         out,

@@ -2,7 +2,7 @@
 //! formatting. Kept apart from the layout so the rules that protect the page (escaping) and
 //! the reader (numerals, bidi isolation) are easy to find and test.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::{InvoiceDocument, Lang, Numerals};
@@ -136,9 +136,56 @@ impl Fmt {
     pub(super) fn date(&self, d: NaiveDate) -> String {
         self.num(&d.format("%Y-%m-%d").to_string())
     }
+    /// A date written out ("3 December 2026", "3 ديسمبر 2026"), marked up with its ISO form
+    /// for machines.
+    pub(super) fn long_date(&self, d: NaiveDate, lang: Lang) -> String {
+        let text = format!("{} {} {}", d.day(), month_name(d.month(), lang), d.year());
+        format!(
+            "<time datetime=\"{}\">{}</time>",
+            d.format("%Y-%m-%d"),
+            escape_html(&localize_digits(&text, self.numerals))
+        )
+    }
     /// An identifier shown verbatim (escaped, Latin, left to right).
     pub(super) fn code(&self, s: &str) -> String {
         format!("<bdi class=\"code\">{}</bdi>", escape_html(s))
+    }
+}
+
+/// The month's name; Arabic uses the names read in Yemen and the Gulf (يناير … ديسمبر).
+pub(super) fn month_name(month: u32, lang: Lang) -> &'static str {
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const AR: [&str; 12] = [
+        "يناير",
+        "فبراير",
+        "مارس",
+        "أبريل",
+        "مايو",
+        "يونيو",
+        "يوليو",
+        "أغسطس",
+        "سبتمبر",
+        "أكتوبر",
+        "نوفمبر",
+        "ديسمبر",
+    ];
+    let i = (month.clamp(1, 12) - 1) as usize;
+    match lang {
+        Lang::En => EN[i],
+        Lang::Ar => AR[i],
     }
 }
 
@@ -154,6 +201,28 @@ pub(super) fn decimal2_str(d: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_date_names_the_month_in_either_language_and_keeps_the_iso_date() {
+        let f = Fmt {
+            numerals: Numerals::Latin,
+        };
+        let d = NaiveDate::from_ymd_opt(2027, 1, 2).unwrap();
+        assert_eq!(
+            f.long_date(d, Lang::En),
+            "<time datetime=\"2027-01-02\">2 January 2027</time>"
+        );
+        assert_eq!(
+            f.long_date(d, Lang::Ar),
+            "<time datetime=\"2027-01-02\">2 يناير 2027</time>"
+        );
+        let arabic = Fmt {
+            numerals: Numerals::Arabic,
+        };
+        assert!(arabic
+            .long_date(d, Lang::Ar)
+            .ends_with(">٢ يناير ٢٠٢٧</time>"));
+    }
 
     #[test]
     fn markup_characters_are_escaped() {
