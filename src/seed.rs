@@ -179,7 +179,7 @@ async fn seed_active(
     )
     .await?;
     report.lines.push(format!(
-        "created tenant {ACTIVE_TENANT}: {} plan, monthly, active; subscription {sub}, period {start} to {end}",
+        "created tenant {ACTIVE_TENANT}: {} plan, monthly, active; subscription {sub}, period [{start}, {end})",
         plan.name
     ));
 
@@ -217,9 +217,10 @@ async fn seed_active(
     sqlx::query(
         "INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
              currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
-             discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, notes_ar)
+             discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, notes_ar,
+             plan_id)
          VALUES ($1, $2, $3, $4, 'subscription', 'paid', 'USD', $5, $6, $7, $8, 0, $9, $10, $11, $11, 0,
-             $6, $12, $13, 'Sample invoice created by db init --seed', 'فاتورة تجريبية')",
+             $6, $12, $13, 'Sample invoice created by db init --seed', 'فاتورة تجريبية', $14)",
     )
     .bind(invoice)
     .bind(&number)
@@ -234,6 +235,7 @@ async fn seed_active(
     .bind(total)
     .bind(start + Days::new(u64::from(due_days)))
     .bind(paid_date)
+    .bind(ACTIVE_PLAN)
     .execute(&mut *tx)
     .await?;
     for (position, (qty, unit_price, amount)) in lines.iter().enumerate() {
@@ -246,7 +248,12 @@ async fn seed_active(
         .bind(invoice)
         .bind(ACTIVE_TENANT)
         .bind(position as i32)
-        .bind(format!("{} plan - monthly ({start} to {end})", plan.name))
+        // The period's last day, inclusive (the stored end is exclusive).
+        .bind(format!(
+            "{} plan - monthly ({start} through {})",
+            plan.name,
+            end - Days::new(1)
+        ))
         .bind(format!("خطة {} - شهري", plan.name_ar))
         .bind(qty)
         .bind(unit_price)

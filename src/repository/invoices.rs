@@ -32,6 +32,8 @@ pub struct InvoiceRow {
     pub paid_date: Option<NaiveDate>,
     pub notes: Option<String>,
     pub notes_ar: Option<String>,
+    /// The plan the invoice was issued for (`None` for an invoice without a plan).
+    pub plan_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,7 +55,7 @@ pub struct InvoiceLineRow {
 pub const INVOICE_COLUMNS: &str = "invoice_id, invoice_number, tenant_id, subscription_id, kind, \
     status, currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, \
     discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, \
-    notes_ar, created_at, updated_at";
+    notes_ar, plan_id, created_at, updated_at";
 
 /// A line ready to store: `amount` is already in the invoice currency and rounded.
 #[derive(Clone, Debug)]
@@ -89,6 +91,7 @@ pub struct NewInvoice<'a> {
     pub paid_date: Option<NaiveDate>,
     pub notes: Option<&'a str>,
     pub notes_ar: Option<&'a str>,
+    pub plan_id: Option<&'a str>,
 }
 
 /// An owned, fully computed invoice waiting to be stored (batch issuing keeps many).
@@ -112,6 +115,7 @@ pub struct InvoiceInsert {
     pub paid_date: Option<NaiveDate>,
     pub notes: Option<String>,
     pub notes_ar: Option<String>,
+    pub plan_id: Option<String>,
     pub lines: Vec<NewLine>,
     pub event_id: Uuid,
 }
@@ -140,6 +144,7 @@ impl InvoiceInsert {
             paid_date: self.paid_date,
             notes: self.notes.as_deref(),
             notes_ar: self.notes_ar.as_deref(),
+            plan_id: self.plan_id.as_deref(),
         }
     }
 }
@@ -229,9 +234,9 @@ impl InvoiceRepository {
                  INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
                      currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
                      discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date,
-                     notes, notes_ar)
+                     notes, notes_ar, plan_id)
                  SELECT $1, chosen.number, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15,
-                        $14 - $15, $16, $17, $18, $19, $20
+                        $14 - $15, $16, $17, $18, $19, $20, $32
                  FROM chosen
                  ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
                  RETURNING {INVOICE_COLUMNS}
@@ -286,6 +291,7 @@ impl InvoiceRepository {
         .bind(&qty)
         .bind(&unit)
         .bind(&amounts)
+        .bind(inv.plan_id)
         .fetch_optional(&mut *conn)
         .await
     }
@@ -325,6 +331,7 @@ impl InvoiceRepository {
         let notes: Vec<Option<&str>> = invoices.iter().map(|i| i.notes.as_deref()).collect();
         let notes_ar: Vec<Option<&str>> = invoices.iter().map(|i| i.notes_ar.as_deref()).collect();
         let events: Vec<Uuid> = invoices.iter().map(|i| i.event_id).collect();
+        let plans: Vec<Option<&str>> = invoices.iter().map(|i| i.plan_id.as_deref()).collect();
         let all_lines: Vec<(Uuid, i32, &NewLine)> = invoices
             .iter()
             .flat_map(|i| {
@@ -359,19 +366,20 @@ impl InvoiceRepository {
                                 $7::invoice_status[], $8::text[], $9::numeric[], $10::date[],
                                 $11::date[], $12::numeric[], $13::numeric[], $14::numeric[],
                                 $15::numeric[], $16::date[], $17::date[], $18::date[], $19::text[],
-                                $20::text[], $21::uuid[]) WITH ORDINALITY
+                                $20::text[], $21::uuid[], $32::text[]) WITH ORDINALITY
                       AS t(invoice_id, tenant_id, subscription_id, kind, status, currency,
                            exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
-                           total, issue_date, due_date, paid_date, notes, notes_ar, event_id, ord)
+                           total, issue_date, due_date, paid_date, notes, notes_ar, event_id,
+                           plan_id, ord)
              ), inv AS (
                  INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind,
                      status, currency, exchange_rate, period_start, period_end, subtotal, tax_rate,
                      tax_amount, discount_amount, total, amount_paid, amount_due, issue_date,
-                     due_date, paid_date, notes, notes_ar)
+                     due_date, paid_date, notes, notes_ar, plan_id)
                  SELECT invoice_id, 'SAH-' || $1 || '-' || lpad(num::text, greatest(4, length(num::text)), '0'),
                         tenant_id, subscription_id, kind, status, currency, exchange_rate,
                         period_start, period_end, subtotal, tax_rate, tax_amount, 0, total, 0,
-                        total, issue_date, due_date, paid_date, notes, notes_ar
+                        total, issue_date, due_date, paid_date, notes, notes_ar, plan_id
                  FROM src ORDER BY ord
                  ON CONFLICT (subscription_id, period_start) WHERE kind = 'subscription' DO NOTHING
                  RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
@@ -430,6 +438,7 @@ impl InvoiceRepository {
         .bind(&line_q)
         .bind(&line_u)
         .bind(&line_a)
+        .bind(&plans)
         .fetch_one(&mut *conn)
         .await?;
         Ok(inserted as u64)

@@ -49,6 +49,8 @@ pub struct InvoiceDraft<'a> {
     pub due_days: u32,
     pub notes: Option<&'a str>,
     pub notes_ar: Option<&'a str>,
+    /// The plan the invoice is issued for (stored on it; the revenue report files it there).
+    pub plan_id: Option<&'a str>,
 }
 
 /// Computes a drafted invoice: totals from the lines (tax rounded once), the amount limits,
@@ -108,6 +110,7 @@ pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
         paid_date: zero.then_some(d.issue_date),
         notes: d.notes.map(str::to_string),
         notes_ar: d.notes_ar.map(str::to_string),
+        plan_id: d.plan_id.map(str::to_string),
         lines: d.lines,
         event_id: Uuid::new_v4(),
     })
@@ -215,6 +218,7 @@ pub async fn issue_subscription_invoice(
             due_days,
             notes: Some("Thank you for choosing SAHOOL"),
             notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+            plan_id: Some(&plan.row.plan_id),
         },
     )
     .await
@@ -260,6 +264,7 @@ pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
         "amount_due": money_string(inv.amount_due),
         "notes": inv.notes,
         "notes_ar": inv.notes_ar,
+        "plan_id": inv.plan_id,
         "created_at": inv.created_at,
         "updated_at": inv.updated_at,
     })

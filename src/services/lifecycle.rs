@@ -120,6 +120,7 @@ pub async fn change(
                         due_days: config.invoice_due_days,
                         notes: Some("Proration invoice for plan change"),
                         notes_ar: Some("فاتورة تناسبية لتغيير الخطة"),
+                        plan_id: Some(&new_plan.row.plan_id),
                     },
                 )
                 .await?

@@ -348,6 +348,7 @@ async fn advance(
                 due_days: config.invoice_due_days,
                 notes: Some("Thank you for choosing SAHOOL"),
                 notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+                plan_id: Some(&plan.row.plan_id),
             };
             match deferred.as_deref_mut() {
                 // Stored with the whole batch in one statement at its end. A tenant with

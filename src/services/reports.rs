@@ -106,33 +106,31 @@ struct RevenueGroup {
 }
 
 /// Invoices count by issue date; payments by `paid_at` and refunds by `created_at`, both in UTC.
-/// Payments and refunds are attributed to their invoice's currency, rate and plan (the plan of
-/// the invoice's subscription as it is now: invoices do not store one). Drafts are
+/// Payments and refunds are attributed to their invoice's currency, rate and plan (the plan the
+/// invoice was issued for, stored on it: a later plan change does not move it). Drafts are
 /// not issued and voided (`canceled`) invoices are not revenue, so neither counts as invoiced.
-/// Invoices without a subscription are reported under the plan `none`.
+/// Invoices without a plan are reported under the plan `none`.
 const REVENUE_SQL: &str = "
-SELECT i.currency, i.exchange_rate AS rate, COALESCE(s.plan_id, 'none') AS plan_id,
+SELECT i.currency, i.exchange_rate AS rate, COALESCE(i.plan_id, 'none') AS plan_id,
        to_char(i.issue_date, 'YYYY-MM') AS month, NULL::text AS method,
        COALESCE(sum(i.total) FILTER (WHERE i.status NOT IN ('draft', 'canceled')), 0) AS invoiced,
        0::numeric AS collected, 0::numeric AS refunded,
        COALESCE(sum(i.amount_due) FILTER (WHERE i.status IN ('pending', 'overdue')), 0) AS outstanding
-  FROM invoices i LEFT JOIN subscriptions s ON s.subscription_id = i.subscription_id
+  FROM invoices i
  WHERE i.issue_date BETWEEN $1 AND $2
  GROUP BY 1, 2, 3, 4
 UNION ALL
-SELECT i.currency, i.exchange_rate, COALESCE(s.plan_id, 'none'),
+SELECT i.currency, i.exchange_rate, COALESCE(i.plan_id, 'none'),
        to_char(p.paid_at AT TIME ZONE 'UTC', 'YYYY-MM'), p.method::text,
        0, sum(p.amount), 0, 0
   FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id
-  LEFT JOIN subscriptions s ON s.subscription_id = i.subscription_id
  WHERE p.status IN ('succeeded', 'refunded') AND p.paid_at >= $3 AND p.paid_at < $4
  GROUP BY 1, 2, 3, 4, 5
 UNION ALL
-SELECT i.currency, i.exchange_rate, COALESCE(s.plan_id, 'none'),
+SELECT i.currency, i.exchange_rate, COALESCE(i.plan_id, 'none'),
        to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM'), NULL::text,
        0, 0, sum(r.amount), 0
   FROM refunds r JOIN invoices i ON i.invoice_id = r.invoice_id
-  LEFT JOIN subscriptions s ON s.subscription_id = i.subscription_id
  WHERE r.status = 'succeeded' AND r.created_at >= $3 AND r.created_at < $4
  GROUP BY 1, 2, 3, 4";
 

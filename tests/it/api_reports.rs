@@ -79,15 +79,17 @@ struct Inv<'a> {
     paid: &'a str,
 }
 
-/// Inserts an issued invoice with one plan line (subtotal = line = total, no tax, no discount).
+/// Inserts an issued invoice with one plan line (subtotal = line = total, no tax, no discount),
+/// issued for the subscription's plan.
 async fn invoice(pool: &PgPool, tenant: &str, sub: Uuid, i: Inv<'_>) -> Uuid {
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
              currency, exchange_rate, period_start, period_end, subtotal, total, amount_paid,
-             amount_due, issue_date, due_date)
+             amount_due, issue_date, due_date, plan_id)
          VALUES ($1, $2, $3, $4, 'subscription', $5::invoice_status, $6, $7::numeric, $8,
-                 $8 + 28, $9::numeric, $9::numeric, $10::numeric, $9::numeric - $10::numeric, $8, $8 + 7)",
+                 $8 + 28, $9::numeric, $9::numeric, $10::numeric, $9::numeric - $10::numeric, $8, $8 + 7,
+                 (SELECT plan_id FROM subscriptions WHERE subscription_id = $4))",
     )
     .bind(id)
     .bind(format!("TST-{}", id.simple()))

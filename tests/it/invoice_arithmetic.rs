@@ -10,7 +10,8 @@ use common::{d, Auth, TestApp};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-fn at(app: &TestApp, date: &str) {
+/// Sets the service clock to 10:00 UTC on `date`.
+pub(crate) fn at(app: &TestApp, date: &str) {
     app.clock.set(
         d(date)
             .and_time(NaiveTime::from_hms_opt(10, 0, 0).unwrap())
@@ -59,6 +60,16 @@ pub(crate) async fn change_plan(app: &TestApp, tenant: &str, plan: &str) -> Valu
         .await;
     assert_status!(r, 200);
     r.body
+}
+
+/// The daily billing run as of 03:00 UTC on `date`.
+pub(crate) async fn bill_on(app: &TestApp, date: &str) -> billing_core::jobs::DailyReport {
+    let when = d(date)
+        .and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap())
+        .and_utc();
+    run_daily(&app.pool, &app.config, when, |_| {})
+        .await
+        .unwrap()
 }
 
 fn dec(s: &str) -> Decimal {
@@ -167,12 +178,7 @@ async fn every_line_of_every_kind_of_invoice_adds_up_in_json_and_on_paper() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let when = d("2027-01-03")
-        .and_time(NaiveTime::from_hms_opt(3, 0, 0).unwrap())
-        .and_utc();
-    let r = run_daily(&app.pool, &app.config, when, |_| {})
-        .await
-        .unwrap();
+    let r = bill_on(&app, "2027-01-03").await;
     assert_eq!(r.renewals.invoices_issued, 2);
 
     let invoices: Vec<(String, String)> = sqlx::query_as(

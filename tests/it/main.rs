@@ -15,6 +15,7 @@ mod api_rate_limit;
 mod api_rates;
 mod api_refunds;
 mod api_reports;
+mod api_reports_by_plan;
 mod api_tenants;
 mod api_usage;
 mod api_usage_batch;

@@ -90,6 +90,7 @@ async fn invoice(
         paid_date: None,
         notes: None,
         notes_ar: None,
+        plan_id: Some("starter"),
     };
     InvoiceRepository::create(conn, &new, &[line])
         .await
@@ -258,6 +259,7 @@ fn dup(inv: &InvoiceRow) -> NewInvoice<'_> {
         paid_date: None,
         notes: None,
         notes_ar: None,
+        plan_id: inv.plan_id.as_deref(),
     }
 }
 
