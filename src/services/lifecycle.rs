@@ -248,6 +248,10 @@ fn proration_lines(old: &PlanRow, new: &PlanRow, p: &Proration) -> Vec<NewLine> 
     ]
 }
 
+/// Cancels now (`immediate`: status `canceled`, the period ends today on the service clock)
+/// or at the period end (`cancel_at_period_end`; the renewal job ends it). The answer carries
+/// the Python service's top-level fields (`success`, `status`, `end_date`, `message_ar`) beside
+/// the subscription object.
 pub async fn cancel(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -256,14 +260,19 @@ pub async fn cancel(
     actor: &Actor,
 ) -> AppResult<Value> {
     let sub = lock_live(conn, tenant).await?;
+    let today = now.date_naive();
     let saved: SubscriptionRow = if immediate {
+        // The period is [start_date, end_date): ending it today leaves today out. A
+        // subscription canceled on its first day keeps an empty period (end = start).
         let row = sqlx::query_as(&format!(
-            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false
+            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
+                 end_date = GREATEST($3, start_date), next_billing_date = GREATEST($3, start_date)
              WHERE subscription_id = $1 RETURNING {}",
             crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
         ))
         .bind(sub.subscription_id)
         .bind(now)
+        .bind(today)
         .fetch_one(&mut *conn)
         .await?;
         OutboxRepository::record(
@@ -282,21 +291,29 @@ pub async fn cancel(
     audit_subscription(conn, actor, "subscription.cancel", &saved, old, new).await?;
     let (message, message_ar) = if immediate {
         (
-            "The subscription is canceled".to_string(),
-            "تم إلغاء الاشتراك".to_string(),
+            format!("The subscription is canceled as of {}", saved.end_date),
+            "تم إلغاء اشتراكك فوراً.".to_string(),
         )
     } else {
+        // The last day the subscription is active, inclusive (end_date is exclusive).
+        let last = saved.end_date.pred_opt().unwrap_or(saved.end_date);
         (
             format!(
-                "The subscription will be canceled at the end of the period ({})",
-                saved.end_date
+                "The subscription will be canceled at the end of the period; it stays active through {last}"
             ),
-            format!("سيتم إلغاء الاشتراك في نهاية الفترة ({})", saved.end_date),
+            format!(
+                "تم إلغاء اشتراكك. سيظل حسابك نشطاً حتى نهاية الفترة المدفوعة ({last} ضمناً)."
+            ),
         )
     };
-    Ok(
-        json!({ "success": true, "subscription": subscription_json(&saved), "message": message, "message_ar": message_ar }),
-    )
+    Ok(json!({
+        "success": true,
+        "status": saved.status,
+        "end_date": saved.end_date,
+        "message": message,
+        "message_ar": message_ar,
+        "subscription": subscription_json(&saved),
+    }))
 }
 
 pub async fn resume(conn: &mut PgConnection, tenant: &TenantId, actor: &Actor) -> AppResult<Value> {

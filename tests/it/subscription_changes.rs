@@ -310,3 +310,98 @@ async fn changes_are_refused_to_the_wrong_people_and_for_bad_input() {
         .unwrap();
     assert_eq!(plan, "starter");
 }
+
+/// POST `path` as the tenant's admin; asserts 200 and returns the body.
+async fn cancel_via(app: &TestApp, t: &str, path: &str) -> serde_json::Value {
+    let r = app
+        .post(
+            &format!("/v1/tenants/{t}/{path}"),
+            Auth::TenantAdmin(t.to_string()),
+            json!({}),
+        )
+        .await;
+    assert_status!(r, 200);
+    r.body
+}
+
+#[tokio::test]
+async fn immediate_cancellation_ends_the_period_today_with_the_python_fields() {
+    let app = TestApp::spawn().await;
+    at(&app, "2025-04-10");
+    for path in [
+        "cancel?immediate=true",
+        "subscription/cancel?immediate=true",
+    ] {
+        let t = tenant_with(&app.pool, APRIL).await;
+        let b = cancel_via(&app, &t, path).await;
+        assert_eq!(b["success"], true, "{path}: {b}");
+        assert_eq!(b["status"], "canceled", "{path}");
+        assert_eq!(
+            b["end_date"], "2025-04-10",
+            "{path}: today, not the period end"
+        );
+        assert_eq!(b["message_ar"], "تم إلغاء اشتراكك فوراً.", "{path}");
+        assert_eq!(b["subscription"]["status"], "canceled", "{path}");
+        assert_eq!(b["subscription"]["end_date"], "2025-04-10", "{path}");
+        let s = app
+            .get(
+                &format!("/v1/tenants/{t}/subscription"),
+                Auth::TenantAdmin(t.clone()),
+            )
+            .await;
+        assert_eq!(s.body["subscription"]["end_date"], "2025-04-10", "{path}");
+        assert_eq!(s.body["days_remaining"], 0, "{path}");
+    }
+    // Canceled on its first day: the period is empty, not an error.
+    let fresh = tenant_with(
+        &app.pool,
+        Sub {
+            start: "2025-04-10",
+            end: "2025-05-10",
+            anchor: 10,
+            ..APRIL
+        },
+    )
+    .await;
+    let b = cancel_via(&app, &fresh, "cancel?immediate=true").await;
+    assert_eq!(
+        (b["status"].as_str(), b["end_date"].as_str()),
+        (Some("canceled"), Some("2025-04-10"))
+    );
+    // Nothing is billed for a canceled subscription afterwards.
+    bill(&app, "2025-05-01").await;
+    let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(invoices, 0);
+}
+
+#[tokio::test]
+async fn cancellation_at_period_end_answers_with_the_python_fields_and_the_period_end() {
+    let app = TestApp::spawn().await;
+    at(&app, "2025-04-10");
+    for path in ["cancel", "subscription/cancel", "cancel?immediate=false"] {
+        let t = tenant_with(&app.pool, APRIL).await;
+        let b = cancel_via(&app, &t, path).await;
+        assert_eq!(b["success"], true, "{path}: {b}");
+        assert_eq!(b["status"], "active", "{path}");
+        assert_eq!(b["end_date"], "2025-05-01", "{path}");
+        assert!(
+            b["message_ar"]
+                .as_str()
+                .unwrap()
+                .starts_with("تم إلغاء اشتراكك. سيظل حسابك نشطاً حتى نهاية الفترة المدفوعة"),
+            "{path}: {b}"
+        );
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap()
+                .contains("through 2025-04-30"),
+            "{b}"
+        );
+        assert_eq!(b["subscription"]["cancel_at_period_end"], true, "{path}");
+        assert_eq!(b["subscription"]["end_date"], "2025-05-01", "{path}");
+    }
+}

@@ -34,10 +34,10 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("get", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Get the tenant's latest subscription", Roles(TENANT), 200, r("SubscriptionDetail"))),
         ("patch", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Change plan, billing cycle or payment method (prorated)", Roles(TENANT_ADMIN), 200, r("SubscriptionChanged"))
             .body(r("ChangeSubscriptionRequest"), true).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/cancel", op("Subscriptions", "Cancel the subscription (at period end unless immediate)", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now instead of at the period end.")]).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/subscription/cancel", op("Subscriptions", "Cancel the subscription (same as /tenants/{tenant_id}/cancel)", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now instead of at the period end.")]).errs(&[409])),
+        ("post", "/v1/tenants/{tenant_id}/cancel", op("Subscriptions", "Cancel the subscription (at period end unless immediate)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
+            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
+        ("post", "/v1/tenants/{tenant_id}/subscription/cancel", op("Subscriptions", "Cancel the subscription (same as /tenants/{tenant_id}/cancel)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
+            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
         ("post", "/v1/tenants/{tenant_id}/subscription/resume", op("Subscriptions", "Undo a pending cancellation", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse")).errs(&[409])),
         ("post", "/v1/tenants/{tenant_id}/usage", op("Usage", "Record usage (checked against the quota and counted in one step)", Roles(TENANT), 201, r("UsageRecorded"))
             .also(200, "A replay, or a duplicate event_id", r("UsageRecorded")).body(r("RecordUsageRequest"), true).idempotent().quota()),
