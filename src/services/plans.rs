@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::repository::plans::{NewPlan, Plan, PlanChanges, PlanRepository};
 use crate::repository::rates::RateRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
+use crate::services::usage::unknown_metric;
 use crate::services::validate::{check_len, Checks};
 
 /// The public JSON shape of a plan (the Python field names, money as strings).
@@ -96,19 +97,22 @@ pub struct UpdatePlanRequest {
     pub is_active: Option<bool>,
 }
 
+/// Checks each limit; returns the metrics it names that are not in the catalogue.
 async fn check_limits(
     conn: &mut PgConnection,
     limits: &BTreeMap<String, i64>,
     checks: &mut Checks,
-) -> AppResult<()> {
+) -> AppResult<Vec<String>> {
     let known: Vec<String> = PlanRepository::metrics(conn)
         .await?
         .into_iter()
         .map(|m| m.metric)
         .collect();
+    let mut unknown = Vec::new();
     for (metric, value) in limits {
         if !known.contains(metric) {
             checks.push(&format!("limits.{metric}"), "is not a known metric");
+            unknown.push(metric.clone());
         } else if *value < -1 {
             checks.push(
                 &format!("limits.{metric}"),
@@ -116,7 +120,22 @@ async fn check_limits(
             );
         }
     }
-    Ok(())
+    Ok(unknown)
+}
+
+/// Ends the input checks of a plan write. When the only problems are limits naming metrics
+/// that do not exist, the answer is 422 `unknown_metric` (SPEC section 4) with the same
+/// `fields` list; with other problems as well, `validation_error` lists them all.
+fn finish_checks(checks: Checks, unknown: &[String]) -> AppResult<()> {
+    match checks.finish() {
+        Err(mut e) if !unknown.is_empty() && e.fields.len() == unknown.len() => {
+            let mut err = unknown_metric(&unknown[0]).with_extra("metrics", unknown);
+            err.message = format!("Unknown metric in limits: {}", unknown.join(", "));
+            err.fields = std::mem::take(&mut e.fields);
+            Err(err)
+        }
+        other => other,
+    }
 }
 
 fn check_features(features: &Value, checks: &mut Checks) {
@@ -154,8 +173,8 @@ pub async fn create_plan(
     if let Some(f) = &req.features {
         check_features(f, &mut checks);
     }
-    check_limits(conn, &req.limits, &mut checks).await?;
-    checks.finish()?;
+    let unknown = check_limits(conn, &req.limits, &mut checks).await?;
+    finish_checks(checks, &unknown)?;
 
     let monthly = req.monthly_price_usd.value();
     // Defaults: a quarter at 2.7 months, a year at 10 months, each rounded once.
@@ -236,10 +255,11 @@ pub async fn update_plan(
     if let Some(f) = &req.features {
         check_features(f, &mut checks);
     }
-    if let Some(l) = &req.limits {
-        check_limits(conn, l, &mut checks).await?;
-    }
-    checks.finish()?;
+    let unknown = match &req.limits {
+        Some(l) => check_limits(conn, l, &mut checks).await?,
+        None => Vec::new(),
+    };
+    finish_checks(checks, &unknown)?;
     let rate = yer_rate(conn, today).await?;
     let before = locked_snapshot(conn, plan_id, rate).await?;
     let changes = PlanChanges {

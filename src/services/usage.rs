@@ -163,7 +163,7 @@ fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppRe
 
 use crate::services::tenants::tenant_not_found;
 
-fn unknown_metric(metric: &str) -> AppError {
+pub(crate) fn unknown_metric(metric: &str) -> AppError {
     AppError::unprocessable(
         "unknown_metric",
         format!("Unknown metric {metric:?}"),

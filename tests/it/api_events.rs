@@ -38,14 +38,7 @@ fn strings(ids: &[Uuid]) -> Vec<String> {
 }
 
 fn field_names(r: &Resp) -> Vec<String> {
-    r.body["fields"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["field"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+    r.field_names()
 }
 
 #[tokio::test]

@@ -315,3 +315,53 @@ async fn metrics_count_usage_outcomes_and_payments_by_method() {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn limits_naming_an_unknown_metric_are_422_unknown_metric_on_create_and_update() {
+    let app = TestApp::spawn().await;
+    let plan = |limits: serde_json::Value| {
+        json!({"plan_id": "orchard", "name": "Orchard", "name_ar": "البستان", "description": "d",
+               "description_ar": "د", "tier": "starter", "monthly_price_usd": "5", "limits": limits})
+    };
+    let r = app
+        .post(
+            "/v1/plans",
+            Auth::Admin,
+            plan(json!({"fields": 3, "bogus_metric": 3})),
+        )
+        .await;
+    assert_status!(r, 422);
+    assert_eq!(r.error_code(), "unknown_metric", "{}", r.body);
+    assert_eq!(r.body["metric"], "bogus_metric");
+    assert_eq!(r.field_names(), ["limits.bogus_metric"]);
+    assert!(r.body["message_ar"].is_string() && r.body["request_id"].is_string());
+    let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(plans, 4, "nothing written");
+
+    assert_status!(
+        app.post("/v1/plans", Auth::Admin, plan(json!({"fields": 3})))
+            .await,
+        201
+    );
+    let r = app
+        .patch(
+            "/v1/plans/orchard",
+            Auth::Admin,
+            json!({"limits": {"fields": 9, "made_up": 1, "also_made_up": -1}}),
+        )
+        .await;
+    assert_status!(r, 422);
+    assert_eq!(r.error_code(), "unknown_metric", "{}", r.body);
+    assert_eq!(r.body["metrics"], json!(["also_made_up", "made_up"]));
+    assert_eq!(r.field_names(), ["limits.also_made_up", "limits.made_up"]);
+    let limit: i64 = sqlx::query_scalar(
+        "SELECT limit_value FROM plan_limits WHERE plan_id = 'orchard' AND metric = 'fields'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(limit, 3, "the update wrote nothing");
+}

@@ -23,14 +23,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 fn field_names(r: &Resp) -> Vec<String> {
-    r.body["fields"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["field"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+    r.field_names()
 }
 
 #[tokio::test]

@@ -113,6 +113,18 @@ impl Resp {
     pub fn error_code(&self) -> &str {
         self.body["error"].as_str().unwrap_or("")
     }
+
+    /// The `field` of each entry of the error envelope's `fields`, in order.
+    pub fn field_names(&self) -> Vec<String> {
+        self.body["fields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| f["field"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug)]
