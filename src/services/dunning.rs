@@ -42,6 +42,12 @@ pub async fn run_dunning(
     today: NaiveDate,
 ) -> AppResult<DunningReport> {
     let mut tx = pool.begin().await?;
+    // One dunning run at a time (the scheduler and an operator's run may overlap): the set-based
+    // updates below touch many rows in whatever order their plans pick, and two of them racing
+    // could deadlock. The second run waits, then finds nothing left to change.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('billing-core:dunning'))")
+        .execute(&mut *tx)
+        .await?;
     let invoices_overdue = sqlx::query(&with_events(
         "UPDATE invoices SET status = 'overdue'
          WHERE status = 'pending' AND due_date < $1 AND amount_due > 0

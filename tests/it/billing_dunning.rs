@@ -181,3 +181,29 @@ async fn bill_a_day_after_the_due_date_turns_thirty_invoices_overdue() {
         30
     );
 }
+
+#[tokio::test]
+async fn two_dunning_runs_at_once_change_each_invoice_once_with_one_event() {
+    const N: i64 = 200;
+    let app = TestApp::spawn().await;
+    seed_due(&app.pool, N as i32, "2025-03-01").await;
+    run(&app, "2025-03-01").await;
+    analyze(&app.pool).await;
+    let other = billing_core::db::connect(&app.config, &app.database_url)
+        .await
+        .unwrap();
+    let day = d("2025-04-07");
+    let (a, b) = tokio::join!(
+        billing_core::services::dunning::run_dunning(&app.pool, &app.config, day),
+        billing_core::services::dunning::run_dunning(&other, &app.config, day)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.invoices_overdue + b.invoices_overdue, N as u64);
+    assert_eq!(
+        a.subscriptions_suspended + b.subscriptions_suspended,
+        N as u64
+    );
+    assert_eq!(events(&app.pool, "invoice_overdue").await, (N, N));
+    assert_eq!(events(&app.pool, "subscription.suspended").await, (N, N));
+    assert_eq!(events(&app.pool, "subscription.past_due").await, (0, 0));
+}
