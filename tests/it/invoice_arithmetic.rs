@@ -305,6 +305,9 @@ async fn the_printed_period_names_its_last_day_inclusive_in_both_languages() {
         ("Invoice", "period_end"),
         ("Subscription", "end_date"),
         ("Invoice", "period_start"),
+        ("UsageReport", "to"),
+        ("QuotaReport", "billing_cycle_ends"),
+        ("CancelResponse", "end_date"),
     ] {
         let text = schemas[schema]["properties"][field]["description"]
             .as_str()
@@ -317,4 +320,12 @@ async fn the_printed_period_names_its_last_day_inclusive_in_both_languages() {
         };
         assert!(text.contains(want), "{schema}.{field}: {text:?}");
     }
+    let params = doc.body["paths"]["/v1/tenants/{tenant_id}/usage"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let to = params.iter().find(|p| p["name"] == "to").unwrap();
+    assert!(
+        to["description"].as_str().unwrap().contains("exclusive"),
+        "{to}"
+    );
 }

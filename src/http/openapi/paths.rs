@@ -42,7 +42,7 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("post", "/v1/tenants/{tenant_id}/usage", op("Usage", "Record usage (checked against the quota and counted in one step)", Roles(TENANT), 201, r("UsageRecorded"))
             .also(200, "A replay, or a duplicate event_id", r("UsageRecorded")).body(r("RecordUsageRequest"), true).idempotent().quota()),
         ("get", "/v1/tenants/{tenant_id}/usage", op("Usage", "Usage per metric over a date range (default: the current period)", Roles(TENANT), 200, r("UsageReport"))
-            .params([date("from", "First day (inclusive)."), date("to", "Last day.")])),
+            .params([date("from", "First day (inclusive)."), date("to", "End of the range, exclusive: usage on this day is not counted (default: the current period's end_date).")])),
         ("post", "/v1/usage/batch", op("Usage", "Ingest up to 10 000 usage events (body up to 16 MiB)", Roles(&["service", "super_admin"]), 200, r("UsageBatchResponse"))
             .body(r("UsageBatchRequest"), true).idempotent().errs(&[413])),
         ("get", "/v1/tenants/{tenant_id}/quota", op("Usage", "Quota report per metric", Roles(TENANT), 200, r("QuotaReport"))),
