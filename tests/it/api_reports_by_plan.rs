@@ -64,6 +64,25 @@ async fn an_invoice_stays_under_the_plan_it_was_issued_for_after_an_upgrade() {
     assert_eq!(invoiced(&by_plan["harvest"]), "33.33", "{by_plan}");
     assert_eq!(invoiced(&by_plan["professional"]), "130.77", "{by_plan}");
     assert_eq!(by_plan.as_object().unwrap().len(), 2);
+
+    // The generate endpoint stores the plan too; no invoice is left without one.
+    let t = common::tenant_with(&app.pool, common::Sub::default()).await;
+    let g = app
+        .post(
+            &format!("/v1/tenants/{t}/invoices/generate"),
+            Auth::TenantAdmin(t.clone()),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_status!(g, 201);
+    let id = g.body["invoice"]["invoice_id"].as_str().unwrap();
+    assert_eq!(plan_of(&app.pool, id).await.as_deref(), Some("starter"));
+    assert_eq!(g.body["invoice"]["plan_id"], "starter");
+    let without: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE plan_id IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(without, 0);
 }
 
 const PLAN_MIGRATION: &str = include_str!("../../migrations/20261203000100_invoice_plan_id.sql");
