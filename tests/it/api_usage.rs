@@ -732,6 +732,36 @@ async fn an_idempotency_key_replays_the_first_usage_response() {
     assert_status!(other, 409);
 }
 
+/// A NUL in a metadata key is a 422 naming the key (the NUL shown as `\u0000`), with or without
+/// an Idempotency-Key, every time: nothing is stored, and the key stays free for the fixed event.
+#[tokio::test]
+async fn a_nul_in_a_metadata_key_is_422_with_or_without_an_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "starter", "active").await;
+    let bad = json!({"metric": "ai_diagnoses_per_month", "quantity": 1, "event_id": "nul-1",
+        "metadata": {"farm\u{0}id": "f-1"}});
+    let plain = app.post(&usage_path(&t), Auth::Service, bad.clone()).await;
+    for _ in 0..2 {
+        let keyed = app
+            .post_idem(&usage_path(&t), Auth::Service, "nul-k", bad.clone())
+            .await;
+        for r in [&plain, &keyed] {
+            assert_status!(r, 422);
+            assert_eq!(r.error_code(), "validation_error");
+            assert_eq!(r.body["fields"][0]["field"], "metadata.farm\\u0000id");
+            assert!(!billing_core::storable::has_nul(&r.body), "{}", r.body);
+        }
+    }
+    assert_eq!(record_count(&app, &t).await, 0);
+    let mut good = bad;
+    good["metadata"] = json!({"farm_id": "f-1"});
+    let r = app
+        .post_idem(&usage_path(&t), Auth::Service, "nul-k", good)
+        .await;
+    assert_status!(r, 201);
+    assert_eq!(record_count(&app, &t).await, 1);
+}
+
 /// The write path may start from the cached plan/subscription state, but a change made behind
 /// this process's back (another replica, an operator) is never written against: the write
 /// statement compares the cached state with the database and re-reads it on a mismatch.
@@ -917,3 +947,4 @@ async fn a_plan_changed_to_a_blocking_one_is_seen_by_the_next_event() {
     );
     assert_eq!(record_count(&app, &t).await, 2);
 }
+

@@ -201,3 +201,48 @@ async fn a_callback_for_an_unknown_payment_is_404() {
     let r = callback(&app, &event, None).await;
     assert_status!(r, 404);
 }
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+/// A processing Tharwatt deposit for a fresh invoice: (invoice id, payment id, transaction id).
+async fn processing_deposit(app: &TestApp, tenant: &str) -> (String, String, String) {
+    let inv = invoice_for(app, tenant).await;
+    let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
+    assert_status!(r, 201);
+    let p = &r.body["payment"];
+    assert_eq!(p["status"], "processing");
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    (inv, text(&p["payment_id"]), text(&p["external_id"]))
+}
+
+/// A signed callback whose text holds U+0000 is applied and recorded (the character replaced),
+/// not refused with 500 and redelivered forever.
+#[tokio::test]
+async fn a_signed_callback_holding_nul_is_applied_and_recorded_once() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let (_, pid, tx) = processing_deposit(&app, "farm-thw-nul").await;
+    let failed = json!({"transaction_id": tx, "status": "failed", "amount": "7250.00",
+        "currency": "YER", "reference": pid, "error_message": "Insufficient\u{0} balance",
+        "extra\u{0}": true});
+    for round in 0..2 {
+        let r = callback(&app, &failed, None).await;
+        assert_status!(r, 200);
+        assert_eq!(r.body["duplicate"] == true, round == 1, "{}", r.body);
+    }
+    let p = payment(&app, &pid).await;
+    assert_eq!(p["status"], "failed");
+    assert_eq!(p["failure_reason"], "Insufficient\u{FFFD} balance");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM processed_webhook_events").await,
+        1
+    );
+    let event: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox_events WHERE event_type = 'payment.failed'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(event["error"], "Insufficient\u{FFFD} balance");
+}
