@@ -202,14 +202,21 @@ pub async fn tharwatt_event(
         "cancelled" => on_failure(&mut tx, &payment, "Payment cancelled by user", now).await?,
         _ => "ignored",
     };
-    WebhookEventRepository::set_outcome(
-        &mut tx,
-        "tharwatt",
-        &event_id,
-        Some(payment.payment_id),
-        outcome,
-    )
-    .await?;
+    // The key is `transaction_id:status`, so a refused callback must not keep it: the
+    // gateway's corrected `completed` would be a "duplicate" and the payment would never settle.
+    // The refusal itself stays on the payment's metadata (`webhook_mismatch`).
+    if outcome == "amount_mismatch" {
+        WebhookEventRepository::unrecord(&mut tx, "tharwatt", &event_id).await?;
+    } else {
+        WebhookEventRepository::set_outcome(
+            &mut tx,
+            "tharwatt",
+            &event_id,
+            Some(payment.payment_id),
+            outcome,
+        )
+        .await?;
+    }
     let after = PaymentRepository::get_by_id(&mut tx, None, payment.payment_id)
         .await?
         .ok_or_else(payment_not_found)?;
