@@ -16,4 +16,5 @@ pub mod seed;
 pub mod server;
 pub mod services;
 pub mod state;
+pub mod storable;
 pub mod telemetry;

@@ -99,10 +99,13 @@ pub fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
             .enumerate()
             .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
         Value::Object(m) => m.iter().find_map(|(k, x)| {
+            // The path is echoed in the error (and may be stored with it): a NUL in a key is
+            // shown as `\u0000`, never copied.
+            let shown = crate::storable::show_nul(k);
             let here = if at.is_empty() {
-                k.clone()
+                shown.to_string()
             } else {
-                format!("{at}.{k}")
+                format!("{at}.{shown}")
             };
             if k.contains('\0') {
                 Some(here)

@@ -51,7 +51,10 @@ const AUDIT_COLUMNS: &str = "audit_id, seq, occurred_at, actor, actor_role, tena
      target_type, target_id, before, after, request_id";
 
 impl AuditRepository {
+    /// Snapshots may quote client or gateway text: stored with any U+0000 replaced.
     pub async fn record(conn: &mut PgConnection, e: &NewAuditEntry<'_>) -> sqlx::Result<AuditRow> {
+        let before = e.before.as_ref().map(crate::storable::storable);
+        let after = e.after.as_ref().map(crate::storable::storable);
         sqlx::query_as(&format!(
             "INSERT INTO audit_log (audit_id, actor, actor_role, tenant_id, action, target_type,
                  target_id, before, after, request_id)
@@ -65,8 +68,8 @@ impl AuditRepository {
         .bind(e.action)
         .bind(e.target_type)
         .bind(e.target_id)
-        .bind(&e.before)
-        .bind(&e.after)
+        .bind(before.as_deref())
+        .bind(after.as_deref())
         .bind(e.request_id)
         .fetch_one(conn)
         .await

@@ -75,6 +75,9 @@ impl OutboxRepository {
             "tenant_id".into(),
             tenant_id.map(Value::from).unwrap_or(Value::Null),
         );
+        let mut body = Value::Object(body);
+        // Payloads may carry gateway or client text (a failure reason).
+        crate::storable::scrub(&mut body);
         sqlx::query(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -83,7 +86,7 @@ impl OutboxRepository {
         .bind(format!("sahool.billing.{event_type}"))
         .bind(event_type)
         .bind(tenant_id)
-        .bind(Value::Object(body))
+        .bind(body)
         .bind(occurred_at)
         .execute(conn)
         .await?;

@@ -200,7 +200,11 @@ impl PaymentRepository {
             q.push(", external_id = ").push_bind(v.clone());
         }
         if let Some(v) = &changes.failure_reason {
-            q.push(", failure_reason = ").push_bind(v.clone());
+            // Reasons quote gateway text, which may hold U+0000.
+            let v = v
+                .as_deref()
+                .map(|r| crate::storable::scrub_str(r).into_owned());
+            q.push(", failure_reason = ").push_bind(v);
         }
         if let Some(v) = changes.gateway_amount {
             q.push(", gateway_amount = ").push_bind(v);
@@ -260,7 +264,7 @@ impl PaymentRepository {
         ))
         .bind(tenant_id)
         .bind(payment_id)
-        .bind(reason)
+        .bind(crate::storable::scrub_str(reason).as_ref())
         .bind(actor)
         .bind(now)
         .fetch_optional(conn)
@@ -362,7 +366,7 @@ impl PaymentRepository {
         ))
         .bind(tenant_id)
         .bind(payment_id)
-        .bind(reason)
+        .bind(crate::storable::scrub_str(reason).as_ref())
         .fetch_optional(conn)
         .await
     }
@@ -396,7 +400,7 @@ impl PaymentRepository {
         )
         .bind(tenant_id)
         .bind(payment_id)
-        .bind(patch)
+        .bind(crate::storable::storable(patch).as_ref())
         .execute(conn)
         .await?;
         Ok(())

@@ -3,6 +3,7 @@
 
 mod batch;
 mod group;
+mod notices;
 mod report;
 
 use std::collections::BTreeMap;

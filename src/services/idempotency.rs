@@ -131,7 +131,10 @@ where
             };
         }
     }
-    let (status, body) = effect(&mut tx).await?;
+    let (status, mut body) = effect(&mut tx).await?;
+    // A response may quote client text; what is stored (and so replayed) must be storable,
+    // and the first answer is the same as its replays.
+    crate::storable::scrub(&mut body);
     if let Some(key) = key {
         sqlx::query(
             "UPDATE idempotency_keys SET response_status = $3, response_body = $4, updated_at = now()
@@ -225,7 +228,8 @@ pub async fn claim(
     }
 }
 
-/// Stores the final response of a claimed key (second phase, in the settling transaction).
+/// Stores the final response of a claimed key (second phase, in the settling transaction), with
+/// any U+0000 a gateway's text brought in replaced (`storable`).
 pub async fn complete(
     conn: &mut PgConnection,
     scope: &str,
@@ -240,7 +244,7 @@ pub async fn complete(
     .bind(scope)
     .bind(key.as_str())
     .bind(status.as_u16() as i16)
-    .bind(body)
+    .bind(crate::storable::storable(body).as_ref())
     .execute(conn)
     .await?;
     Ok(())

@@ -10,6 +10,7 @@
 mod batch;
 pub mod cache;
 pub mod coalesce;
+mod notice;
 mod reads;
 mod report;
 mod window;
@@ -34,14 +35,13 @@ use crate::billing::types::{
     MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId, UsageAction,
 };
 use crate::error::{AppError, AppResult};
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::usage::{
     CounterKey, EventOutcome, NewUsageRecord, QuotaContext, UsageRecordRow, UsageRepository,
 };
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::validate::Checks;
 use crate::state::AppState;
-use window::period_info;
+use window::{counter_window, period_info};
 
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_FUTURE_SKEW_SECS: i64 = 300;
@@ -237,8 +237,9 @@ fn figures(view: QuotaView) -> (i64, Option<i64>, bool) {
 
 /// POST /tenants/{id}/usage, under the request's Idempotency-Key when it has one (then the
 /// write shares the key's transaction); without one the write is a single autocommitted
-/// statement. A refusal on a blocked plan stores nothing but a `quota.exceeded` outbox event,
-/// written in its own transaction after the usage write was undone.
+/// statement. A refusal on a blocked plan stores no usage; the first refusal of its counter
+/// window writes a `quota.exceeded` outbox event, in its own transaction after the usage write
+/// was undone (see `notice`).
 pub async fn record_usage(
     state: &AppState,
     principal: &Principal,
@@ -248,6 +249,7 @@ pub async fn record_usage(
     fingerprint: &str,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
+    let at = input.timestamp.unwrap_or(now);
     let result = match &key {
         None => match coalesced(state, &tenant, &input, now).await {
             Some(done) => done,
@@ -294,16 +296,7 @@ pub async fn record_usage(
     }
     if let Err(e) = &result {
         if e.code == "quota_exceeded" {
-            let mut tx = state.pool.begin().await?;
-            let payload = json!({
-                "metric": e.extra.get("metric"),
-                "limit": e.extra.get("limit"),
-                "used": e.extra.get("used"),
-                "requested": e.extra.get("requested"),
-            });
-            OutboxRepository::record(&mut tx, "quota.exceeded", Some(tenant.as_str()), payload)
-                .await?;
-            tx.commit().await?;
+            notice::quota_exceeded_once(&state.pool, &tenant, e, at, now).await;
         }
     }
     result
@@ -336,12 +329,7 @@ pub(crate) fn place_event(
             "must not be before the current billing period",
         ));
     }
-    let window_start = if kind == MetricKind::DailyCounter {
-        at.date_naive()
-    } else {
-        period_start
-    };
-    Ok((kind, window_start))
+    Ok((kind, counter_window(kind, period_start, at.date_naive())))
 }
 
 /// The group-commit path (see `coalesce`) for an event that qualifies; `None` when it does

@@ -36,6 +36,15 @@ fn invalid_payload(what: &str) -> AppError {
     )
 }
 
+/// A verified body as JSON. A gateway's text may hold U+0000, which PostgreSQL cannot store:
+/// it is replaced (U+FFFD) before anything is read or recorded, so such an event is applied
+/// and recorded like any other instead of failing, and being redelivered, forever.
+fn payload(raw: &[u8]) -> AppResult<Value> {
+    let mut v: Value = serde_json::from_slice(raw).map_err(|_| invalid_payload("not JSON"))?;
+    crate::storable::scrub(&mut v);
+    Ok(v)
+}
+
 /// POST /webhooks/stripe.
 pub async fn stripe_event(
     pool: &PgPool,
@@ -48,7 +57,7 @@ pub async fn stripe_event(
         tracing::warn!(reason = %e, "stripe webhook refused");
         invalid_signature()
     })?;
-    let event: Value = serde_json::from_slice(raw).map_err(|_| invalid_payload("not JSON"))?;
+    let event = payload(raw)?;
     let event_id = event["id"]
         .as_str()
         .ok_or_else(|| invalid_payload("id is missing"))?;
@@ -155,7 +164,7 @@ pub async fn tharwatt_event(
         tracing::warn!("tharwatt webhook refused");
         return Err(invalid_signature());
     }
-    let body: Value = serde_json::from_slice(raw).map_err(|_| invalid_payload("not JSON"))?;
+    let body = payload(raw)?;
     let tx_id = body["transaction_id"]
         .as_str()
         .filter(|s| !s.is_empty())
@@ -193,14 +202,21 @@ pub async fn tharwatt_event(
         "cancelled" => on_failure(&mut tx, &payment, "Payment cancelled by user", now).await?,
         _ => "ignored",
     };
-    WebhookEventRepository::set_outcome(
-        &mut tx,
-        "tharwatt",
-        &event_id,
-        Some(payment.payment_id),
-        outcome,
-    )
-    .await?;
+    // The key is `transaction_id:status`, so a refused callback must not keep it: the
+    // gateway's corrected `completed` would be a "duplicate" and the payment would never settle.
+    // The refusal itself stays on the payment's metadata (`webhook_mismatch`).
+    if outcome == "amount_mismatch" {
+        WebhookEventRepository::unrecord(&mut tx, "tharwatt", &event_id).await?;
+    } else {
+        WebhookEventRepository::set_outcome(
+            &mut tx,
+            "tharwatt",
+            &event_id,
+            Some(payment.payment_id),
+            outcome,
+        )
+        .await?;
+    }
     let after = PaymentRepository::get_by_id(&mut tx, None, payment.payment_id)
         .await?
         .ok_or_else(payment_not_found)?;

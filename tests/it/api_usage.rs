@@ -94,7 +94,8 @@ async fn fifty_concurrent_requests_against_a_free_limit_of_ten_accept_exactly_te
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(events, 40);
+    // 40 refusals, one full window: one event (see `quota_exceeded_is_told_once_per_window`).
+    assert_eq!(events, 1);
 }
 
 #[tokio::test]
@@ -732,6 +733,36 @@ async fn an_idempotency_key_replays_the_first_usage_response() {
     assert_status!(other, 409);
 }
 
+/// A NUL in a metadata key is a 422 naming the key (the NUL shown as `\u0000`), with or without
+/// an Idempotency-Key, every time: nothing is stored, and the key stays free for the fixed event.
+#[tokio::test]
+async fn a_nul_in_a_metadata_key_is_422_with_or_without_an_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let t = tenant_with(&app, "starter", "active").await;
+    let bad = json!({"metric": "ai_diagnoses_per_month", "quantity": 1, "event_id": "nul-1",
+        "metadata": {"farm\u{0}id": "f-1"}});
+    let plain = app.post(&usage_path(&t), Auth::Service, bad.clone()).await;
+    for _ in 0..2 {
+        let keyed = app
+            .post_idem(&usage_path(&t), Auth::Service, "nul-k", bad.clone())
+            .await;
+        for r in [&plain, &keyed] {
+            assert_status!(r, 422);
+            assert_eq!(r.error_code(), "validation_error");
+            assert_eq!(r.body["fields"][0]["field"], "metadata.farm\\u0000id");
+            assert!(!billing_core::storable::has_nul(&r.body), "{}", r.body);
+        }
+    }
+    assert_eq!(record_count(&app, &t).await, 0);
+    let mut good = bad;
+    good["metadata"] = json!({"farm_id": "f-1"});
+    let r = app
+        .post_idem(&usage_path(&t), Auth::Service, "nul-k", good)
+        .await;
+    assert_status!(r, 201);
+    assert_eq!(record_count(&app, &t).await, 1);
+}
+
 /// The write path may start from the cached plan/subscription state, but a change made behind
 /// this process's back (another replica, an operator) is never written against: the write
 /// statement compares the cached state with the database and re-reads it on a mismatch.
@@ -916,4 +947,85 @@ async fn a_plan_changed_to_a_blocking_one_is_seen_by_the_next_event() {
         (Some(12), Some(10))
     );
     assert_eq!(record_count(&app, &t).await, 2);
+}
+
+async fn quota_events(app: &TestApp, t: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT payload FROM outbox_events WHERE tenant_id = $1 AND event_type = 'quota.exceeded'
+         ORDER BY seq",
+    )
+    .bind(t)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Refusals in a full window, racing on two replicas (with and without an Idempotency-Key),
+/// write one `quota.exceeded` event between them; the next window's first refusal writes the
+/// next; every refusal is still counted in the metrics. Enforce never writes one.
+#[tokio::test]
+async fn quota_exceeded_is_told_once_per_window() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(&a.database_url, |_| {}).await;
+    let t = tenant_with(&a, "free", "active").await;
+    b.clock.set(at(2026, 3, 10, 12));
+    let metric = "satellite_analyses_per_month";
+    let path = usage_path(&t);
+    let fill = json!({"metric": metric, "quantity": 10});
+    assert_status!(a.post(&path, Auth::Service, fill.clone()).await, 201);
+    let blocked_before = blocked_count(&a).await;
+
+    let one = json!({"metric": metric, "quantity": 1});
+    let requests = (0..200).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let body = one.clone();
+        let path = path.clone();
+        async move {
+            if i % 5 == 0 {
+                app.post_idem(&path, Auth::Service, &format!("q-{i}"), body)
+                    .await
+            } else {
+                app.post(&path, Auth::Service, body).await
+            }
+        }
+    });
+    for r in join_all(requests).await {
+        assert_status!(r, 429);
+    }
+    let enforce = format!("/v1/enforce?metric={metric}&quantity=5");
+    for _ in 0..20 {
+        let r = a.get(&enforce, Auth::TenantUser(t.clone())).await;
+        assert_status!(r, 429);
+    }
+    let events = quota_events(&a, &t).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["metric"], metric);
+    assert_eq!(events[0]["window_start"], "2026-03-01");
+    assert_eq!(events[0]["limit"], 10);
+    assert_eq!(events[0]["used"], 10);
+    // Both replicas share one process here, so one metrics registry: all 200 were counted.
+    assert!(blocked_count(&a).await - blocked_before >= 200.0);
+
+    // April: a new window, a new event on its first refusal only.
+    for app in [&a, &b] {
+        app.clock.set(at(2026, 4, 3, 9));
+    }
+    assert_status!(a.post(&path, Auth::Service, fill).await, 201);
+    for app in [&a, &b, &a] {
+        assert_status!(app.post(&path, Auth::Service, one.clone()).await, 429);
+    }
+    let events = quota_events(&a, &t).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["window_start"], "2026-04-01");
+}
+
+async fn blocked_count(app: &TestApp) -> f64 {
+    let text = app.get("/metrics", Auth::None).await.body;
+    text.as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(r#"billing_usage_events_total{outcome="blocked"}"#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
 }

@@ -540,3 +540,58 @@ async fn nul_characters_and_malformed_events_reject_only_their_event() {
         assert_eq!(r.error_code(), "validation_error", "{body}: {}", r.body);
     }
 }
+
+/// A NUL in a metadata key (or in a value a serde message would quote) rejects only its event,
+/// and the answer, which names the key, is storable: under an Idempotency-Key the valid events
+/// are written and a retry replays the same answer instead of failing with 500 every time.
+#[tokio::test]
+async fn a_nul_in_a_metadata_key_is_a_per_event_rejection_with_or_without_a_key() {
+    let app = TestApp::spawn().await;
+    let a = tenant_with(&app, "starter", "active").await;
+    let ai = "ai_diagnoses_per_month";
+    let batch = |tag: &str| {
+        let mut key_nul = ev(&a, ai, 1, &format!("{tag}-2"));
+        key_nul["metadata"] = json!({"farm\u{0}id": "f-1"});
+        let mut action_nul = ev(&a, ai, 1, &format!("{tag}-3"));
+        action_nul["action"] = json!("incr\u{0}ement");
+        json!({"events": [
+            ev(&a, ai, 1, &format!("{tag}-1")),
+            key_nul,
+            action_nul,
+            ev(&a, ai, 2, &format!("{tag}-4")),
+        ]})
+    };
+    let check = |r: &common::Resp| {
+        assert_status!(r, 200);
+        assert_eq!(r.body["accepted"], 2, "{}", r.body);
+        assert_eq!(rejected_indexes(&r.body), [1, 2]);
+        let rej = &r.body["rejected"];
+        assert_eq!(rej[0]["fields"][0]["field"], "metadata.farm\\u0000id");
+        assert_eq!(rej[1]["fields"][0]["field"], "action");
+        assert!(
+            !billing_core::storable::has_nul(&r.body),
+            "no NUL is echoed: {}",
+            r.body
+        );
+    };
+
+    let body = batch("k");
+    let first = app
+        .post_idem(BATCH, Auth::Service, "nul-batch", body.clone())
+        .await;
+    check(&first);
+    assert_eq!(record_sum(&app, &a, ai).await, (2, 3));
+    for _ in 0..2 {
+        let again = app
+            .post_idem(BATCH, Auth::Service, "nul-batch", body.clone())
+            .await;
+        check(&again);
+        assert!(again.headers.contains_key("idempotent-replayed"));
+        assert_eq!(again.body, first.body);
+    }
+    assert_eq!(record_sum(&app, &a, ai).await, (2, 3));
+
+    let plain = app.post(BATCH, Auth::Service, batch("p")).await;
+    check(&plain);
+    assert_eq!(record_sum(&app, &a, ai).await, (4, 6));
+}

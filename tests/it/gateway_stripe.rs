@@ -167,20 +167,7 @@ async fn the_same_webhook_delivered_five_times_settles_once() {
     for r in &results {
         assert_status!(r, 200);
     }
-    assert_eq!(payment(&app, &pid).await["status"], "succeeded");
-    assert_eq!(invoice(&app, &inv).await["amount_paid"], "29.00");
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM outbox_events WHERE event_type = 'payment.succeeded'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM processed_webhook_events").await,
-        1
-    );
+    fakes::assert_settled_once(&app, &inv, &pid).await;
 }
 
 #[tokio::test]
@@ -488,4 +475,42 @@ async fn a_second_card_payment_cannot_be_sent_for_money_already_in_flight() {
     assert_status!(r, 422);
     assert_eq!(r.error_code(), "amount_exceeds_due");
     assert_eq!(fake.created().len(), 1);
+}
+
+/// Stripe's text may hold U+0000 (PostgreSQL text cannot): the signed event is applied and
+/// recorded with the character replaced, not refused with 500 and redelivered forever.
+#[tokio::test]
+async fn a_signed_webhook_holding_nul_is_applied_and_recorded_once() {
+    let fake = fakes::stripe().await;
+    let app = card_app(fake.url()).await;
+    let (_, pid) = processing_payment(&app, &fake, "farm-nul-hook").await;
+    let mut event = intent_event(
+        "evt_nul\u{0}1",
+        "payment_intent.payment_failed",
+        &pid,
+        2900,
+        "usd",
+    );
+    event["data"]["object"]["last_payment_error"]["message"] = json!("Declined\u{0} by bank");
+    event["data"]["object"]["note\u{0}"] = json!("x");
+    for round in 0..2 {
+        let r = deliver(&app, &event).await;
+        assert_status!(r, 200);
+        assert_eq!(r.body["duplicate"] == true, round == 1, "{}", r.body);
+    }
+    let p = payment(&app, &pid).await;
+    assert_eq!(p["status"], "failed");
+    assert_eq!(p["failure_reason"], "Declined\u{FFFD} by bank");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM processed_webhook_events WHERE provider = 'stripe' AND event_id = 'evt_nul\u{FFFD}1'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox_events WHERE event_type = 'payment.failed'"
+        )
+        .await,
+        1
+    );
 }

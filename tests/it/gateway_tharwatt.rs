@@ -201,3 +201,116 @@ async fn a_callback_for_an_unknown_payment_is_404() {
     let r = callback(&app, &event, None).await;
     assert_status!(r, 404);
 }
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+/// A processing Tharwatt deposit for a fresh invoice: (invoice id, payment id, transaction id).
+async fn processing_deposit(app: &TestApp, tenant: &str) -> (String, String, String) {
+    let inv = invoice_for(app, tenant).await;
+    let r = app.post("/v1/payments", Auth::Admin, deposit(&inv)).await;
+    assert_status!(r, 201);
+    let p = &r.body["payment"];
+    assert_eq!(p["status"], "processing");
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    (inv, text(&p["payment_id"]), text(&p["external_id"]))
+}
+
+/// Callbacks are deduplicated by `transaction_id:status`; a `completed` refused for its amount
+/// does not take that slot, so the gateway's corrected `completed` settles the payment.
+#[tokio::test]
+async fn a_refused_completion_does_not_make_the_correct_one_a_duplicate() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let (inv, pid, tx) = processing_deposit(&app, "farm-thw-retry").await;
+    let wrong = json!({"transaction_id": tx, "status": "completed", "amount": "29.00",
+        "currency": "YER", "reference": pid});
+    for _ in 0..2 {
+        let r = callback(&app, &wrong, None).await;
+        assert_status!(r, 200);
+        assert_eq!(r.body["outcome"], "amount_mismatch", "{}", r.body);
+    }
+    assert_eq!(payment(&app, &pid).await["status"], "processing");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM processed_webhook_events").await,
+        0
+    );
+
+    let right = json!({"transaction_id": tx, "status": "completed", "amount": "7250.00",
+        "currency": "YER", "reference": pid});
+    let r = callback(&app, &right, None).await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["outcome"], "settled", "{}", r.body);
+    let again = callback(&app, &right, None).await;
+    assert_eq!(again.body["duplicate"], true, "{}", again.body);
+    assert_eq!(payment(&app, &pid).await["status"], "succeeded");
+    assert_eq!(invoice(&app, &inv).await["amount_paid"], "29.00");
+    // The refusals stay visible on the payment; once the slot is taken by the applied callback,
+    // the wrong figure is a duplicate and changes nothing.
+    let note: Value = sqlx::query_scalar(
+        "SELECT metadata -> 'webhook_mismatch' FROM payments WHERE payment_id = $1::uuid",
+    )
+    .bind(&pid)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(note["received_amount"], "29.00");
+    assert_eq!(callback(&app, &wrong, None).await.body["duplicate"], true);
+    assert_eq!(payment(&app, &pid).await["status"], "succeeded");
+}
+
+/// Wrong and right `completed` callbacks racing: the payment settles exactly once.
+#[tokio::test]
+async fn racing_wrong_and_right_completions_settle_once() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let (inv, pid, tx) = processing_deposit(&app, "farm-thw-race").await;
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| {
+            let amount = if i % 2 == 0 { "29.00" } else { "7250.00" };
+            json!({"transaction_id": tx, "status": "completed", "amount": amount,
+                "currency": "YER", "reference": pid})
+        })
+        .collect();
+    let answers = futures::future::join_all(bodies.iter().map(|b| callback(&app, b, None))).await;
+    for r in &answers {
+        assert_status!(r, 200);
+    }
+    let settled = answers
+        .iter()
+        .filter(|r| r.body["outcome"] == "settled")
+        .count();
+    assert_eq!(settled, 1);
+    fakes::assert_settled_once(&app, &inv, &pid).await;
+}
+
+/// A signed callback whose text holds U+0000 is applied and recorded (the character replaced),
+/// not refused with 500 and redelivered forever.
+#[tokio::test]
+async fn a_signed_callback_holding_nul_is_applied_and_recorded_once() {
+    let fake = fakes::tharwatt().await;
+    let app = tharwatt_app(fake.url()).await;
+    let (_, pid, tx) = processing_deposit(&app, "farm-thw-nul").await;
+    let failed = json!({"transaction_id": tx, "status": "failed", "amount": "7250.00",
+        "currency": "YER", "reference": pid, "error_message": "Insufficient\u{0} balance",
+        "extra\u{0}": true});
+    for round in 0..2 {
+        let r = callback(&app, &failed, None).await;
+        assert_status!(r, 200);
+        assert_eq!(r.body["duplicate"] == true, round == 1, "{}", r.body);
+    }
+    let p = payment(&app, &pid).await;
+    assert_eq!(p["status"], "failed");
+    assert_eq!(p["failure_reason"], "Insufficient\u{FFFD} balance");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM processed_webhook_events").await,
+        1
+    );
+    let event: Value =
+        sqlx::query_scalar("SELECT payload FROM outbox_events WHERE event_type = 'payment.failed'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(event["error"], "Insufficient\u{FFFD} balance");
+}

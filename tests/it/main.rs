@@ -8,6 +8,7 @@ mod fakes;
 mod api_audit;
 mod api_events;
 mod api_invoices;
+mod api_metrics;
 mod api_openapi;
 mod api_payments;
 mod api_plans;

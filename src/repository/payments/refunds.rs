@@ -109,7 +109,7 @@ impl RefundRepository {
         .bind(refund_id)
         .bind(&status)
         .bind(external_refund_id)
-        .bind(failure_reason)
+        .bind(failure_reason.map(crate::storable::scrub_str).as_deref())
         .fetch_optional(conn)
         .await
     }

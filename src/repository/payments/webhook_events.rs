@@ -33,6 +33,23 @@ impl WebhookEventRepository {
         Ok(inserted.is_some())
     }
 
+    /// Takes back a `record` made in the caller's transaction: the event was refused (it did not
+    /// match its payment), so a later, correct delivery with the same id must not be taken for
+    /// a replay. The row's lock is held until the transaction ends, so a concurrent delivery
+    /// waiting on it then inserts its own.
+    pub async fn unrecord(
+        conn: &mut PgConnection,
+        provider: &str,
+        event_id: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM processed_webhook_events WHERE provider = $1 AND event_id = $2")
+            .bind(provider)
+            .bind(event_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// What the event did, and to which payment.
     pub async fn set_outcome(
         conn: &mut PgConnection,

@@ -146,6 +146,14 @@ fn rejection(index: usize, e: &AppError) -> Value {
 
 /// Shape checks of one event (no database): the single-event rules plus a required event id.
 fn parse_event(raw: &RawValue) -> AppResult<(TenantId, UsageInput)> {
+    // A NUL can only be written `\u0000` in JSON text. Such an event is refused before it is
+    // typed, so that no message (a serde error quotes the value it did not expect) carries it.
+    if raw.get().contains("\\u0000") {
+        let tree: Option<Value> = serde_json::from_str(raw.get()).ok();
+        if let Some(path) = tree.and_then(|t| nul_path(&t, "")) {
+            return Err(nul_error(&path));
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(raw.get());
     let ev: BatchEvent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -156,22 +164,6 @@ fn parse_event(raw: &RawValue) -> AppResult<(TenantId, UsageInput)> {
         };
         AppError::field(&field, e.into_inner().to_string())
     })?;
-    // PostgreSQL text cannot hold U+0000: refused here (the body was not scanned as a whole).
-    let texts = [
-        ("tenant_id", Some(&ev.tenant_id)),
-        ("metric", Some(&ev.metric)),
-        ("event_id", ev.event_id.as_ref()),
-        ("timestamp", ev.timestamp.as_ref()),
-    ];
-    if let Some((field, _)) = texts
-        .iter()
-        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
-    {
-        return Err(nul_error(field));
-    }
-    if let Some(path) = ev.metadata.as_ref().and_then(|m| nul_path(m, "metadata")) {
-        return Err(nul_error(&path));
-    }
     let tenant = TenantId::parse(&ev.tenant_id).map_err(|e| AppError::field("tenant_id", e))?;
     if ev.event_id.is_none() {
         return Err(AppError::field("event_id", "is required in a batch"));

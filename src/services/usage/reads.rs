@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use sqlx::{PgConnection, PgPool};
 
 use super::cache;
-use super::window::{current_period, PeriodInfo};
+use super::window::{counter_window, current_period, PeriodInfo};
 use super::{quota_exceeded, require_usable, tenant_not_found, unknown_metric};
 use crate::billing::quota::QuotaView;
 use crate::billing::types::{MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId};
@@ -46,11 +46,7 @@ pub async fn enforce<'a>(
     let info = require_usable(&ctx)?;
     let today = now.date_naive();
     let (period_start, _) = current_period(&info, today);
-    let window_start = if kind == MetricKind::DailyCounter {
-        today
-    } else {
-        period_start
-    };
+    let window_start = counter_window(kind, period_start, today);
     let key = CounterKey {
         tenant_id,
         metric,

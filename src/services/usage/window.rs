@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use crate::billing::period::period_end;
-use crate::billing::types::BillingCycle;
+use crate::billing::types::{BillingCycle, MetricKind};
 use crate::repository::usage::QuotaContext;
 
 /// The fields of a subscription that decide its billing period.
@@ -14,6 +14,16 @@ pub struct PeriodInfo {
     pub anchor_day: u32,
     pub cycle: BillingCycle,
     pub created: NaiveDate,
+}
+
+/// The counter window of an event on `day`: that day for a daily counter, else the start of
+/// the current period.
+pub fn counter_window(kind: MetricKind, period_start: NaiveDate, day: NaiveDate) -> NaiveDate {
+    if kind == MetricKind::DailyCounter {
+        day
+    } else {
+        period_start
+    }
 }
 
 /// The period `[start, end)` that contains `today`. A period the renewal job has not advanced

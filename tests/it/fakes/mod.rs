@@ -329,3 +329,30 @@ pub async fn invoice_for(app: &crate::common::TestApp, tenant: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// After webhook deliveries for the 29.00 invoice made by [`invoice_for`]: the payment is
+/// succeeded, the invoice paid once, with one `payment.succeeded` event and one recorded
+/// webhook event.
+pub async fn assert_settled_once(app: &crate::common::TestApp, invoice_id: &str, payment_id: &str) {
+    let admin = || crate::common::Auth::Admin;
+    let p = app
+        .get(&format!("/v1/payments/{payment_id}"), admin())
+        .await;
+    assert_eq!(p.body["payment"]["status"], "succeeded", "{}", p.body);
+    let i = app
+        .get(&format!("/v1/invoices/{invoice_id}"), admin())
+        .await;
+    assert_eq!(i.body["invoice"]["amount_paid"], "29.00", "{}", i.body);
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let succeeded = "SELECT count(*) FROM outbox_events WHERE event_type = 'payment.succeeded'";
+    assert_eq!(count(succeeded).await, 1);
+    assert_eq!(
+        count("SELECT count(*) FROM processed_webhook_events").await,
+        1
+    );
+}

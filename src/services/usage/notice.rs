@@ -1,0 +1,66 @@
+//! `quota.exceeded` is told once per tenant, metric and counter window: when the first request
+//! of that window is refused. A client retrying a full quota in a loop is refused every time
+//! (and each refusal counted in `billing_usage_events_total{outcome="blocked"}`) but adds no
+//! event: the outbox is for state changes, and a full window is one.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use super::cache;
+use super::window::{counter_window, current_period, period_info};
+use crate::billing::types::TenantId;
+use crate::error::{AppError, AppResult};
+use crate::repository::outbox::OutboxRepository;
+use crate::repository::usage::UsageRepository;
+
+/// After `refusal` (a `quota_exceeded` error for an event at `at`) was answered: writes the
+/// window's `quota.exceeded` event if no refusal in that window has. A failure here is logged,
+/// not answered: the refusal stands, and the next one tries again.
+pub(super) async fn quota_exceeded_once(
+    pool: &PgPool,
+    tenant: &TenantId,
+    refusal: &AppError,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    if let Err(e) = notify(pool, tenant, refusal, at, now).await {
+        tracing::warn!(tenant.id = tenant.as_str(), error = %e, "quota.exceeded event not written");
+    }
+}
+
+async fn notify(
+    pool: &PgPool,
+    tenant: &TenantId,
+    refusal: &AppError,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let tenant_id = tenant.as_str();
+    let Some(metric) = refusal.extra.get("metric").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    // The context the refusal was decided on (it was confirmed against the database, so the
+    // cache holds it).
+    let Some(ctx) = cache::quota_context(pool, tenant_id, metric).await? else {
+        return Ok(());
+    };
+    let (Some(kind), Some(info)) = (ctx.kind, period_info(&ctx)) else {
+        return Ok(());
+    };
+    let (period_start, _) = current_period(&info, now.date_naive());
+    let window_start = counter_window(kind, period_start, at.date_naive());
+    let mut tx = pool.begin().await?;
+    if UsageRepository::claim_quota_notice(&mut tx, tenant_id, metric, window_start).await? {
+        let payload = json!({
+            "metric": metric,
+            "window_start": window_start,
+            "limit": refusal.extra.get("limit"),
+            "used": refusal.extra.get("used"),
+            "requested": refusal.extra.get("requested"),
+        });
+        OutboxRepository::record(&mut tx, "quota.exceeded", Some(tenant_id), payload).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
