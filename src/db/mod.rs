@@ -44,15 +44,25 @@ pub async fn connect(config: &Config, url: &str) -> anyhow::Result<PgPool> {
     loop {
         match pool.acquire().await {
             Ok(_) => return Ok(pool),
-            // Not a TLS failure or a refused login: those will not go away by waiting.
-            Err(e)
-                if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
-                    && tokio::time::Instant::now() < deadline =>
-            {
+            Err(e) if not_up_yet(&e) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(health::PROBE_EVERY).await;
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// A database that may still be starting: nothing listens yet, or the connection was dropped. A
+/// TLS failure (reported as I/O too) or a refused login will not go away by waiting.
+fn not_up_yet(e: &sqlx::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused | ConnectionReset | ConnectionAborted | UnexpectedEof | TimedOut
+        ),
+        _ => false,
     }
 }
 

@@ -20,6 +20,7 @@ mod api_usage;
 mod api_usage_batch;
 mod billing_engine;
 mod cli;
+mod db_tls;
 mod faults;
 mod gateway_stripe;
 mod gateway_tharwatt;
