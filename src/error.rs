@@ -35,6 +35,14 @@ pub struct ErrorBody {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The code of a request that failed for want of the database (see
+/// [`AppError::database_unavailable`]).
+pub const DATABASE_UNAVAILABLE: &str = "database_unavailable";
+
+/// Marks a response answered [`DATABASE_UNAVAILABLE`] (a response extension, never sent).
+#[derive(Clone, Copy, Debug)]
+pub struct DatabaseUnavailable;
+
 impl std::ops::Deref for AppError {
     type Target = ErrorBody;
     fn deref(&self) -> &ErrorBody {
@@ -144,12 +152,32 @@ impl AppError {
         AppError::new(StatusCode::BAD_REQUEST, code, message, ar)
     }
 
+    /// A server error. One whose cause is a lost or unreachable database connection is answered
+    /// as [`AppError::database_unavailable`] instead: retryable, not a 500.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        let err = err.into();
+        if crate::db::health::connection_error_in(&err) {
+            return AppError::database_unavailable(err);
+        }
         let mut e = AppError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "An internal error occurred",
             "حدث خطأ داخلي",
+        );
+        e.source = Some(err);
+        e
+    }
+
+    /// 503 `database_unavailable`: the database could not be reached or the connection broke
+    /// (the request may or may not have taken effect). Retrying with the same `event_id` or
+    /// `Idempotency-Key` is safe and converges to one effect.
+    pub fn database_unavailable(err: impl Into<anyhow::Error>) -> Self {
+        let mut e = AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DATABASE_UNAVAILABLE,
+            "The database is unavailable; retry shortly (with the same Idempotency-Key or event_id)",
+            "قاعدة البيانات غير متاحة حالياً؛ أعد المحاولة بعد قليل (بنفس مفتاح عدم التكرار أو event_id)",
         );
         e.source = Some(err.into());
         e
@@ -200,6 +228,14 @@ impl IntoResponse for AppError {
         }
         let body = self.body();
         let mut resp = (self.status, Json(body)).into_response();
+        if self.code == DATABASE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            // Tells the database gate (`http::db_gate`) to check whether the database is down.
+            resp.extensions_mut().insert(DatabaseUnavailable);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -212,14 +248,7 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut => {
-                let mut err = AppError::unavailable("The database is busy; retry shortly");
-                err.source = Some(e.into());
-                err
-            }
-            _ => AppError::internal(e),
-        }
+        AppError::internal(e)
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Shared {
     /// slot here (before the body is parsed, without a connection) keeps the throughput of a
     /// few and the memory of a few parsed bodies.
     pub batch_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether the database is known to be down (see `db::health`).
+    pub db_health: Arc<crate::db::health::DbHealth>,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,6 +75,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
         AppState(Arc::new(Shared {
+            db_health: crate::db::health::of(&pool.connect_options()),
             pool,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),

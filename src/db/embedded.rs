@@ -269,6 +269,12 @@ fn init_cluster(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::R
             dir.display()
         );
     }
+    init_loopback(bin, run_as, dir, log)
+}
+
+/// `initdb` (trust authentication, UTF-8) into `dir`, listening on loopback TCP only: no Unix
+/// socket, whose path length limit a deep project folder exceeds.
+fn init_loopback(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::Result<()> {
     run_as.prepare_dir(dir)?;
     let mut c = run_as.command(bin.join("initdb"));
     c.arg("-D").arg(dir).args([
@@ -281,7 +287,6 @@ fn init_cluster(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::R
         "--no-sync",
     ]);
     run(c, "initdb", log)?;
-    // Loopback TCP only: no Unix socket, whose path length limit a deep project folder exceeds.
     let mut conf = OpenOptions::new()
         .append(true)
         .open(dir.join("postgresql.conf"))?;
@@ -291,6 +296,40 @@ fn init_cluster(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::R
          unix_socket_directories = ''"
     )?;
     Ok(())
+}
+
+/// The server tools for a cluster of the caller's own (the fault and TLS tests run servers they
+/// stop and configure), run the way the embedded server runs them.
+pub struct Tools {
+    bin: PathBuf,
+    run_as: RunAs,
+}
+
+impl Tools {
+    pub fn find() -> anyhow::Result<Tools> {
+        Ok(Tools {
+            bin: find_bin_dir()?,
+            run_as: RunAs::detect()?,
+        })
+    }
+
+    /// `initdb` into `dir` as [`ensure_running`] does (loopback only, trust authentication).
+    pub fn init(&self, dir: &Path) -> anyhow::Result<()> {
+        init_loopback(&self.bin, &self.run_as, dir, &dir.join("initdb.log"))
+    }
+
+    /// A tool (`pg_ctl`, ...) run as the server's account, without the caller's PG* variables.
+    pub fn command(&self, tool: &str) -> Command {
+        self.run_as.command(self.bin.join(tool))
+    }
+
+    /// Gives `path` to the server's account (when we are root).
+    pub fn chown(&self, path: &Path) -> std::io::Result<()> {
+        match self.run_as.uid {
+            Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Starts the server on a free loopback port; tries another port if the chosen one was taken

@@ -1,5 +1,6 @@
 //! The HTTP surface: one router per resource, merged once and served under `/v1` and `/api/v1`.
 
+pub mod db_gate;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -50,7 +51,9 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Router {
     metrics::handle();
     // `route_layer` runs after routing, so the metrics see the route template.
-    let api = api_routes().route_layer(middleware::from_fn(metrics::track));
+    let api = api_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), db_gate::gate))
+        .route_layer(middleware::from_fn(metrics::track));
     let ops = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))

@@ -177,6 +177,9 @@ impl Op {
         if limited {
             errors.push(429);
         }
+        if !matches!(self.who, Who::Ops) {
+            errors.push(503);
+        }
         let mut responses = Map::new();
         for (status, desc, schema) in self.ok {
             let mut resp = json!({
@@ -224,6 +227,7 @@ fn error_response_name(status: u16) -> &'static str {
         422 => "Unprocessable",
         429 => "RateLimited",
         502 => "BadGateway",
+        503 => "DatabaseUnavailable",
         _ => "ServiceUnavailable",
     }
 }
@@ -253,6 +257,11 @@ fn error_responses() -> Value {
         "TooManyRequestsOrQuota": limited("`rate_limited` (request budget), or `quota_exceeded` with `allowed: false, limit, used, requested` (plan quota; no rate-limit Retry-After then)."),
         "BadGateway": e("The payment gateway failed."),
         "ServiceUnavailable": e("Not ready."),
+        "DatabaseUnavailable": {
+            "description": "`database_unavailable`: the database is unreachable (answered at once while it is known down) or the connection broke mid-request, so the effect may or may not have happened; `usage_outcome_unknown` for a usage event without `event_id` in that case. Retry after `Retry-After` seconds with the same `Idempotency-Key` or `event_id`: the retry converges to one effect.",
+            "headers": { "Retry-After": { "description": "Seconds to wait before retrying.", "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": r("Error") } },
+        },
     })
 }
 

@@ -373,6 +373,9 @@ async fn coalesced(
              stored. Send usage with an event_id so that a retry counts once",
             "انقطع الاتصال بقاعدة البيانات أثناء التسجيل؛ قد يكون الحدث سُجّل أو لا. أرسل event_id ليُحتسب التكرار مرة واحدة",
         ))),
+        coalesce::Flushed::Unavailable => Some(Err(AppError::database_unavailable(
+            anyhow::anyhow!("usage flush could not reach the database"),
+        ))),
         coalesce::Flushed::Duplicate => Some(match state.pool.acquire().await {
             Ok(mut conn) => duplicate_of(&mut conn, tenant_id, input, now).await,
             Err(e) => Err(e.into()),

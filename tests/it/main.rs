@@ -23,6 +23,8 @@ mod api_usage_batch;
 mod billing_dunning;
 mod billing_engine;
 mod cli;
+mod db_tls;
+mod faults;
 mod gateway_stripe;
 mod gateway_tharwatt;
 mod invoice_arithmetic;

@@ -13,12 +13,16 @@ use crate::state::AppState;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    let ping = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
-    )
-    .await;
-    let db_ok = matches!(ping, Ok(Ok(1)));
+    // Known down: say so at once (liveness stays 200) rather than wait for a connection.
+    let db_ok = !state.db_health.is_down() && {
+        let ping = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+        )
+        .await;
+        report(&state, &ping);
+        matches!(ping, Ok(Ok(1)))
+    };
     let pool = &state.pool;
     Json(json!({
         "status": if db_ok { "healthy" } else { "degraded" },
@@ -37,11 +41,17 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let migrations = tokio::time::timeout(
-        Duration::from_secs(2),
-        crate::db::migration_state(&state.pool),
-    )
-    .await;
+    let migrations = if state.db_health.is_down() {
+        Err(())
+    } else {
+        let state_now = tokio::time::timeout(
+            Duration::from_secs(2),
+            crate::db::migration_state(&state.pool),
+        )
+        .await;
+        report(&state, &state_now);
+        state_now.map_err(|_| ())
+    };
     let (db, mig) = match migrations {
         Ok(Ok(m)) if m.pending.is_empty() && !m.dirty => ("connected", "applied"),
         Ok(Ok(_)) => ("connected", "pending"),
@@ -60,4 +70,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// A ping that failed at the connection level (or did not answer in time) starts a probe, so a
+/// readiness check notices an outage even when no request does.
+fn report<T>(state: &AppState, ping: &Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>) {
+    match ping {
+        Ok(Err(e)) => state.db_health.report(e),
+        Err(_) => state.db_health.suspect(),
+        Ok(Ok(_)) => {}
+    }
 }

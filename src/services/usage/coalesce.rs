@@ -58,6 +58,10 @@ pub enum Flushed {
     /// The flush may or may not have committed (the connection broke mid-statement) and the
     /// event has no event id to make a second attempt safe. Tell the caller.
     Unknown,
+    /// The database could not be reached (or the connection broke and the event has an event
+    /// id, so the client's retry counts once): answer 503 rather than wait again on the main
+    /// pool for a database that is gone.
+    Unavailable,
 }
 
 type Job = (Pending, oneshot::Sender<Flushed>);
@@ -88,6 +92,7 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
     // The writer's own connections (one per flush in flight), kept warm, so flushes neither
     // queue behind requests for the main pool nor rotate through its cold connections.
     let pool = crate::db::side_pool(&pool, CONCURRENT_FLUSHES as u32);
+    let health = crate::db::health::of(&pool.connect_options());
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
     tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(CONCURRENT_FLUSHES));
@@ -105,7 +110,7 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
-            let pool = pool.clone();
+            let (pool, health) = (pool.clone(), health.clone());
             tokio::spawn(async move {
                 let (events, replies): (Vec<Pending>, Vec<_>) = jobs.into_iter().unzip();
                 let outcomes = match flush(&pool, &events).await {
@@ -114,21 +119,11 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
                         outcomes
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, events = events.len(), "usage flush failed; events retried one by one");
-                        // PostgreSQL refused the statement (or it never left): nothing was
-                        // written. A broken connection may have lost the answer to a commit.
-                        let ambiguous = matches!(
-                            e,
-                            sqlx::Error::Io(_)
-                                | sqlx::Error::Protocol(_)
-                                | sqlx::Error::WorkerCrashed
-                        );
+                        tracing::warn!(error = %e, events = events.len(), "usage flush failed");
+                        health.report(&e);
                         events
                             .iter()
-                            .map(|e| match (ambiguous, &e.event_id) {
-                                (true, None) => Flushed::Unknown,
-                                _ => Flushed::Retry,
-                            })
+                            .map(|event| unflushed(&e, event.event_id.is_some()))
                             .collect()
                     }
                 };
@@ -140,6 +135,24 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
         }
     });
     tx
+}
+
+/// What became of an event whose flush failed with `e`. PostgreSQL refused the statement: nothing
+/// was written, and the one-event path will tell why. The connection failed: a broken one may
+/// have lost the answer to a commit, which only an event id makes safe to retry.
+fn unflushed(e: &sqlx::Error, has_event_id: bool) -> Flushed {
+    if !crate::db::health::is_connection_error(e) {
+        return Flushed::Retry;
+    }
+    let ambiguous = matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    );
+    if ambiguous && !has_event_id {
+        Flushed::Unknown
+    } else {
+        Flushed::Unavailable
+    }
 }
 
 /// Writes the events in one statement; returns an outcome per event, in order.

@@ -14,6 +14,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use std::str::FromStr;
 
+pub mod pg;
+
 pub const SERVICE_KEY: &str = "test-service-key";
 
 /// The server URL tests run against: `DATABASE_URL` (as set by `scripts/test`), else the
