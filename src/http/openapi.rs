@@ -308,7 +308,7 @@ fn build() -> Value {
             "schemas": schemas,
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "HS256 with JWT_SECRET; claims sub, tid (or tenant_id), roles (or role), exp." },
+                    "description": "HS256 with JWT_SECRET (or JWT_SECRET_KEY); claims sub, tid (or tenant_id, tenantId), roles (or role, platform names mapped by JWT_ROLE_MAP), exp; aud, when present, one of JWT_AUDIENCE (default sahool-api); type, when present, access." },
                 "apiKeyAuth": { "type": "apiKey", "in": "header", "name": "X-API-Key",
                     "description": "One of AUTH_API_KEYS; the caller has the service role." },
             },

@@ -24,6 +24,7 @@ mod gateway_stripe;
 mod gateway_tharwatt;
 mod invoice_document;
 mod outbox_relay;
+mod platform_tokens;
 mod repo_invoices_payments;
 mod repo_tenants_subscriptions;
 mod repo_usage;
