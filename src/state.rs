@@ -61,6 +61,8 @@ pub struct Shared {
     /// slot here (before the body is parsed, without a connection) keeps the throughput of a
     /// few and the memory of a few parsed bodies.
     pub batch_slots: Arc<tokio::sync::Semaphore>,
+    /// What the outbox relay is doing (`/readyz` reports it).
+    pub relay_health: crate::jobs::outbox_relay::RelayHealth,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,6 +80,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             usage_writer: Default::default(),
             batch_slots: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
+            relay_health: Default::default(),
         }))
     }
 

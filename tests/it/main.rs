@@ -23,6 +23,7 @@ mod cli;
 mod gateway_stripe;
 mod gateway_tharwatt;
 mod invoice_document;
+mod outbox_platform_stream;
 mod outbox_relay;
 mod platform_tokens;
 mod repo_invoices_payments;
