@@ -6,7 +6,9 @@
 //!
 //! Prefixes: API paths are written as clients call them, `/v1/...`. The identical `/api/v1`
 //! alias is expressed through `servers`: the default server is `/` and the second is `/api`, so
-//! `/v1/tenants` on it is `/api/v1/tenants`. Operator paths (`/healthz`, `/metrics`, ...) exist
+//! `/v1/tenants` on it is `/api/v1/tenants`. The third prefix, `/api/v1/billing` (SAHOOL's Kong
+//! route), replaces `/v1` rather than preceding it, which a server URL cannot say, so the
+//! description says it. Operator paths (`/healthz`, `/metrics`, ...) exist
 //! only at the root and override `servers` accordingly.
 
 use std::sync::OnceLock;
@@ -290,7 +292,9 @@ fn build() -> Value {
             "version": VERSION,
             "description": concat!(
                 "Plans, tenants and subscriptions, usage metering and quota enforcement, invoices, payments, refunds and reports.\n\n",
-                "Every `/v1/...` route is served identically under `/api/v1/...` (the gateway's prefix): use the `/api` server. ",
+                "Every `/v1/...` route is served identically under `/api/v1/...` (the gateway's prefix): use the `/api` server; ",
+                "and under `/api/v1/billing/...` (SAHOOL's Kong route with strip_path false): `/v1/plans` is also `/api/v1/billing/plans`. ",
+                "All three share idempotency keys. ",
                 "Money is always a string with 2 decimals. Errors share one envelope (`Error`). Lists take `limit` (1-100, default 20) ",
                 "and `starting_after` and answer `{<items>: [...], total, has_more}`.\n\n",
                 "Rate limits: per principal (tenant for tenant roles, API key for services, subject for super admins, socket IP for anonymous callers), ",

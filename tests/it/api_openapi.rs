@@ -271,7 +271,11 @@ async fn every_documented_operation_is_routed_under_both_prefixes() {
             .replace("{invoice_id}", "00000000-0000-0000-0000-000000000000")
             .replace("{payment_id}", "00000000-0000-0000-0000-000000000000");
         let targets = if path.starts_with("/v1/") {
-            vec![concrete.clone(), format!("/api{concrete}")]
+            vec![
+                concrete.clone(),
+                format!("/api{concrete}"),
+                concrete.replacen("/v1", "/api/v1/billing", 1),
+            ]
         } else {
             vec![concrete]
         };

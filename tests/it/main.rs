@@ -7,6 +7,7 @@ mod fakes;
 
 mod api_audit;
 mod api_events;
+mod api_gateway_prefix;
 mod api_invoices;
 mod api_openapi;
 mod api_payments;
