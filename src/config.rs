@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
+use crate::auth::{RoleMap, TokenPolicy};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
     Production,
@@ -30,6 +32,9 @@ pub struct Config {
     pub environment: Environment,
     pub port: u16,
     pub jwt_secret: String,
+    /// Audience, issuer and role table bearer tokens are checked against (`JWT_AUDIENCE`,
+    /// `JWT_ISSUER`, `JWT_ROLE_MAP`).
+    pub jwt_policy: TokenPolicy,
     pub api_keys: Vec<String>,
     pub yer_exchange_rate: Option<Decimal>,
     pub invoice_due_days: u32,
@@ -87,20 +92,8 @@ impl Config {
                 }
             },
         };
-        let jwt_secret = match var("JWT_SECRET") {
-            Some(s) if environment == Environment::Production && s.len() < 32 => {
-                return Err(ConfigError(
-                    "JWT_SECRET must be at least 32 characters in production".into(),
-                ))
-            }
-            Some(s) => s,
-            None if environment == Environment::Production => {
-                return Err(ConfigError(
-                    "JWT_SECRET is required when ENVIRONMENT=production".into(),
-                ))
-            }
-            None => DEV_JWT_SECRET.to_string(),
-        };
+        let jwt_secret = jwt_secret(&var, environment)?;
+        let jwt_policy = jwt_policy(&var)?;
         let yer_exchange_rate = match var("YER_EXCHANGE_RATE") {
             None => None,
             Some(v) => {
@@ -144,6 +137,7 @@ impl Config {
             environment,
             port: parse_num(&var, "PORT", 8089, 0, 65535)? as u16,
             jwt_secret,
+            jwt_policy,
             api_keys: var("AUTH_API_KEYS")
                 .map(|v| {
                     v.split(',')
@@ -198,6 +192,52 @@ impl Config {
     }
 }
 
+/// `JWT_SECRET`, or `JWT_SECRET_KEY` as every other SAHOOL service names it. Both set to
+/// different values is a mistake that would reject one side's tokens: refuse to start.
+fn jwt_secret(
+    var: &impl Fn(&str) -> Option<String>,
+    environment: Environment,
+) -> Result<String, ConfigError> {
+    let secret = match (var("JWT_SECRET"), var("JWT_SECRET_KEY")) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ConfigError(
+                "JWT_SECRET and JWT_SECRET_KEY are both set and differ: set one of them (or both to the same secret)"
+                    .into(),
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    match secret {
+        Some(s) if environment == Environment::Production && s.len() < 32 => Err(ConfigError(
+            "JWT_SECRET (or JWT_SECRET_KEY) must be at least 32 characters in production".into(),
+        )),
+        Some(s) => Ok(s),
+        None if environment == Environment::Production => Err(ConfigError(
+            "JWT_SECRET (or JWT_SECRET_KEY) is required when ENVIRONMENT=production".into(),
+        )),
+        None => Ok(DEV_JWT_SECRET.to_string()),
+    }
+}
+
+fn jwt_policy(var: &impl Fn(&str) -> Option<String>) -> Result<TokenPolicy, ConfigError> {
+    let audiences: Vec<String> = match var("JWT_AUDIENCE") {
+        None => vec![crate::auth::DEFAULT_AUDIENCE.to_string()],
+        Some(v) => v
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect(),
+    };
+    if audiences.is_empty() {
+        return Err(ConfigError("JWT_AUDIENCE names no audience".into()));
+    }
+    let role_map = match var("JWT_ROLE_MAP") {
+        None => RoleMap::default(),
+        Some(spec) => RoleMap::with_overrides(&spec).map_err(ConfigError)?,
+    };
+    Ok(TokenPolicy::new(audiences, var("JWT_ISSUER"), role_map))
+}
+
 fn parse_num(
     var: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -228,6 +268,8 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("port", &self.port)
             .field("jwt_secret", &"<redacted>")
+            .field("jwt_audiences", &self.jwt_policy.audiences)
+            .field("jwt_issuer", &self.jwt_policy.issuer)
             .field("api_keys", &self.api_keys.len())
             .field("yer_exchange_rate", &self.yer_exchange_rate)
             .field("invoice_due_days", &self.invoice_due_days)
@@ -279,6 +321,29 @@ mod tests {
             ("JWT_SECRET", &"x".repeat(40))
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn the_platform_secret_name_is_read_and_a_conflict_refuses_to_start() {
+        let c = cfg(&[("JWT_SECRET_KEY", "platform-secret")]).unwrap();
+        assert_eq!(c.jwt_secret, "platform-secret");
+        let c = cfg(&[("JWT_SECRET_KEY", "same"), ("JWT_SECRET", "same")]).unwrap();
+        assert_eq!(c.jwt_secret, "same");
+        let err = cfg(&[("JWT_SECRET_KEY", "one"), ("JWT_SECRET", "two")]).unwrap_err();
+        assert!(err.0.contains("JWT_SECRET and JWT_SECRET_KEY"), "{}", err.0);
+        let err = cfg(&[("ENVIRONMENT", "production"), ("JWT_SECRET_KEY", "short")]).unwrap_err();
+        assert!(err.0.contains("32 characters"), "{}", err.0);
+    }
+
+    #[test]
+    fn audience_and_role_map_are_validated_at_start() {
+        assert_eq!(cfg(&[]).unwrap().jwt_policy.audiences, vec!["sahool-api"]);
+        let c = cfg(&[("JWT_AUDIENCE", "a, b")]).unwrap();
+        assert_eq!(c.jwt_policy.audiences, vec!["a", "b"]);
+        assert!(cfg(&[("JWT_AUDIENCE", " , ")]).is_err());
+        let err = cfg(&[("JWT_ROLE_MAP", "MANAGER=boss")]).unwrap_err();
+        assert!(err.0.contains("JWT_ROLE_MAP"), "{}", err.0);
+        assert!(cfg(&[("JWT_ROLE_MAP", "MANAGER=tenant_admin")]).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! SAHOOL Billing Core.
 
+pub mod api_path;
 pub mod auth;
 pub mod billing;
 pub mod cli;

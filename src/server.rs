@@ -31,6 +31,7 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         tokio::spawn(crate::jobs::outbox_relay::run(
             pool.clone(),
             url,
+            state.relay_health.clone(),
             jobs_stopped.clone(),
         ))
     });

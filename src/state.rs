@@ -63,6 +63,8 @@ pub struct Shared {
     pub batch_slots: Arc<tokio::sync::Semaphore>,
     /// Whether the database is known to be down (see `db::health`).
     pub db_health: Arc<crate::db::health::DbHealth>,
+    /// What the outbox relay is doing (`/readyz` reports it).
+    pub relay_health: crate::jobs::outbox_relay::RelayHealth,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,6 +83,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             usage_writer: Default::default(),
             batch_slots: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
+            relay_health: Default::default(),
         }))
     }
 

@@ -1,4 +1,5 @@
-//! The HTTP surface: one router per resource, merged once and served under `/v1` and `/api/v1`.
+//! The HTTP surface: one router per resource, merged once and served under `/v1`, `/api/v1` and
+//! `/api/v1/billing` (see `api_path`).
 
 pub mod db_gate;
 pub mod extract;
@@ -23,7 +24,7 @@ use crate::state::AppState;
 /// Default request body limit (batch ingestion raises its own).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// Routes served under both prefixes.
+/// Routes served under every API prefix.
 fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(routes::admin::router())
@@ -61,10 +62,11 @@ pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Ro
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs))
         .route_layer(middleware::from_fn(metrics::track));
-    let app = Router::new()
-        .merge(ops)
-        .nest("/v1", api.clone())
-        .nest("/api/v1", api)
+    let app = crate::api_path::API_PREFIXES
+        .iter()
+        .fold(Router::new().merge(ops), |app, prefix| {
+            app.nest(prefix, api.clone())
+        })
         .fallback(fallback);
     // Disabled limits add no layer at all (the enforce path pays for every layer it passes).
     let app = if limits.enabled {

@@ -6,7 +6,9 @@
 //!
 //! Prefixes: API paths are written as clients call them, `/v1/...`. The identical `/api/v1`
 //! alias is expressed through `servers`: the default server is `/` and the second is `/api`, so
-//! `/v1/tenants` on it is `/api/v1/tenants`. Operator paths (`/healthz`, `/metrics`, ...) exist
+//! `/v1/tenants` on it is `/api/v1/tenants`. The third prefix, `/api/v1/billing` (SAHOOL's Kong
+//! route), replaces `/v1` rather than preceding it, which a server URL cannot say, so the
+//! description says it. Operator paths (`/healthz`, `/metrics`, ...) exist
 //! only at the root and override `servers` accordingly.
 
 use std::sync::OnceLock;
@@ -299,7 +301,9 @@ fn build() -> Value {
             "version": VERSION,
             "description": concat!(
                 "Plans, tenants and subscriptions, usage metering and quota enforcement, invoices, payments, refunds and reports.\n\n",
-                "Every `/v1/...` route is served identically under `/api/v1/...` (the gateway's prefix): use the `/api` server. ",
+                "Every `/v1/...` route is served identically under `/api/v1/...` (the gateway's prefix): use the `/api` server; ",
+                "and under `/api/v1/billing/...` (SAHOOL's Kong route with strip_path false): `/v1/plans` is also `/api/v1/billing/plans`. ",
+                "All three share idempotency keys. ",
                 "Money is always a string with 2 decimals. Errors share one envelope (`Error`). Lists take `limit` (1-100, default 20) ",
                 "and `starting_after` and answer `{<items>: [...], total, has_more}`.\n\n",
                 "Rate limits: per principal (tenant for tenant roles, API key for services, subject for super admins, socket IP for anonymous callers), ",
@@ -317,7 +321,7 @@ fn build() -> Value {
             "schemas": schemas,
             "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "HS256 with JWT_SECRET; claims sub, tid (or tenant_id), roles (or role), exp." },
+                    "description": "HS256 with JWT_SECRET (or JWT_SECRET_KEY); claims sub, tid (or tenant_id, tenantId), roles (or role, platform names mapped by JWT_ROLE_MAP), exp; aud, when present, one of JWT_AUDIENCE (default sahool-api); type, when present, access." },
                 "apiKeyAuth": { "type": "apiKey", "in": "header", "name": "X-API-Key",
                     "description": "One of AUTH_API_KEYS; the caller has the service role." },
             },

@@ -49,8 +49,7 @@ pub fn is_exempt(path: &str) -> bool {
     matches!(
         path,
         "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs"
-    ) || path.starts_with("/v1/webhooks/")
-        || path.starts_with("/api/v1/webhooks/")
+    ) || crate::api_path::api_route(path).is_some_and(|r| r.starts_with("/webhooks/"))
 }
 
 /// The budget class of a request.
@@ -446,6 +445,7 @@ mod tests {
             "/docs",
             "/v1/webhooks/stripe",
             "/api/v1/webhooks/tharwatt",
+            "/api/v1/billing/webhooks/stripe",
         ] {
             assert!(is_exempt(p), "{p}");
         }
@@ -454,6 +454,7 @@ mod tests {
             "/api/v1/tenants",
             "/healthz/x",
             "/v1/webhooksx",
+            "/api/v1/billing/plans",
             "/docs/x",
         ] {
             assert!(!is_exempt(p), "{p}");

@@ -5,9 +5,11 @@
 //! `published_at` only after JetStream acknowledged each message, all in one transaction. A crash
 //! between the ack and the commit republishes the batch later; each message carries the event
 //! id as `Nats-Msg-Id`, so JetStream drops the copy within its duplicate window. While NATS is
-//! unreachable rows simply wait, with `attempts` and `last_error` showing why.
+//! unreachable, or its stream does not capture our subjects, rows simply wait, with `attempts` and
+//! `last_error` showing why.
 
 use std::future::IntoFuture;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -85,25 +87,77 @@ impl Default for RelayOptions {
     }
 }
 
-/// Creates the stream when missing. An existing stream is used as it is (operators may have
-/// tuned retention), but a duplicate window shorter than ours is worth a warning.
+/// The stream cannot be made to capture the relay's subjects (e.g. another stream holds some of
+/// them). Distinct from "NATS unreachable" so readiness can say which.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StreamMisconfigured(pub String);
+
+/// Whether the subject pattern `pattern` matches every subject that `subject` (itself possibly a
+/// pattern with `*` and `>`) matches. `sahool.billing.>` covers `sahool.billing.*`, not the
+/// reverse; `>` covers everything.
+pub fn covers(pattern: &str, subject: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let s: Vec<&str> = subject.split('.').collect();
+    for (i, pt) in p.iter().enumerate() {
+        if *pt == ">" {
+            return i < s.len();
+        }
+        let Some(st) = s.get(i) else { return false };
+        if *st == ">" || (*pt != "*" && (*st == "*" || pt != st)) {
+            return false;
+        }
+    }
+    p.len() == s.len()
+}
+
+/// Creates the stream when missing, and makes an existing one capture every subject the relay
+/// publishes. An existing stream keeps its other settings and subjects (operators may have
+/// tuned retention; the platform's script creates `BILLING` with `sahool.billing.*`,
+/// `sahool.payment.*` and `sahool.subscription.*`, and `sahool.billing.*` stores none of our
+/// two-token subjects such as `sahool.billing.invoice.paid`). Subjects that `<root>.>` covers
+/// are replaced by it, because JetStream refuses overlapping subjects within one stream. When
+/// the stream cannot be fixed (JetStream refuses the update, e.g. another stream captures some of
+/// those subjects) the error is a [`StreamMisconfigured`] and nothing is published: a publish no
+/// stream captures reaches plain subscribers and is never acknowledged, so every retry would
+/// deliver it to them again.
 pub async fn ensure_stream(js: &jetstream::Context, target: &StreamTarget) -> anyhow::Result<()> {
+    let wanted = target.subjects();
     let mut stream = js
         .get_or_create_stream(stream::Config {
             name: target.name.clone(),
-            subjects: vec![target.subjects()],
+            subjects: vec![wanted.clone()],
             storage: stream::StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
         })
         .await
         .with_context(|| format!("creating or finding JetStream stream {}", target.name))?;
-    let window = stream
+    let mut config = stream
         .info()
         .await
         .context("reading stream info")?
         .config
-        .duplicate_window;
+        .clone();
+    if !config.subjects.iter().any(|s| covers(s, &wanted)) {
+        let before = config.subjects.join(", ");
+        config.subjects.retain(|s| !covers(&wanted, s));
+        config.subjects.push(wanted.clone());
+        js.update_stream(&config).await.map_err(|e| {
+            StreamMisconfigured(format!(
+                "JetStream stream {} captures [{before}], not {wanted}, and adding it was refused ({e}); events stay in the outbox until the stream captures {wanted}",
+                target.name
+            ))
+        })?;
+        tracing::warn!(
+            job = "outbox_relay",
+            stream = %target.name,
+            before = %before,
+            after = %config.subjects.join(", "),
+            "stream did not capture every subject the relay publishes; its subjects were extended"
+        );
+    }
+    let window = config.duplicate_window;
     if window < DUPLICATE_WINDOW {
         tracing::warn!(
             job = "outbox_relay",
@@ -115,7 +169,9 @@ pub async fn ensure_stream(js: &jetstream::Context, target: &StreamTarget) -> an
     Ok(())
 }
 
-/// Connects and makes sure the stream exists. The client reconnects by itself afterwards.
+/// Connects and makes sure the stream captures the relay's subjects. The client reconnects by
+/// itself afterwards; the relay runs this again after any failed batch (and so after a
+/// reconnect that lost a publish), so a stream changed or replaced meanwhile is checked again.
 pub async fn connect(nats_url: &str, target: &StreamTarget) -> anyhow::Result<jetstream::Context> {
     let client = async_nats::ConnectOptions::new()
         .name("billing-core-outbox-relay")
@@ -252,14 +308,52 @@ async fn relay_batch(
     }
 }
 
+/// What the relay is doing, for `/readyz`. Shared between the relay task and the HTTP state.
+#[derive(Clone, Default)]
+pub struct RelayHealth(Arc<Mutex<RelayState>>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RelayState {
+    /// No `NATS_URL`: events stay in the outbox by design.
+    #[default]
+    NotConfigured,
+    Starting,
+    /// Connected, and the stream captures every subject the relay publishes.
+    Publishing,
+    Unreachable(String),
+    /// Connected, but the stream does not capture our subjects and could not be changed to;
+    /// nothing is published until it does.
+    StreamMisconfigured(String),
+}
+
+impl RelayHealth {
+    pub fn get(&self) -> RelayState {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records `state`; returns whether it differs from the previous one.
+    fn set(&self, state: RelayState) -> bool {
+        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = *cur != state;
+        *cur = state;
+        changed
+    }
+}
+
 /// The relay `serve` runs when `NATS_URL` is set: until `shutdown` flips, finishing the batch
 /// in progress.
-pub async fn run(pool: PgPool, nats_url: String, shutdown: watch::Receiver<bool>) {
-    run_with(
+pub async fn run(
+    pool: PgPool,
+    nats_url: String,
+    health: RelayHealth,
+    shutdown: watch::Receiver<bool>,
+) {
+    run_reporting(
         pool,
         nats_url,
         StreamTarget::default(),
         RelayOptions::default(),
+        health,
         shutdown,
     )
     .await
@@ -270,16 +364,36 @@ pub async fn run_with(
     nats_url: String,
     target: StreamTarget,
     opts: RelayOptions,
+    shutdown: watch::Receiver<bool>,
+) {
+    run_reporting(
+        pool,
+        nats_url,
+        target,
+        opts,
+        RelayHealth::default(),
+        shutdown,
+    )
+    .await
+}
+
+pub async fn run_reporting(
+    pool: PgPool,
+    nats_url: String,
+    target: StreamTarget,
+    opts: RelayOptions,
+    health: RelayHealth,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut js: Option<jetstream::Context> = None;
+    let mut link: Option<Link> = None;
     let mut backoff = opts.initial_backoff;
+    health.set(RelayState::Starting);
     tracing::info!(job = "outbox_relay", stream = %target.name, "outbox relay started");
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wait = match step(&pool, &nats_url, &target, &opts, &mut js).await {
+        let wait = match step(&pool, &nats_url, &target, &opts, &mut link, &health).await {
             Ok(n) => {
                 backoff = opts.initial_backoff;
                 if n as i64 >= opts.batch {
@@ -302,30 +416,70 @@ pub async fn run_with(
     tracing::info!(job = "outbox_relay", "outbox relay stopped");
 }
 
+/// A connection whose stream was checked when the client had connected `connects` times.
+struct Link {
+    js: jetstream::Context,
+    connects: u64,
+}
+
+fn connects(js: &jetstream::Context) -> u64 {
+    js.client()
+        .statistics()
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 async fn step(
     pool: &PgPool,
     nats_url: &str,
     target: &StreamTarget,
     opts: &RelayOptions,
-    js: &mut Option<jetstream::Context>,
+    link: &mut Option<Link>,
+    health: &RelayHealth,
 ) -> anyhow::Result<usize> {
-    let ctx = match js {
-        Some(ctx) => ctx,
-        None => match connect(nats_url, target).await {
-            Ok(ctx) => js.insert(ctx),
-            Err(e) => {
-                let mut conn = pool.acquire().await?;
-                OutboxRepository::note_relay_failure(&mut conn, opts.batch, &format!("{e:#}"))
-                    .await?;
-                return Err(e);
+    // After the client reconnected by itself (perhaps to a server whose stream is another),
+    // check the stream again before publishing.
+    let checked = match link.take() {
+        Some(l) if connects(&l.js) == l.connects => Ok(l),
+        Some(l) => ensure_stream(&l.js, target).await.map(|()| Link {
+            connects: connects(&l.js),
+            js: l.js,
+        }),
+        None => connect(nats_url, target).await.map(|js| Link {
+            connects: connects(&js),
+            js,
+        }),
+    };
+    let ctx = match checked {
+        Ok(l) => &link.insert(l).js,
+        Err(e) => {
+            let state = match e.downcast_ref::<StreamMisconfigured>() {
+                Some(m) => RelayState::StreamMisconfigured(m.0.clone()),
+                None => RelayState::Unreachable(format!("{e:#}")),
+            };
+            if let (true, RelayState::StreamMisconfigured(why)) =
+                (health.set(state.clone()), &state)
+            {
+                tracing::error!(job = "outbox_relay", stream = %target.name, error = %why, "events are not published: the stream does not capture them");
             }
-        },
+            let mut conn = pool.acquire().await?;
+            OutboxRepository::note_relay_failure(&mut conn, opts.batch, &format!("{e:#}")).await?;
+            return Err(e);
+        }
     };
     let result = relay_batch(pool, ctx, target, opts.batch, opts.batch_timeout).await;
-    if result.is_err() {
-        // Start over with a fresh connection and stream check: the stream may have been
-        // deleted, or the server replaced.
-        *js = None;
+    match &result {
+        Ok(_) => {
+            health.set(RelayState::Publishing);
+        }
+        Err(e) => {
+            if ctx.client().connection_state() != async_nats::connection::State::Connected {
+                health.set(RelayState::Unreachable(format!("{e:#}")));
+            }
+            // Start over with a fresh connection and stream check: the stream may have been
+            // deleted or changed, or the server replaced.
+            *link = None;
+        }
     }
     result
 }
@@ -342,6 +496,21 @@ mod tests {
             t.subject_for("sahool.billing.invoice.paid"),
             "sahool.billing.invoice.paid"
         );
+    }
+
+    #[test]
+    fn covers_is_subject_subsumption() {
+        assert!(covers("sahool.billing.>", "sahool.billing.*"));
+        assert!(covers("sahool.billing.>", "sahool.billing.invoice.paid"));
+        assert!(covers("sahool.billing.>", "sahool.billing.>"));
+        assert!(covers("sahool.*.>", "sahool.billing.>"));
+        assert!(covers(">", "sahool.billing.>"));
+        assert!(!covers("sahool.billing.*", "sahool.billing.>"));
+        assert!(!covers("sahool.billing.*", "sahool.billing.invoice.paid"));
+        assert!(!covers("sahool.billing.>", "sahool.billing"));
+        assert!(!covers("sahool.billing.>", "sahool.payment.*"));
+        assert!(!covers("sahool.billing.invoice", "sahool.billing.*"));
+        assert!(covers("sahool.*", "sahool.billing"));
     }
 
     #[test]

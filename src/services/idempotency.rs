@@ -51,15 +51,21 @@ impl IdempotencyKey {
     }
 }
 
-/// A request's identity: method, path without the `/api` alias prefix (so `/v1` and `/api/v1`
-/// share keys), and the body in canonical JSON form (key order and spacing do not matter).
+/// A request's identity: method, the route without its API prefix (so `/v1`, `/api/v1` and
+/// `/api/v1/billing` share keys; hashed as `/v1/...`, as before there were three), and the body
+/// in canonical JSON form (key order and spacing do not matter).
 pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
-    let path = path.strip_prefix("/api").unwrap_or(path);
     let canonical = serde_json::to_string(body).unwrap_or_default();
     let mut h = Sha256::new();
     h.update(method.as_bytes());
     h.update(b" ");
-    h.update(path.as_bytes());
+    match crate::api_path::api_route(path) {
+        Some(route) => {
+            h.update(b"/v1");
+            h.update(route.as_bytes());
+        }
+        None => h.update(path.as_bytes()),
+    }
     h.update(b"\n");
     h.update(canonical.as_bytes());
     hex::encode(h.finalize())
@@ -296,6 +302,7 @@ mod tests {
         let a = fingerprint("POST", "/v1/payments", &json!({"a": 1, "b": "x"}));
         let b: Value = serde_json::from_str(r#"{ "b": "x",  "a": 1 }"#).unwrap();
         assert_eq!(a, fingerprint("POST", "/api/v1/payments", &b));
+        assert_eq!(a, fingerprint("POST", "/api/v1/billing/payments", &b));
         assert_ne!(
             a,
             fingerprint("POST", "/v1/payments", &json!({"a": 2, "b": "x"}))

@@ -102,6 +102,7 @@ async fn spawn_unlimited() -> TestApp {
         .expect("pool");
     let clock = Arc::new(ManualClock::default());
     let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
+    let relay_health = state.relay_health.clone();
     let app = billing_core::http::router_with_limits(state, RateLimits::disabled());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -117,6 +118,7 @@ async fn spawn_unlimited() -> TestApp {
         clock,
         client: reqwest::Client::new(),
         database_url: url,
+        relay_health,
     }
 }
 
@@ -269,7 +271,11 @@ async fn every_documented_operation_is_routed_under_both_prefixes() {
             .replace("{invoice_id}", "00000000-0000-0000-0000-000000000000")
             .replace("{payment_id}", "00000000-0000-0000-0000-000000000000");
         let targets = if path.starts_with("/v1/") {
-            vec![concrete.clone(), format!("/api{concrete}")]
+            vec![
+                concrete.clone(),
+                format!("/api{concrete}"),
+                concrete.replacen("/v1", "/api/v1/billing", 1),
+            ]
         } else {
             vec![concrete]
         };

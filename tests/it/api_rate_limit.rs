@@ -22,6 +22,7 @@ async fn spawn(limits: RateLimits) -> TestApp {
         .expect("pool");
     let clock = Arc::new(ManualClock::default());
     let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
+    let relay_health = state.relay_health.clone();
     let app = billing_core::http::router_with_limits(state, limits);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -42,6 +43,7 @@ async fn spawn(limits: RateLimits) -> TestApp {
         clock,
         client: reqwest::Client::new(),
         database_url: url,
+        relay_health,
     }
 }
 

@@ -222,6 +222,46 @@ async fn a_tenant_role_token_without_a_tenant_is_refused() {
     );
 }
 
+/// The binary with one more environment variable than `billing_core` sets.
+async fn billing_core_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_billing-core"));
+    cmd.args(args)
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", "postgres://unused@127.0.0.1:1/none")
+        .env("ENVIRONMENT", "test")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("the binary runs")
+}
+
+#[tokio::test]
+async fn conflicting_jwt_secrets_or_a_bad_role_map_refuse_to_start() {
+    for (env, expected) in [
+        (("JWT_SECRET_KEY", "a-different-secret"), "JWT_SECRET_KEY"),
+        (("JWT_ROLE_MAP", "ADMIN=root"), "JWT_ROLE_MAP"),
+    ] {
+        let out = billing_core_with(&[env], &["serve", "--no-migrate"]).await;
+        assert!(!out.status.success(), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "{}",
+            describe(&out)
+        );
+    }
+    // The platform's name alone is enough, and the same secret under both names is fine.
+    let out = billing_core_with(
+        &[("JWT_SECRET_KEY", JWT_SECRET)],
+        &["token", "--role", "super_admin"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(verify_token(JWT_SECRET, stdout(&out).trim()).is_ok());
+}
+
 #[tokio::test]
 async fn a_super_admin_token_is_accepted_by_the_api() {
     let url = common::fresh_database().await;

@@ -7,6 +7,7 @@ mod fakes;
 
 mod api_audit;
 mod api_events;
+mod api_gateway_prefix;
 mod api_invoices;
 mod api_metrics;
 mod api_openapi;
@@ -29,7 +30,9 @@ mod gateway_stripe;
 mod gateway_tharwatt;
 mod invoice_arithmetic;
 mod invoice_document;
+mod outbox_platform_stream;
 mod outbox_relay;
+mod platform_tokens;
 mod repo_invoices_payments;
 mod repo_tenants_subscriptions;
 mod repo_usage;

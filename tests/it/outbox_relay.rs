@@ -122,7 +122,7 @@ async fn all_ids(pool: &PgPool) -> Vec<Uuid> {
         .unwrap()
 }
 
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     for _ in 0..200 {
         if check().await {
             return;

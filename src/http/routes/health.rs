@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use crate::jobs::outbox_relay::RelayState;
 use crate::state::AppState;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -58,11 +59,25 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         _ => ("disconnected", "unknown"),
     };
     let ready = db == "connected" && mig == "applied";
+    // Events wait in the outbox while NATS or the stream is not right, and the API keeps working,
+    // so these checks inform but do not make the instance unready.
+    let (nats, stream, stream_error) = match state.relay_health.get() {
+        RelayState::NotConfigured => ("not_configured", "not_configured", None),
+        RelayState::Starting => ("connecting", "unknown", None),
+        RelayState::Publishing => ("connected", "ok", None),
+        RelayState::Unreachable(_) => ("disconnected", "unknown", None),
+        RelayState::StreamMisconfigured(why) => ("connected", "misconfigured", Some(why)),
+    };
+    let mut checks =
+        json!({ "database": db, "migrations": mig, "nats": nats, "events_stream": stream });
+    if let Some(why) = stream_error {
+        checks["events_stream_error"] = json!(why);
+    }
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "service": "billing-core",
         "version": VERSION,
-        "checks": { "database": db, "migrations": mig },
+        "checks": checks,
     });
     let status = if ready {
         StatusCode::OK

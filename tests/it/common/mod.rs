@@ -146,6 +146,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The outbox relay status this app's `/readyz` reports (hand it to a relay the test runs).
+    pub relay_health: billing_core::jobs::outbox_relay::RelayHealth,
 }
 
 impl TestApp {
@@ -161,6 +163,7 @@ impl TestApp {
         let pool = billing_core::db::connect(&config, url).await.expect("pool");
         let clock = Arc::new(ManualClock::default());
         let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
+        let relay_health = state.relay_health.clone();
         let app = billing_core::http::router(state);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -181,6 +184,7 @@ impl TestApp {
             clock,
             client: reqwest::Client::new(),
             database_url: url.to_string(),
+            relay_health,
         }
     }
 

@@ -4,13 +4,20 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::billing::types::TenantId;
 use crate::error::AppError;
 use crate::state::AppState;
+
+mod role_map;
+mod token;
+
+pub use role_map::{RoleMap, DEFAULT_ROLE_MAP};
+pub use token::{
+    issue_token, verify_token, verify_token_with, Claims, TokenPolicy, DEFAULT_AUDIENCE,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,95 +114,6 @@ impl Principal {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    pub exp: i64,
-    #[serde(default)]
-    pub iat: i64,
-}
-
-/// Mints a token (the `token` CLI command and tests).
-pub fn issue_token(
-    secret: &str,
-    subject: &str,
-    role: Role,
-    tenant: Option<&str>,
-    ttl_secs: i64,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: subject.to_string(),
-        tid: tenant.map(str::to_string),
-        tenant_id: None,
-        roles: Some(vec![role.as_str().to_string()]),
-        role: None,
-        exp: now + ttl_secs,
-        iat: now,
-    };
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-}
-
-pub fn verify_token(secret: &str, token: &str) -> Result<Principal, AppError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 30;
-    let data = decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|e| AppError::unauthorized(format!("Invalid bearer token: {e}")))?;
-    let c = data.claims;
-    let mut roles: Vec<Role> = c
-        .roles
-        .unwrap_or_default()
-        .iter()
-        .chain(c.role.iter())
-        .filter_map(|r| Role::parse(r))
-        .collect();
-    roles.dedup();
-    if roles.is_empty() {
-        return Err(AppError::unauthorized("The token carries no known role"));
-    }
-    let tenant_id = match c.tid.or(c.tenant_id) {
-        Some(t) => Some(
-            TenantId::parse(&t)
-                .map_err(|_| AppError::unauthorized("The token's tenant is invalid"))?,
-        ),
-        None => None,
-    };
-    let needs_tenant = !roles
-        .iter()
-        .any(|r| matches!(r, Role::SuperAdmin | Role::Service));
-    if needs_tenant && tenant_id.is_none() {
-        return Err(AppError::unauthorized(
-            "A tenant role needs a tenant claim (tid)",
-        ));
-    }
-    let scope = match &tenant_id {
-        Some(t) if needs_tenant => format!("tenant:{t}"),
-        _ => format!("user:{}", c.sub),
-    };
-    Ok(Principal {
-        subject: c.sub,
-        tenant_id,
-        roles,
-        scope,
-    })
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -231,7 +149,12 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principal>
                 .strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
                 .ok_or_else(|| AppError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-            verify_token(&state.config.jwt_secret, token.trim()).map(Some)
+            verify_token_with(
+                &state.config.jwt_secret,
+                &state.config.jwt_policy,
+                token.trim(),
+            )
+            .map(Some)
         }
     }
 }
@@ -246,31 +169,5 @@ impl FromRequestParts<AppState> for Principal {
         authenticate(state, parts)?.ok_or_else(|| {
             AppError::unauthorized("Authentication required: send a Bearer token or X-API-Key")
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_with_roles_and_tenant() {
-        let t = issue_token("s3cret", "u1", Role::TenantAdmin, Some("farm-1"), 60).unwrap();
-        let p = verify_token("s3cret", &t).unwrap();
-        assert_eq!(p.tenant_id.unwrap().as_str(), "farm-1");
-        assert_eq!(p.roles, vec![Role::TenantAdmin]);
-        assert!(verify_token("other", &t).is_err());
-    }
-
-    #[test]
-    fn expired_tokens_are_rejected() {
-        let t = issue_token("s3cret", "u1", Role::SuperAdmin, None, -3600).unwrap();
-        assert!(verify_token("s3cret", &t).is_err());
-    }
-
-    #[test]
-    fn tenant_roles_need_a_tenant_claim() {
-        let t = issue_token("s3cret", "u1", Role::TenantUser, None, 60).unwrap();
-        assert!(verify_token("s3cret", &t).is_err());
     }
 }
