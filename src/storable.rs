@@ -1,6 +1,6 @@
 //! PostgreSQL `text` and `jsonb` cannot hold U+0000 (jsonb refuses it as "unsupported Unicode
 //! escape sequence"), and serde_json reads `\u0000` happily. Client input holding it is refused
-//! at the edge (`http::extract::nul_path`); what is stored anyway — responses kept for
+//! at the edge ([`nul_path`]); what is stored anyway — responses kept for
 //! idempotent replay, outbox payloads, audit snapshots, gateway webhooks and messages — goes
 //! through [`scrub`] on its way in, so nothing a client or a gateway sends can make a write
 //! fail over and over.
@@ -9,13 +9,19 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::error::{AppError, FieldIssue};
+
 /// What a stored U+0000 becomes: the Unicode replacement character.
 const REPLACEMENT: &str = "\u{FFFD}";
 
 /// `s` with U+0000 replaced by U+FFFD (borrowed when there is none).
 pub fn scrub_str(s: &str) -> Cow<'_, str> {
+    replace_nul(s, REPLACEMENT)
+}
+
+fn replace_nul<'a>(s: &'a str, with: &str) -> Cow<'a, str> {
     if s.contains('\0') {
-        Cow::Owned(s.replace('\0', REPLACEMENT))
+        Cow::Owned(s.replace('\0', with))
     } else {
         Cow::Borrowed(s)
     }
@@ -62,11 +68,46 @@ pub fn storable(v: &Value) -> Cow<'_, Value> {
 /// Client text quoted in a message (a field path naming a key): U+0000 shown as the six
 /// characters `\u0000`, so the reader sees where it was and the message stays storable.
 pub fn show_nul(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\\u0000"))
-    } else {
-        Cow::Borrowed(s)
+    replace_nul(s, "\\u0000")
+}
+
+/// Client input holding U+0000 is refused at the edge (422), not by the database (500). Returns the path of the first string or key that holds one.
+pub fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() {
+            "body".into()
+        } else {
+            at.into()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            // The path is echoed in the error (and may be stored with it): a NUL in a key is
+            // shown as `\u0000`, never copied.
+            let shown = show_nul(k);
+            let here = if at.is_empty() {
+                shown.to_string()
+            } else {
+                format!("{at}.{shown}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(x, &here)
+            }
+        }),
+        _ => None,
     }
+}
+
+/// The 422 for a field (or key path) holding U+0000.
+pub fn nul_error(field: &str) -> AppError {
+    AppError::validation(vec![FieldIssue {
+        field: field.to_string(),
+        issue: "must not contain the NUL character (U+0000)".into(),
+    }])
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, FieldIssue};
+use crate::storable::{nul_error, nul_path};
 
 /// JSON body. Accepts any content type so `curl -d` works; the body must be a JSON document.
 pub struct ApiJson<T>(pub T);
@@ -26,7 +27,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
 
 /// A body parsed straight into `T`, which may borrow from it, without building a JSON tree
 /// (large bodies). Its strings are not checked for U+0000 here: whoever reads `T`'s raw parts
-/// must (`nul_path`).
+/// must (`storable::nul_path`).
 pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, AppError> {
     require_body(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -82,46 +83,6 @@ fn typed<'de, T: serde::Deserialize<'de>>(
             issue: e.into_inner().to_string(),
         }])
     })
-}
-
-/// PostgreSQL text cannot hold U+0000, so such input is refused here (422), not by the
-/// database (500). Returns the path of the first string or key that holds one.
-pub fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
-    use serde_json::Value;
-    match v {
-        Value::String(s) if s.contains('\0') => Some(if at.is_empty() {
-            "body".into()
-        } else {
-            at.into()
-        }),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
-        Value::Object(m) => m.iter().find_map(|(k, x)| {
-            // The path is echoed in the error (and may be stored with it): a NUL in a key is
-            // shown as `\u0000`, never copied.
-            let shown = crate::storable::show_nul(k);
-            let here = if at.is_empty() {
-                shown.to_string()
-            } else {
-                format!("{at}.{shown}")
-            };
-            if k.contains('\0') {
-                Some(here)
-            } else {
-                nul_path(x, &here)
-            }
-        }),
-        _ => None,
-    }
-}
-
-pub fn nul_error(field: &str) -> AppError {
-    AppError::validation(vec![FieldIssue {
-        field: field.to_string(),
-        issue: "must not contain the NUL character (U+0000)".into(),
-    }])
 }
 
 fn body_error(e: axum::extract::rejection::BytesRejection) -> AppError {

@@ -25,13 +25,13 @@ use super::{tenant_not_found, RecordUsageRequest, UsageInput};
 use crate::auth::Principal;
 use crate::billing::types::{MetricKind, TenantId, UsageAction};
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{nul_error, nul_path};
 use crate::repository::plans::PlanRepository;
 use crate::repository::usage::{
     CounterDeltas, CounterKey, QuotaContext, RecordColumns, TenantSubscription, UsageRepository,
 };
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::state::AppState;
+use crate::storable::{nul_error, nul_path};
 
 pub const MAX_BATCH_EVENTS: usize = 10_000;
 
