@@ -43,6 +43,8 @@ pub struct Config {
     pub stripe_api_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub stripe_api_base: String,
+    /// How long one gateway call may take (`GATEWAY_TIMEOUT_SECS`, default 30).
+    pub gateway_timeout: Duration,
     pub tharwatt_base_url: Option<String>,
     pub tharwatt_api_key: Option<String>,
     pub tharwatt_merchant_id: Option<String>,
@@ -154,6 +156,9 @@ impl Config {
             stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base: var("STRIPE_API_BASE")
                 .unwrap_or_else(|| "https://api.stripe.com".to_string()),
+            gateway_timeout: Duration::from_secs(
+                parse_num(&var, "GATEWAY_TIMEOUT_SECS", 30, 1, 300)?.into(),
+            ),
             tharwatt_base_url: var("THARWATT_BASE_URL"),
             tharwatt_api_key: var("THARWATT_API_KEY"),
             tharwatt_merchant_id: var("THARWATT_MERCHANT_ID"),

@@ -35,6 +35,12 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
             jobs_stopped.clone(),
         ))
     });
+    let reconcile = (config.scheduler_enabled && config.stripe_api_key.is_some()).then(|| {
+        tokio::spawn(crate::jobs::reconcile::run(
+            state.clone(),
+            jobs_stopped.clone(),
+        ))
+    });
     let scheduler = config
         .scheduler_enabled
         .then(|| tokio::spawn(crate::jobs::scheduler::run(state.clone(), jobs_stopped)));
@@ -53,6 +59,9 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     // In-flight requests are done; let the current billing run finish, then stop.
     let _ = stop_jobs.send(true);
     if let Some(handle) = scheduler {
+        let _ = handle.await;
+    }
+    if let Some(handle) = reconcile {
         let _ = handle.await;
     }
     if let Some(handle) = relay {

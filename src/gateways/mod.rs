@@ -1,7 +1,9 @@
 //! Payment gateways (Stripe for cards, Tharwatt for mobile money) behind one trait. Each is a
 //! plain HTTP client against a base URL from configuration, so tests point it at a local fake.
 //! Calls are made outside any database transaction; callers pass our own ids as the gateway's
-//! idempotency key or reference, so retrying a call can never charge twice.
+//! idempotency key or reference, so retrying a call can never charge twice. A call whose answer
+//! was lost is settled later by asking the gateway what became of it (`lookup_*`), never by
+//! sending it again under a new key.
 
 pub mod stripe;
 pub mod tharwatt;
@@ -17,7 +19,8 @@ use uuid::Uuid;
 use crate::billing::types::PaymentMethod;
 use crate::config::Config;
 
-/// How long one gateway call may take before it counts as unreachable.
+/// How long one gateway call may take before it counts as unreachable (`GATEWAY_TIMEOUT_SECS`
+/// overrides it).
 pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request to collect money.
@@ -46,6 +49,37 @@ pub struct RefundRequest {
     pub amount: Decimal,
     pub currency: String,
     pub reason: String,
+    /// Why, in the gateway's vocabulary (Stripe's `reason`).
+    pub reason_code: RefundReason,
+}
+
+/// Why money goes back, as Stripe names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    Duplicate,
+    Fraudulent,
+    #[default]
+    RequestedByCustomer,
+}
+
+impl RefundReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundReason::Duplicate => "duplicate",
+            RefundReason::Fraudulent => "fraudulent",
+            RefundReason::RequestedByCustomer => "requested_by_customer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "duplicate" => Some(RefundReason::Duplicate),
+            "fraudulent" => Some(RefundReason::Fraudulent),
+            "requested_by_customer" => Some(RefundReason::RequestedByCustomer),
+            _ => None,
+        }
+    }
 }
 
 /// The gateway's answer about a charge.
@@ -55,8 +89,27 @@ pub enum ChargeStatus {
     Succeeded,
     /// Accepted; the outcome arrives by webhook.
     Processing,
-    /// Definitely not collected (declined, canceled), with the gateway's reason.
+    /// The payer must act first (3-D Secure): the app confirms with the gateway's SDK using
+    /// `client_secret`, following `next_action`; the webhook settles the payment.
+    RequiresAction {
+        client_secret: Option<String>,
+        next_action: Value,
+    },
+    /// The card was declined: the payer's problem, not a gateway fault.
+    Declined(Decline),
+    /// Definitely not collected (refused, canceled), with a reason fit to show the tenant.
     Failed(String),
+}
+
+/// A card decline as Stripe reports it (`card_error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decline {
+    /// `card_declined`, `expired_card`, `incorrect_cvc`, ...
+    pub code: String,
+    /// The issuer's reason (`insufficient_funds`, `lost_card`, ...), when given.
+    pub decline_code: Option<String>,
+    /// Stripe's card-error message, written to be shown to the payer.
+    pub message: String,
 }
 
 #[derive(Clone, Debug)]
@@ -67,8 +120,10 @@ pub struct ChargeOutcome {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefundStatus {
-    /// Accepted by the gateway (done or on its way back to the payer).
+    /// The money is back with the payer.
     Succeeded,
+    /// Accepted, not done yet: it may still fail (Stripe's `pending`, `requires_action`).
+    Pending,
     Failed(String),
 }
 
@@ -90,6 +145,27 @@ pub trait PaymentGateway: Send + Sync {
     fn name(&self) -> &'static str;
     fn charge<'a>(&'a self, req: &'a ChargeRequest) -> GatewayFuture<'a, ChargeOutcome>;
     fn refund<'a>(&'a self, req: &'a RefundRequest) -> GatewayFuture<'a, RefundOutcome>;
+
+    /// What became of the charge for our payment `payment_id` (known to the gateway as
+    /// `external_id`, when we learnt it): `None` when the gateway has no such charge.
+    fn lookup_charge<'a>(
+        &'a self,
+        payment_id: Uuid,
+        external_id: Option<&'a str>,
+    ) -> GatewayFuture<'a, Option<ChargeOutcome>> {
+        let _ = (payment_id, external_id);
+        Box::pin(async { Err(GatewayError(format!("{} has no lookup", self.name()))) })
+    }
+
+    /// What became of the refund `req` asked for: `None` when the gateway has no such refund.
+    fn lookup_refund<'a>(
+        &'a self,
+        req: &'a RefundRequest,
+        external_refund_id: Option<&'a str>,
+    ) -> GatewayFuture<'a, Option<RefundOutcome>> {
+        let _ = (req, external_refund_id);
+        Box::pin(async { Err(GatewayError(format!("{} has no lookup", self.name()))) })
+    }
 }
 
 /// The configured gateway for `method`, or `None` when the method needs none (offline
@@ -109,9 +185,10 @@ pub fn is_gateway_method(method: PaymentMethod) -> bool {
     matches!(method, PaymentMethod::CreditCard | PaymentMethod::Tharwatt)
 }
 
-pub(crate) fn http_client() -> Result<reqwest::Client, GatewayError> {
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, GatewayError> {
     reqwest::Client::builder()
-        .timeout(GATEWAY_TIMEOUT)
+        .timeout(timeout)
+        .user_agent(concat!("sahool-billing-core/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| GatewayError(format!("http client: {e}")))
@@ -126,14 +203,6 @@ pub(crate) async fn read_json(resp: reqwest::Response) -> Result<(u16, Value), G
         .map_err(|e| GatewayError(format!("reading the gateway answer: {e}")))?;
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Ok((status, body))
-}
-
-/// Constant-time equality of two byte strings (signature checks).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Decimal amount → integer minor units (2-decimal currencies), exactly: an amount with more
@@ -165,12 +234,5 @@ mod tests {
         assert_eq!(to_minor_units(d("1234567890.12")), Some(123456789012));
         assert_eq!(to_minor_units(d("1.005")), None);
         assert_eq!(from_minor_units(1999), d("19.99"));
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_strings() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

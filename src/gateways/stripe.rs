@@ -1,20 +1,28 @@
-//! Stripe: card payments as PaymentIntents created and confirmed in one call, refunds, and
-//! webhook signature verification. Requests are form-encoded; answers are JSON objects.
+//! Stripe: card payments as PaymentIntents created and confirmed in one call, refunds, lookups
+//! of both (to settle a call whose answer was lost), and webhook signature verification.
+//! Requests are form-encoded; answers are JSON objects. Every request names the API version
+//! the client is written for ([`API_VERSION`]), so an account whose default version moves
+//! (e.g. to one that refuses `payment_method_types`) does not change what we send or read.
 
-use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+mod outcome;
+mod signature;
+
 use serde_json::Value;
-use sha2::Sha256;
+use uuid::Uuid;
+
+pub use outcome::{charge_outcome, intent_outcome, refund_object_outcome};
+pub use signature::{sign, verify_signature, SignatureError, SIGNATURE_TOLERANCE_SECS};
 
 use super::{
-    constant_time_eq, http_client, read_json, to_minor_units, ChargeOutcome, ChargeRequest,
-    ChargeStatus, GatewayError, GatewayFuture, PaymentGateway, RefundOutcome, RefundRequest,
-    RefundStatus,
+    http_client, read_json, to_minor_units, ChargeOutcome, ChargeRequest, GatewayError,
+    GatewayFuture, PaymentGateway, RefundOutcome, RefundRequest,
 };
 use crate::config::Config;
 
-/// How far a webhook's signed timestamp may be from our clock.
-pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+/// The Stripe API version the requests and the parsing below follow (`Stripe-Version`). On it,
+/// a PaymentIntent takes `automatic_payment_methods` (not `payment_method_types`), a Charge's
+/// `refunds` is not expanded, and refunds report `pending` before `succeeded` or `failed`.
+pub const API_VERSION: &str = "2025-03-31.basil";
 
 pub struct StripeClient {
     base: String,
@@ -30,12 +38,22 @@ impl StripeClient {
         if base.is_empty() {
             return None;
         }
-        let http = http_client().ok()?;
+        let http = http_client(config.gateway_timeout).ok()?;
         Some(StripeClient {
             base,
             api_key,
             http,
         })
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<(u16, Value), GatewayError> {
+        let resp = rb
+            .bearer_auth(&self.api_key)
+            .header("Stripe-Version", API_VERSION)
+            .send()
+            .await
+            .map_err(|e| GatewayError(format!("stripe unreachable: {}", without_url(&e))))?;
+        read_json(resp).await
     }
 
     async fn post_form(
@@ -44,16 +62,46 @@ impl StripeClient {
         idempotency_key: &str,
         form: &[(&str, String)],
     ) -> Result<(u16, Value), GatewayError> {
-        let resp = self
+        let rb = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.api_key)
             .header("Idempotency-Key", idempotency_key)
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| GatewayError(format!("stripe unreachable: {}", without_url(&e))))?;
-        read_json(resp).await
+            .form(form);
+        self.send(rb).await
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, GatewayError> {
+        let rb = self.http.get(format!("{}{path}", self.base)).query(query);
+        match self.send(rb).await? {
+            (200..=299, body) => Ok(body),
+            (status, body) => {
+                outcome::log_refusal(status, &body);
+                Err(GatewayError(format!(
+                    "stripe answered {status} to a lookup"
+                )))
+            }
+        }
+    }
+
+    /// The PaymentMethod to confirm with. A legacy card token (`tok_…`) cannot be passed as a
+    /// `payment_method` on this API version; it is turned into a PaymentMethod first (`POST
+    /// /v1/payment_methods` with `card[token]`), under a key derived from our payment id so a
+    /// retry reuses the same PaymentMethod. `Err(outcome)`: the card was refused already.
+    async fn payment_method(
+        &self,
+        req: &ChargeRequest,
+    ) -> Result<Result<String, ChargeOutcome>, GatewayError> {
+        let token = req.stripe_token.clone().unwrap_or_default();
+        if !token.starts_with("tok_") {
+            return Ok(Ok(token));
+        }
+        let form = [("type", "card".to_string()), ("card[token]", token)];
+        let key = format!("{}-payment-method", req.payment_id);
+        let (status, body) = self.post_form("/v1/payment_methods", &key, &form).await?;
+        match (status, body["id"].as_str()) {
+            (200..=299, Some(id)) => Ok(Ok(id.to_string())),
+            _ => charge_outcome(status, &body).map(Err),
+        }
     }
 
     async fn create_payment_intent(
@@ -62,13 +110,22 @@ impl StripeClient {
     ) -> Result<ChargeOutcome, GatewayError> {
         let minor = to_minor_units(req.amount)
             .ok_or_else(|| GatewayError("amount has more than 2 decimals".into()))?;
-        let token = req.stripe_token.clone().unwrap_or_default();
+        let payment_method = match self.payment_method(req).await? {
+            Ok(pm) => pm,
+            Err(refused) => return Ok(refused),
+        };
         let form = [
             ("amount", minor.to_string()),
             ("currency", req.currency.to_ascii_lowercase()),
-            ("payment_method", token),
-            ("payment_method_types[]", "card".to_string()),
+            ("payment_method", payment_method),
             ("confirm", "true".to_string()),
+            // Cards confirmed on the server: no redirect-based methods, so no return_url is
+            // needed; 3-D Secure still comes back as `requires_action` (use_stripe_sdk).
+            ("automatic_payment_methods[enabled]", "true".to_string()),
+            (
+                "automatic_payment_methods[allow_redirects]",
+                "never".to_string(),
+            ),
             ("description", req.description.clone()),
             ("metadata[payment_id]", req.payment_id.to_string()),
             ("metadata[invoice_id]", req.invoice_id.to_string()),
@@ -90,14 +147,65 @@ impl StripeClient {
         let form = [
             ("payment_intent", intent),
             ("amount", minor.to_string()),
-            ("reason", "requested_by_customer".to_string()),
+            ("reason", req.reason_code.as_str().to_string()),
             ("metadata[refund_id]", req.refund_id.to_string()),
             ("metadata[payment_id]", req.payment_id.to_string()),
         ];
+        // The refund row's id: every retry of this refund reaches Stripe under the same key.
         let (status, body) = self
             .post_form("/v1/refunds", &req.refund_id.to_string(), &form)
             .await?;
-        refund_outcome(status, &body)
+        outcome::refund_outcome(status, &body)
+    }
+
+    /// By id when we have it; else by our payment id in the metadata (Search; a PaymentIntent
+    /// becomes searchable within about a minute, which is why callers wait a grace period).
+    async fn find_intent(
+        &self,
+        payment_id: Uuid,
+        external_id: Option<&str>,
+    ) -> Result<Option<ChargeOutcome>, GatewayError> {
+        if let Some(id) = external_id {
+            let intent = self.get(&format!("/v1/payment_intents/{id}"), &[]).await?;
+            return intent_outcome(&intent).map(Some);
+        }
+        let query = format!("metadata['payment_id']:'{payment_id}'");
+        let found = self
+            .get("/v1/payment_intents/search", &[("query", &query)])
+            .await?;
+        match found["data"].as_array().and_then(|d| d.first()) {
+            Some(intent) => intent_outcome(intent).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// By id when we have it; else among the PaymentIntent's refunds (a list, which is
+    /// consistent at once), by our refund id in the metadata.
+    async fn find_refund(
+        &self,
+        req: &RefundRequest,
+        external_refund_id: Option<&str>,
+    ) -> Result<Option<RefundOutcome>, GatewayError> {
+        if let Some(id) = external_refund_id {
+            let refund = self.get(&format!("/v1/refunds/{id}"), &[]).await?;
+            return refund_object_outcome(&refund).map(Some);
+        }
+        let Some(intent) = req.external_id.as_deref() else {
+            return Ok(None);
+        };
+        let list = self
+            .get(
+                "/v1/refunds",
+                &[("payment_intent", intent), ("limit", "100")],
+            )
+            .await?;
+        let ours = req.refund_id.to_string();
+        let hit = list["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["metadata"]["refund_id"].as_str() == Some(ours.as_str()));
+        hit.map(refund_object_outcome).transpose()
     }
 }
 
@@ -111,6 +219,20 @@ impl PaymentGateway for StripeClient {
     fn refund<'a>(&'a self, req: &'a RefundRequest) -> GatewayFuture<'a, RefundOutcome> {
         Box::pin(self.create_refund(req))
     }
+    fn lookup_charge<'a>(
+        &'a self,
+        payment_id: Uuid,
+        external_id: Option<&'a str>,
+    ) -> GatewayFuture<'a, Option<ChargeOutcome>> {
+        Box::pin(self.find_intent(payment_id, external_id))
+    }
+    fn lookup_refund<'a>(
+        &'a self,
+        req: &'a RefundRequest,
+        external_refund_id: Option<&'a str>,
+    ) -> GatewayFuture<'a, Option<RefundOutcome>> {
+        Box::pin(self.find_refund(req, external_refund_id))
+    }
 }
 
 /// reqwest errors name the URL; the gateway base is configuration, not a secret, but the
@@ -122,219 +244,5 @@ fn without_url(e: &reqwest::Error) -> String {
         "connection failed".into()
     } else {
         "request failed".into()
-    }
-}
-
-fn error_message(body: &Value) -> String {
-    body["error"]["message"]
-        .as_str()
-        .or_else(|| body["last_payment_error"]["message"].as_str())
-        .unwrap_or("declined by the card gateway")
-        .chars()
-        .take(500)
-        .collect()
-}
-
-/// Maps Stripe's answer to a PaymentIntent creation. A 402 card error or another 4xx is a
-/// definite "not charged"; 409 (a concurrent request with the same key), 429 and 5xx leave
-/// the outcome unknown.
-fn charge_outcome(status: u16, body: &Value) -> Result<ChargeOutcome, GatewayError> {
-    match status {
-        200..=299 => {
-            let external_id = body["id"].as_str().map(str::to_string);
-            let status = match body["status"].as_str().unwrap_or("") {
-                "succeeded" => ChargeStatus::Succeeded,
-                "processing" | "requires_capture" | "requires_action" | "requires_confirmation" => {
-                    ChargeStatus::Processing
-                }
-                "requires_payment_method" | "canceled" => ChargeStatus::Failed(error_message(body)),
-                other => {
-                    return Err(GatewayError(format!(
-                        "unknown PaymentIntent status {other:?}"
-                    )))
-                }
-            };
-            Ok(ChargeOutcome {
-                external_id,
-                status,
-            })
-        }
-        409 | 429 => Err(GatewayError(format!("stripe answered {status}"))),
-        400..=499 => Ok(ChargeOutcome {
-            external_id: body["error"]["payment_intent"]["id"]
-                .as_str()
-                .map(str::to_string),
-            status: ChargeStatus::Failed(error_message(body)),
-        }),
-        _ => Err(GatewayError(format!("stripe answered {status}"))),
-    }
-}
-
-fn refund_outcome(status: u16, body: &Value) -> Result<RefundOutcome, GatewayError> {
-    match status {
-        200..=299 => {
-            let external_refund_id = body["id"].as_str().map(str::to_string);
-            let status = match body["status"].as_str().unwrap_or("") {
-                "succeeded" | "pending" => RefundStatus::Succeeded,
-                "failed" | "canceled" => RefundStatus::Failed(
-                    body["failure_reason"]
-                        .as_str()
-                        .unwrap_or("refund failed")
-                        .to_string(),
-                ),
-                other => return Err(GatewayError(format!("unknown Refund status {other:?}"))),
-            };
-            Ok(RefundOutcome {
-                external_refund_id,
-                status,
-            })
-        }
-        409 | 429 => Err(GatewayError(format!("stripe answered {status}"))),
-        400..=499 => Ok(RefundOutcome {
-            external_refund_id: None,
-            status: RefundStatus::Failed(error_message(body)),
-        }),
-        _ => Err(GatewayError(format!("stripe answered {status}"))),
-    }
-}
-
-/// Why a webhook signature was refused (never shown in detail to the caller).
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("no webhook secret is configured")]
-    NoSecret,
-    #[error("the signature header is missing or malformed")]
-    Malformed,
-    #[error("the signature timestamp is outside the tolerance")]
-    Stale,
-    #[error("no signature matches")]
-    Mismatch,
-}
-
-/// Computes the `v1` signature of `payload` signed at `timestamp`.
-pub fn sign(secret: &str, timestamp: i64, payload: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(payload);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Verifies a `Stripe-Signature` header (`t=<unix>,v1=<hex>[,v1=<hex>...]`) over the raw body:
-/// any `v1` may match (secret rotation), and `t` must be within the tolerance of `now`.
-pub fn verify_signature(
-    secret: Option<&str>,
-    header: Option<&str>,
-    payload: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), SignatureError> {
-    let secret = secret
-        .filter(|s| !s.is_empty())
-        .ok_or(SignatureError::NoSecret)?;
-    let header = header.ok_or(SignatureError::Malformed)?;
-    let mut timestamp = None;
-    let mut candidates = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => timestamp = v.parse::<i64>().ok(),
-            Some(("v1", v)) => candidates.push(v.to_ascii_lowercase()),
-            _ => {}
-        }
-    }
-    let t = timestamp.ok_or(SignatureError::Malformed)?;
-    if candidates.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now.timestamp() - t).abs() > SIGNATURE_TOLERANCE_SECS {
-        return Err(SignatureError::Stale);
-    }
-    let expected = sign(secret, t, payload);
-    if candidates
-        .iter()
-        .any(|c| constant_time_eq(c.as_bytes(), expected.as_bytes()))
-    {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use serde_json::json;
-
-    fn at(t: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(t, 0).unwrap()
-    }
-
-    #[test]
-    fn a_fresh_correct_signature_is_accepted_among_several() {
-        let body = br#"{"id":"evt_1"}"#;
-        let good = sign("whsec", 1000, body);
-        let header = format!("t=1000,v1=deadbeef,v1={good},v0=xyz");
-        assert_eq!(
-            verify_signature(Some("whsec"), Some(&header), body, at(1100)),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn bad_stale_or_missing_signatures_are_refused() {
-        let body = br#"{"id":"evt_1"}"#;
-        let good = format!("t=1000,v1={}", sign("whsec", 1000, body));
-        let v = |secret, header: Option<&str>, body: &[u8], now| {
-            verify_signature(secret, header, body, at(now))
-        };
-        assert_eq!(
-            v(None, Some(&good), body, 1000),
-            Err(SignatureError::NoSecret)
-        );
-        assert_eq!(
-            v(Some("whsec"), None, body, 1000),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            v(Some("whsec"), Some("v1=abc"), body, 1000),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            v(Some("whsec"), Some(&good), body, 1301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            v(Some("whsec"), Some(&good), body, 699),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            v(Some("other"), Some(&good), body, 1000),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            v(Some("whsec"), Some(&good), br#"{"id":"evt_2"}"#, 1000),
-            Err(SignatureError::Mismatch)
-        );
-    }
-
-    #[test]
-    fn payment_intent_answers_map_to_outcomes() {
-        let ok = charge_outcome(200, &json!({"id": "pi_1", "status": "succeeded"})).unwrap();
-        assert_eq!(ok.status, ChargeStatus::Succeeded);
-        assert_eq!(ok.external_id.as_deref(), Some("pi_1"));
-        let declined = charge_outcome(
-            402,
-            &json!({"error": {"type": "card_error", "message": "Your card was declined.",
-                               "payment_intent": {"id": "pi_2"}}}),
-        )
-        .unwrap();
-        assert_eq!(
-            declined.status,
-            ChargeStatus::Failed("Your card was declined.".into())
-        );
-        assert_eq!(declined.external_id.as_deref(), Some("pi_2"));
-        assert!(charge_outcome(500, &Value::Null).is_err());
-        assert!(charge_outcome(409, &Value::Null).is_err());
     }
 }

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{
-    constant_time_eq, http_client, read_json, ChargeOutcome, ChargeRequest, ChargeStatus,
-    GatewayError, GatewayFuture, PaymentGateway, RefundOutcome, RefundRequest, RefundStatus,
+    http_client, read_json, ChargeOutcome, ChargeRequest, ChargeStatus, GatewayError,
+    GatewayFuture, PaymentGateway, RefundOutcome, RefundRequest, RefundStatus,
 };
 use crate::billing::money::money_string;
 use crate::config::Config;
@@ -41,7 +41,7 @@ impl TharwattClient {
             merchant_id,
             // Unset: the merchant account's default callback applies.
             callback_url: config.tharwatt_callback_url.clone(),
-            http: http_client().ok()?,
+            http: http_client(config.gateway_timeout).ok()?,
         })
     }
 
@@ -171,8 +171,14 @@ pub fn verify_signature(secret: Option<&str>, header: Option<&str>, payload: &[u
     let (Some(secret), Some(header)) = (secret.filter(|s| !s.is_empty()), header) else {
         return false;
     };
-    let given = header.trim().to_ascii_lowercase();
-    constant_time_eq(given.as_bytes(), sign(secret, payload).as_bytes())
+    let Ok(given) = hex::decode(header.trim()) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(payload);
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&given).is_ok()
 }
 
 #[cfg(test)]

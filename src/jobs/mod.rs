@@ -3,6 +3,7 @@
 //! same code as of a date.
 
 pub mod outbox_relay;
+pub mod reconcile;
 pub mod scheduler;
 
 use chrono::{DateTime, Utc};

@@ -222,7 +222,7 @@ impl PaymentRepository {
         q.build_query_as().fetch_optional(conn).await
     }
 
-    /// pending/processing → succeeded. `None` when the payment is in any other state (so a
+    /// pending/processing → succeeded, clearing a "did not answer" note. `None` when the payment is in any other state (so a
     /// second settlement can never happen), or is not the tenant's.
     pub async fn mark_succeeded(
         conn: &mut PgConnection,
@@ -234,6 +234,7 @@ impl PaymentRepository {
     ) -> sqlx::Result<Option<PaymentRow>> {
         sqlx::query_as(&format!(
             "UPDATE payments SET status = 'succeeded', paid_at = $5, processed_at = $5,
+                 failure_reason = NULL,
                  external_id = COALESCE($3, external_id), confirmed_by = COALESCE($4, confirmed_by)
              WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('pending', 'processing')
              RETURNING {PAYMENT_COLUMNS}"
@@ -427,6 +428,73 @@ impl PaymentRepository {
         .bind(payment_id)
         .bind(amount)
         .fetch_optional(conn)
+        .await
+    }
+
+    /// Takes back a refund that failed after it was applied: `refunded_amount` shrinks and a
+    /// `refunded` payment is `succeeded` again. `None` if less than that was refunded.
+    pub async fn remove_refund(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+        amount: Decimal,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET refunded_amount = refunded_amount - $3,
+                 status = CASE WHEN status = 'refunded' THEN 'succeeded'::payment_status
+                               ELSE status END
+             WHERE tenant_id = $1 AND payment_id = $2 AND status IN ('succeeded', 'refunded')
+               AND $3 > 0 AND refunded_amount >= $3
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .bind(amount)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// failed → processing: the gateway reports that a payment it had failed succeeded after
+    /// all (the payer retried with another card on the same PaymentIntent). Only a failure the
+    /// gateway reported (`confirmed_by` unset), never a rejection by staff.
+    pub async fn reopen_failed(
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        payment_id: Uuid,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET status = 'processing', processed_at = NULL
+             WHERE tenant_id = $1 AND payment_id = $2 AND status = 'failed' AND confirmed_by IS NULL
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(payment_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Claims up to `limit` payments of `method` left `pending`/`processing` and untouched for
+    /// `grace_secs`, oldest first: their `updated_at` moves to now, so no other worker claims
+    /// them again within the grace, and rows another transaction holds (a request settling
+    /// them) are skipped. The caller then asks the gateway outside any transaction.
+    pub async fn claim_stale_open(
+        conn: &mut PgConnection,
+        method: PaymentMethod,
+        grace_secs: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<PaymentRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE payments SET updated_at = now() WHERE payment_id IN (
+                 SELECT payment_id FROM payments
+                 WHERE status IN ('pending', 'processing') AND method = $1
+                   AND updated_at < now() - $2 * interval '1 second'
+                 ORDER BY updated_at LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED)
+             RETURNING {PAYMENT_COLUMNS}"
+        ))
+        .bind(method)
+        .bind(grace_secs as f64)
+        .bind(limit)
+        .fetch_all(conn)
         .await
     }
 

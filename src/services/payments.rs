@@ -26,6 +26,7 @@ use crate::services::invoices::{invoice_not_found, tenant_not_found};
 use crate::services::validate::{check_len, is_phone, Checks};
 
 pub mod gateway;
+pub mod reconcile;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +77,16 @@ impl CreatePaymentRequest {
                 .is_none_or(|t| t.trim().is_empty())
         {
             checks.push("stripe_token", "is required for credit_card payments");
+        } else if self.method == PaymentMethod::CreditCard
+            && self
+                .stripe_token
+                .as_deref()
+                .is_some_and(|t| !is_card_token(t.trim()))
+        {
+            checks.push(
+                "stripe_token",
+                "must be a Stripe PaymentMethod id (pm_...) or a card token (tok_...)",
+            );
         }
         if self.method == PaymentMethod::Tharwatt && self.phone_number.is_none() {
             checks.push("phone_number", "is required for tharwatt payments");
@@ -100,6 +111,16 @@ impl CreatePaymentRequest {
             notes: self.notes.map(|s| s.trim().to_string()),
         })
     }
+}
+
+/// What a card payment may name: a PaymentMethod (`pm_…`, what Stripe.js and the mobile SDKs
+/// create) or a legacy card token (`tok_…`, turned into a PaymentMethod before confirming).
+fn is_card_token(t: &str) -> bool {
+    let id = t
+        .strip_prefix("pm_")
+        .or_else(|| t.strip_prefix("tok_"))
+        .unwrap_or("");
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The request identity for idempotency: the body without its `idempotency_key` member, so

@@ -1,8 +1,9 @@
 //! Refunds of succeeded payments (super admin). Cumulative refunds never exceed the payment:
 //! the cap is checked under the locks tenant → invoice → payment, counting refunds still in
 //! flight at a gateway. A card or Tharwatt refund is recorded `pending`, sent to its gateway
-//! outside any transaction (our refund id is the gateway's idempotency key), then applied;
-//! cash, bank transfer and mobile money refunds are applied at once.
+//! outside any transaction (our refund id is the gateway's idempotency key, see `gateway`),
+//! and applied only once the gateway says the money is back (`events`); cash, bank transfer
+//! and mobile money refunds are applied at once.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use crate::billing::money::{money_string, round_money, PositiveAmount};
 use crate::billing::types::PaymentStatus;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::gateways::{self, RefundRequest, RefundStatus as GatewayRefundStatus};
+use crate::gateways::{self, RefundReason};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundRow, RefundStatus};
@@ -25,6 +26,9 @@ use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
 use crate::services::payments::{audit_snapshot, lock_payment, payment_json};
+
+pub mod events;
+pub mod gateway;
 use crate::services::validate::{check_len, Checks};
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +38,8 @@ pub struct CreateRefundRequest {
     pub amount: Option<PositiveAmount>,
     pub reason: String,
     pub reason_ar: Option<String>,
+    /// Stripe's vocabulary for why: duplicate, fraudulent or requested_by_customer (default).
+    pub reason_code: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +49,7 @@ pub struct RefundInput {
     pub amount: Option<Decimal>,
     pub reason: String,
     pub reason_ar: Option<String>,
+    pub reason_code: RefundReason,
 }
 
 impl CreateRefundRequest {
@@ -56,6 +63,16 @@ impl CreateRefundRequest {
         if let Some(r) = &self.reason_ar {
             check_len(&mut checks, "reason_ar", r, 1000);
         }
+        let reason_code = match self.reason_code.as_deref().map(str::trim) {
+            None => Some(RefundReason::default()),
+            Some(c) => RefundReason::parse(c),
+        };
+        if reason_code.is_none() {
+            checks.push(
+                "reason_code",
+                "must be duplicate, fraudulent or requested_by_customer",
+            );
+        }
         checks.finish()?;
         let payment_id =
             payment_id.ok_or_else(|| AppError::field("payment_id", "must be a UUID"))?;
@@ -64,6 +81,7 @@ impl CreateRefundRequest {
             amount: self.amount.map(PositiveAmount::value),
             reason: self.reason.trim().to_string(),
             reason_ar: self.reason_ar.map(|s| s.trim().to_string()),
+            reason_code: reason_code.unwrap_or_default(),
         })
     }
 }
@@ -80,7 +98,7 @@ fn not_refundable(p: &PaymentRow) -> AppError {
     .with_extra("payment_status", p.status)
 }
 
-fn exceeds(refundable: Decimal) -> AppError {
+pub(crate) fn exceeds(refundable: Decimal) -> AppError {
     AppError::unprocessable(
         "refund_exceeds_payment",
         format!(
@@ -92,7 +110,9 @@ fn exceeds(refundable: Decimal) -> AppError {
     .with_extra("refundable", money_string(refundable))
 }
 
-/// POST /refunds. Replays under `key`; a failed request stores nothing under it.
+/// POST /refunds. Replays under `key`; a failed request stores nothing under it. A retry
+/// of a card refund whose gateway call got no answer continues with the same refund row (and
+/// so the same gateway idempotency key): it can never be refunded twice.
 pub async fn create_refund(
     pool: &PgPool,
     config: &Config,
@@ -108,6 +128,20 @@ pub async fn create_refund(
         if let Claim::Replay(done) = idempotency::claim(&mut tx, &scope, k, fingerprint).await? {
             return Ok(done);
         }
+        if let Some(open) =
+            RefundRepository::find_unanswered_by_idempotency(&mut tx, &scope, k.as_str()).await?
+        {
+            let (_, _, payment) = lock_payment(&mut tx, open.payment_id).await?;
+            let gw = refund_gateway(config, &payment)?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("gateway refund offline")))?;
+            tx.commit().await?;
+            let call = gateway::Call {
+                principal,
+                key: key.as_ref(),
+                retry: true,
+            };
+            return gateway::send(pool, gw.as_ref(), call, &payment, open, now).await;
+        }
     }
     let (tenant_id, inv, payment) = lock_payment(&mut tx, input.payment_id).await?;
     match payment.status {
@@ -116,23 +150,17 @@ pub async fn create_refund(
         PaymentStatus::Refunded => return Err(exceeds(Decimal::ZERO)),
         _ => return Err(not_refundable(&payment)),
     }
-    let gateway = gateways::for_method(config, payment.method);
-    if gateways::is_gateway_method(payment.method) && gateway.is_none() {
-        return Err(AppError::unprocessable(
-            "payment_method_unavailable",
-            format!(
-                "{} refunds need the gateway, which is not configured",
-                payment.method
-            ),
-            "بوابة الدفع غير متاحة حالياً",
-        ));
-    }
+    let gateway = refund_gateway(config, &payment)?;
     let committed = RefundRepository::committed_total(&mut tx, payment.payment_id).await?;
     let refundable = payment.amount - committed;
     let amount = input.amount.unwrap_or(refundable);
     if amount <= Decimal::ZERO || amount > refundable {
         return Err(exceeds(refundable));
     }
+    let idem = key
+        .as_ref()
+        .filter(|_| gateway.is_some())
+        .map(|k| (scope.as_str(), k.as_str()));
     let refund = RefundRepository::create(
         &mut tx,
         &NewRefund {
@@ -147,6 +175,8 @@ pub async fn create_refund(
             reason_ar: input.reason_ar.as_deref(),
             external_refund_id: None,
             created_by: Some(&principal.subject),
+            reason_code: input.reason_code.as_str(),
+            idempotency: idem,
         },
     )
     .await?;
@@ -164,67 +194,36 @@ pub async fn create_refund(
         });
     };
     tx.commit().await?;
-
-    let (gateway_amount, gateway_currency) = gateway_share(&payment, committed, amount);
-    let request = RefundRequest {
-        refund_id: refund.refund_id,
-        payment_id: payment.payment_id,
-        external_id: payment.external_id.clone(),
-        amount: gateway_amount,
-        currency: gateway_currency,
-        reason: input.reason.clone(),
+    let call = gateway::Call {
+        principal,
+        key: key.as_ref(),
+        retry: false,
     };
-    let answer = gateway.refund(&request).await;
+    gateway::send(pool, gateway.as_ref(), call, &payment, refund, now).await
+}
 
-    let mut tx = pool.begin().await?;
-    let failure = match answer {
-        Ok(o) if o.status == GatewayRefundStatus::Succeeded => {
-            let (_, inv_now, payment_now) = lock_payment(&mut tx, payment.payment_id).await?;
-            let body = apply(&mut tx, &refund, o.external_refund_id.as_deref(), now).await?;
-            let before = audit_snapshot(&payment_now, &inv_now);
-            audit_refund(&mut tx, &Actor::from(principal), &refund, before, &body).await?;
-            finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
-            tx.commit().await?;
-            return Ok(Outcome {
-                status: StatusCode::CREATED,
-                body,
-                replayed: false,
-            });
-        }
-        Ok(o) => match o.status {
-            GatewayRefundStatus::Failed(reason) => reason,
-            GatewayRefundStatus::Succeeded => String::new(),
-        },
-        Err(e) => {
-            tracing::warn!(refund.id = %refund.refund_id, error = %e, "gateway refund failed");
-            // Unknown outcome: if the gateway did refund, its charge.refunded webhook records it.
-            "The payment gateway did not answer".to_string()
-        }
-    };
-    RefundRepository::finish(
-        &mut tx,
-        refund.refund_id,
-        RefundStatus::Failed,
-        None,
-        Some(&failure),
-    )
-    .await?;
-    if let Some(k) = &key {
-        idempotency::release(&mut tx, &scope, k).await?;
+/// The gateway a refund of `payment` goes through: `None` for offline methods; 422 when the
+/// payment's gateway is not configured.
+fn refund_gateway(
+    config: &Config,
+    payment: &PaymentRow,
+) -> AppResult<Option<Box<dyn gateways::PaymentGateway>>> {
+    let gateway = gateways::for_method(config, payment.method);
+    if gateways::is_gateway_method(payment.method) && gateway.is_none() {
+        return Err(AppError::unprocessable(
+            "payment_method_unavailable",
+            format!(
+                "{} refunds need the gateway, which is not configured",
+                payment.method
+            ),
+            "بوابة الدفع غير متاحة حالياً",
+        ));
     }
-    tx.commit().await?;
-    Err(AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The refund could not be processed by the payment gateway",
-        "فشل في معالجة الاسترداد عبر بوابة الدفع",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("gateway_message", failure))
+    Ok(gateway)
 }
 
 /// The audit row of a refund: what changed on the payment and its invoice, and the refund.
-async fn audit_refund(
+pub(crate) async fn audit_refund(
     conn: &mut PgConnection,
     actor: &Actor,
     refund: &RefundRow,
@@ -247,7 +246,7 @@ async fn audit_refund(
     audit::record(conn, actor, event).await
 }
 
-async fn finish_key(
+pub(crate) async fn finish_key(
     conn: &mut PgConnection,
     scope: &str,
     key: Option<&IdempotencyKey>,
@@ -262,7 +261,11 @@ async fn finish_key(
 /// The refund in the gateway's money: its share of what the gateway collected (Tharwatt
 /// collected YER). The refund that empties the payment takes exactly what is left, so the
 /// gateway refunds add up to the charge despite rounding.
-fn gateway_share(p: &PaymentRow, committed_before: Decimal, amount: Decimal) -> (Decimal, String) {
+pub(crate) fn gateway_share(
+    p: &PaymentRow,
+    committed_before: Decimal,
+    amount: Decimal,
+) -> (Decimal, String) {
     let (Some(g_amount), Some(g_currency)) = (p.gateway_amount, p.gateway_currency.clone()) else {
         return (amount, p.currency.clone());
     };
@@ -280,7 +283,7 @@ fn gateway_share(p: &PaymentRow, committed_before: Decimal, amount: Decimal) -> 
 /// Applies a pending refund (caller holds tenant → invoice → payment locks): the refund
 /// succeeds, the payment's refunded amount grows (status `refunded` when all of it is), the
 /// invoice's `amount_paid` shrinks, and `payment.refunded` is recorded.
-async fn apply(
+pub(crate) async fn apply(
     conn: &mut PgConnection,
     refund: &RefundRow,
     external_refund_id: Option<&str>,
@@ -334,8 +337,28 @@ async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) ->
     Ok(())
 }
 
-fn refund_body(r: &RefundRow, p: &PaymentRow, inv: &InvoiceRow) -> Value {
+/// A pending refund is not money back yet: the payment and invoice are unchanged and the
+/// message says the gateway has it.
+pub(crate) fn refund_body(r: &RefundRow, p: &PaymentRow, inv: &InvoiceRow) -> Value {
     let full = p.status == PaymentStatus::Refunded;
+    let pending = r.status == RefundStatus::Pending;
+    let (message, message_ar) = if pending {
+        (
+            "Refund sent to the payment gateway; it completes when the gateway confirms it"
+                .to_string(),
+            "تم إرسال الاسترداد إلى بوابة الدفع وسيكتمل عند التأكيد".to_string(),
+        )
+    } else if full {
+        (
+            "The payment was refunded in full".to_string(),
+            "تم استرداد المبلغ بالكامل بنجاح".to_string(),
+        )
+    } else {
+        (
+            format!("{} was refunded", money_string(r.amount)),
+            format!("تم استرداد مبلغ {} بنجاح", money_string(r.amount)),
+        )
+    };
     json!({
         "success": true,
         "refund": {
@@ -350,55 +373,15 @@ fn refund_body(r: &RefundRow, p: &PaymentRow, inv: &InvoiceRow) -> Value {
             "status": r.status,
             "reason": r.reason,
             "reason_ar": r.reason_ar.clone().unwrap_or_else(|| r.reason.clone()),
+            "reason_code": r.reason_code,
             "external_refund_id": r.external_refund_id,
+            "failure_reason": r.failure_reason,
             "created_at": r.created_at,
         },
         "payment": payment_json(p),
         "invoice_status": inv.status,
         "amount_due": money_string(inv.amount_due),
-        "message_ar": if full {
-            "تم استرداد المبلغ بالكامل بنجاح".to_string()
-        } else {
-            format!("تم استرداد مبلغ {} بنجاح", money_string(r.amount))
-        },
+        "message": message,
+        "message_ar": message_ar,
     })
-}
-
-/// A refund made at the gateway itself (e.g. from the Stripe dashboard) that we learn of by
-/// webhook: recorded and applied like ours, up to what is left of the payment. Caller holds
-/// tenant → invoice → payment locks. Returns whether anything was recorded.
-pub async fn record_gateway_refund(
-    conn: &mut PgConnection,
-    payment: &PaymentRow,
-    gateway_refunded_total: Decimal,
-    external_refund_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> AppResult<bool> {
-    if !matches!(payment.status, PaymentStatus::Succeeded) {
-        return Ok(false);
-    }
-    let committed = RefundRepository::committed_total(conn, payment.payment_id).await?;
-    let missing = gateway_refunded_total.min(payment.amount) - committed;
-    if missing <= Decimal::ZERO {
-        return Ok(false);
-    }
-    let refund = RefundRepository::create(
-        conn,
-        &NewRefund {
-            refund_id: Uuid::new_v4(),
-            payment_id: payment.payment_id,
-            invoice_id: payment.invoice_id,
-            tenant_id: &payment.tenant_id,
-            amount: missing,
-            currency: &payment.currency,
-            status: RefundStatus::Pending,
-            reason: "Refunded at the payment gateway",
-            reason_ar: Some("تم الاسترداد عبر بوابة الدفع"),
-            external_refund_id: None,
-            created_by: None,
-        },
-    )
-    .await?;
-    apply(conn, &refund, external_refund_id, now).await?;
-    Ok(true)
 }

@@ -2,7 +2,8 @@
 //! provider + event id) in the same transaction as its effect, and applied through the same
 //! settlement as a synchronous success, so a redelivered event, or an event racing the
 //! synchronous confirmation, settles a payment once. Events never move a payment backwards:
-//! a failure arriving after a success is recorded and ignored.
+//! a failure arriving after a success is recorded and ignored; a Stripe success after a
+//! reported failure settles it (the payer retried the PaymentIntent with another card).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -13,8 +14,9 @@ use uuid::Uuid;
 use crate::billing::money::{decimal_from_json, money_string};
 use crate::billing::types::{PaymentMethod, PaymentStatus};
 use crate::error::{AppError, AppResult};
-use crate::gateways::{from_minor_units, stripe, tharwatt};
+use crate::gateways::{from_minor_units, stripe, tharwatt, RefundReason};
 use crate::repository::outbox::OutboxRepository;
+use crate::repository::payments::refunds::RefundRepository;
 use crate::repository::payments::webhook_events::WebhookEventRepository;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::payments::{lock_payment, payment_not_found, settle_with_external};
@@ -70,62 +72,122 @@ pub async fn stripe_event(
     let (payment_id, outcome) = match kind {
         "payment_intent.succeeded"
         | "payment_intent.payment_failed"
-        | "payment_intent.canceled" => {
-            match stripe_payment(&mut tx, obj, obj["id"].as_str()).await? {
-                None => (None, "unknown_payment"),
-                Some(p) => {
-                    let outcome = match kind {
-                        "payment_intent.succeeded" => {
-                            let minor = obj["amount_received"]
-                                .as_i64()
-                                .or_else(|| obj["amount"].as_i64());
-                            let amount = minor.map(from_minor_units);
-                            let currency = obj["currency"].as_str().unwrap_or("");
-                            on_success(&mut tx, &p, amount, currency, obj["id"].as_str(), now)
-                                .await?
-                        }
-                        "payment_intent.canceled" => {
-                            on_failure(&mut tx, &p, "Payment canceled", now).await?
-                        }
-                        _ => {
-                            let reason = obj["last_payment_error"]["message"]
-                                .as_str()
-                                .unwrap_or("Payment failed");
-                            on_failure(&mut tx, &p, reason, now).await?
-                        }
-                    };
-                    (Some(p.payment_id), outcome)
-                }
-            }
+        | "payment_intent.canceled" => stripe_intent_event(&mut tx, kind, obj, now).await?,
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            stripe_refund_event(&mut tx, obj, now).await?
         }
-        "charge.refunded" => {
-            match stripe_payment(&mut tx, obj, obj["payment_intent"].as_str()).await? {
-                None => (None, "unknown_payment"),
-                Some(p) => {
-                    let total = obj["amount_refunded"]
-                        .as_i64()
-                        .map(from_minor_units)
-                        .unwrap_or_default();
-                    let ext = obj["refunds"]["data"][0]["id"].as_str();
-                    let (_, _, locked) = lock_payment(&mut tx, p.payment_id).await?;
-                    let recorded =
-                        refunds::record_gateway_refund(&mut tx, &locked, total, ext, now).await?;
-                    (
-                        Some(p.payment_id),
-                        if recorded {
-                            "refund_recorded"
-                        } else {
-                            "already_recorded"
-                        },
-                    )
-                }
-            }
-        }
+        "charge.refunded" => stripe_charge_refunded(&mut tx, obj, now).await?,
         _ => (None, "ignored"),
     };
     WebhookEventRepository::set_outcome(&mut tx, "stripe", event_id, payment_id, outcome).await?;
     tx.commit().await?;
     Ok(json!({"received": true, "outcome": outcome}))
+}
+
+async fn stripe_intent_event(
+    conn: &mut PgConnection,
+    kind: &str,
+    obj: &Value,
+    now: DateTime<Utc>,
+) -> AppResult<(Option<Uuid>, &'static str)> {
+    let Some(p) = stripe_payment(conn, obj, obj["id"].as_str()).await? else {
+        return Ok((None, "unknown_payment"));
+    };
+    let outcome = match kind {
+        "payment_intent.succeeded" => {
+            let minor = obj["amount_received"]
+                .as_i64()
+                .or_else(|| obj["amount"].as_i64());
+            let amount = minor.map(from_minor_units);
+            let currency = obj["currency"].as_str().unwrap_or("");
+            let success = Success {
+                amount,
+                currency,
+                external_id: obj["id"].as_str(),
+                // A PaymentIntent's failed attempt is not final: the payer may confirm it
+                // again with another card, and this success is then its latest state.
+                revives_failure: true,
+            };
+            on_success(conn, &p, success, now).await?
+        }
+        "payment_intent.canceled" => on_failure(conn, &p, "Payment canceled", now).await?,
+        _ => {
+            let reason = obj["last_payment_error"]["message"]
+                .as_str()
+                .unwrap_or("Payment failed");
+            on_failure(conn, &p, reason, now).await?
+        }
+    };
+    Ok((Some(p.payment_id), outcome))
+}
+
+/// A Refund object (`refund.*` events, or one embedded in a charge): ours, found by the refund
+/// id in its metadata or by its Stripe id, follows Stripe's state; one we did not ask for (made
+/// in the dashboard) is recorded.
+async fn stripe_refund_event(
+    conn: &mut PgConnection,
+    obj: &Value,
+    now: DateTime<Utc>,
+) -> AppResult<(Option<Uuid>, &'static str)> {
+    let Ok(outcome) = stripe::refund_object_outcome(obj) else {
+        return Ok((None, "ignored_unknown_status"));
+    };
+    let ours = match obj["metadata"]["refund_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    {
+        Some(id) => RefundRepository::get(conn, id).await?,
+        None => None,
+    };
+    let ours = match (ours, obj["id"].as_str()) {
+        (Some(r), _) => Some(r),
+        (None, Some(ext)) => RefundRepository::get_by_external_id(conn, ext).await?,
+        (None, None) => None,
+    };
+    if let Some(r) = ours {
+        let after = refunds::events::on_gateway_state(conn, r.refund_id, &outcome, now).await?;
+        return Ok((Some(r.payment_id), after.change.as_str()));
+    }
+    let Some(p) = stripe_payment(conn, obj, obj["payment_intent"].as_str()).await? else {
+        return Ok((None, "unknown_payment"));
+    };
+    let Some(minor) = obj["amount"].as_i64() else {
+        return Err(invalid_payload("the refund has no amount"));
+    };
+    let (_, _, locked) = lock_payment(conn, p.payment_id).await?;
+    let reason = obj["reason"].as_str().and_then(RefundReason::parse);
+    let amount = from_minor_units(minor);
+    let done = refunds::events::record_gateway_refund(conn, &locked, amount, reason, &outcome, now)
+        .await?;
+    Ok((Some(p.payment_id), done))
+}
+
+/// `charge.refunded` names the charge's refunded total, not which refund: its `refunds` list is
+/// not expanded on our API version (and may be null). Only Refund objects it does embed are
+/// applied; otherwise the `refund.*` events (and the reconciliation job) carry the refunds.
+async fn stripe_charge_refunded(
+    conn: &mut PgConnection,
+    obj: &Value,
+    now: DateTime<Utc>,
+) -> AppResult<(Option<Uuid>, &'static str)> {
+    let embedded: Vec<&Value> = obj["refunds"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["object"] == "refund" && r["status"].is_string())
+        .collect();
+    if embedded.is_empty() {
+        let p = stripe_payment(conn, obj, obj["payment_intent"].as_str()).await?;
+        return Ok((p.map(|p| p.payment_id), "awaiting_refund_events"));
+    }
+    let mut last = (None, "already_recorded");
+    for r in embedded {
+        let done = stripe_refund_event(conn, r, now).await?;
+        if done.1 != "already_recorded" || last.0.is_none() {
+            last = done;
+        }
+    }
+    Ok(last)
 }
 
 /// The card payment an event is about: by our id in the metadata, else by the PaymentIntent id.
@@ -193,7 +255,13 @@ pub async fn tharwatt_event(
     }
     let outcome = match status {
         "completed" => {
-            on_success(&mut tx, &payment, Some(amount), currency, Some(tx_id), now).await?
+            let success = Success {
+                amount: Some(amount),
+                currency,
+                external_id: Some(tx_id),
+                revives_failure: false,
+            };
+            on_success(&mut tx, &payment, success, now).await?
         }
         "failed" => {
             let reason = body["error_message"].as_str().unwrap_or("Payment failed");
@@ -226,16 +294,29 @@ pub async fn tharwatt_event(
     )
 }
 
+/// What a gateway reports about money that arrived.
+struct Success<'a> {
+    amount: Option<Decimal>,
+    currency: &'a str,
+    external_id: Option<&'a str>,
+    /// Whether this success may overturn a failure the gateway reported earlier.
+    revives_failure: bool,
+}
+
 /// A gateway says the money arrived. Settles only if the amount and currency are what the
 /// gateway was asked to collect; a mismatch is recorded on the payment and settles nothing.
 async fn on_success(
     conn: &mut PgConnection,
     p: &PaymentRow,
-    amount: Option<Decimal>,
-    currency: &str,
-    external_id: Option<&str>,
+    success: Success<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<&'static str> {
+    let Success {
+        amount,
+        currency,
+        external_id,
+        revives_failure,
+    } = success;
     let (tenant_id, _, p) = lock_payment(conn, p.payment_id).await?;
     let want_amount = p.gateway_amount.unwrap_or(p.amount);
     let want_currency = p
@@ -252,10 +333,17 @@ async fn on_success(
         tracing::warn!(payment.id = %p.payment_id, "webhook amount or currency differs from the payment");
         return Ok("amount_mismatch");
     }
+    // A failure the gateway itself reported reopens (never one staff decided).
+    let reopened = p.status == PaymentStatus::Failed
+        && revives_failure
+        && PaymentRepository::reopen_failed(conn, &tenant_id, p.payment_id)
+            .await?
+            .is_some();
     match p.status {
         PaymentStatus::Succeeded | PaymentStatus::Refunded => return Ok("already_settled"),
+        PaymentStatus::Failed if reopened => {}
         PaymentStatus::Failed => {
-            // Money arrived for a payment we consider failed: keep it visible for staff.
+            // Money arrived for a payment staff rejected: keep it visible for them.
             let note = json!({"succeeded_after_failure": {"external_id": external_id, "at": now}});
             PaymentRepository::merge_metadata(conn, &tenant_id, p.payment_id, &note).await?;
             return Ok("ignored_failed_payment");

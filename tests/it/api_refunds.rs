@@ -251,6 +251,8 @@ async fn a_card_refund_goes_through_stripe_with_our_refund_id_as_its_key() {
     assert_eq!(invoice(&app, &inv).await["status"], "refunded");
 }
 
+/// Stripe answered 500 before refunding (and stores that 500): the refund stays `pending`,
+/// holding its share, until Stripe is asked; nothing is refunded meanwhile.
 #[tokio::test]
 async fn a_failing_stripe_refund_is_502_and_refunds_nothing() {
     let fake = fakes::stripe().await;
@@ -261,13 +263,18 @@ async fn a_failing_stripe_refund_is_502_and_refunds_nothing() {
     let r = refund(&app, pid, Some("10.00")).await;
     assert_status!(r, 502);
     assert_eq!(r.error_code(), "gateway_error");
+    assert_eq!(r.body["refund_status"], "pending");
+    assert_eq!(invoice(&app, &inv).await["amount_paid"], "29.00");
+    // The reconciliation job finds no such refund at Stripe: it failed.
+    fake.set_mode(Mode::Succeed);
+    let report = crate::gateway_stripe_reconcile::reconcile_now(&app).await;
+    assert_eq!(report.refunds_resolved, 1);
     assert_eq!(
         count(&app, "SELECT count(*) FROM refunds WHERE status = 'failed'").await,
         1
     );
-    assert_eq!(invoice(&app, &inv).await["amount_paid"], "29.00");
-    fake.set_mode(Mode::Succeed);
     assert_status!(refund(&app, pid, Some("29.00")).await, 201);
+    assert_eq!(fake.objects("refund").len(), 1);
 }
 
 #[tokio::test]
@@ -275,9 +282,11 @@ async fn a_refund_made_in_the_stripe_dashboard_is_recorded_from_its_webhook_once
     let fake = fakes::stripe().await;
     let app = app_with_stripe(&fake).await;
     let (inv, p) = card_payment(&app, "farm-ref-dash").await;
-    let event = json!({"id": "evt_refund_1", "type": "charge.refunded", "data": {"object": {
-        "id": "ch_1", "object": "charge", "payment_intent": p["external_id"], "amount": 2900,
-        "amount_refunded": 900, "currency": "usd", "refunds": {"data": [{"id": "re_dash_1"}]}}}});
+    // The Refund object is what names the refund (charge.refunded only has the total).
+    let event = json!({"id": "evt_refund_1", "object": "event", "type": "refund.created",
+        "data": {"object": {"id": "re_dash_1", "object": "refund", "amount": 900,
+        "charge": "ch_1", "currency": "usd", "metadata": {}, "payment_intent": p["external_id"],
+        "reason": "duplicate", "status": "succeeded"}}});
     let body = event.to_string();
     let t = app.clock.now().timestamp();
     for _ in 0..2 {

@@ -353,12 +353,14 @@ async fn a_failed_webhook_fails_an_open_payment() {
     assert_eq!(p["failure_reason"], "Your card was declined.");
 }
 
+/// Stripe created (and charged) the PaymentIntent, then answered 500, and stores that 500
+/// under the key: sending it again would only replay the 500. The retry asks Stripe first.
 #[tokio::test]
 async fn a_gateway_500_is_502_and_a_retry_with_the_same_key_settles_the_same_payment() {
     let fake = fakes::stripe().await;
     let app = card_app(fake.url()).await;
     let inv = invoice_for(&app, "farm-500").await;
-    fake.set_mode(Mode::Fail500);
+    fake.set_mode(Mode::Fail500AfterCreate);
     let r = app
         .post_idem("/v1/payments", Auth::Admin, "retry-1", card(&inv, "29.00"))
         .await;
@@ -366,12 +368,12 @@ async fn a_gateway_500_is_502_and_a_retry_with_the_same_key_settles_the_same_pay
     assert_eq!(r.error_code(), "gateway_error");
     assert_eq!(r.body["payment"]["status"], "pending");
     assert_eq!(invoice(&app, &inv).await["amount_paid"], "0.00");
-    fake.set_mode(Mode::Succeed);
     let again = app
         .post_idem("/v1/payments", Auth::Admin, "retry-1", card(&inv, "29.00"))
         .await;
     assert_status!(again, 201);
     assert_eq!(again.body["payment"]["status"], "succeeded");
+    assert_eq!(again.body["payment"]["failure_reason"], Value::Null);
     assert_eq!(
         again.body["payment"]["payment_id"],
         r.body["payment"]["payment_id"]
@@ -414,9 +416,17 @@ async fn a_declined_card_fails_the_payment_and_a_new_attempt_can_pay() {
     let r = app
         .post_idem("/v1/payments", Auth::Admin, "decl-1", card(&inv, "29.00"))
         .await;
-    assert_status!(r, 502);
+    // The payer's problem, not a gateway fault: 402 with the issuer's reason.
+    assert_status!(r, 402);
+    assert_eq!(r.error_code(), "card_declined");
+    assert_eq!(r.body["decline_code"], "insufficient_funds");
+    assert_eq!(r.body["gateway_code"], "card_declined");
+    assert!(!r.body["message_ar"].as_str().unwrap().is_empty());
     assert_eq!(r.body["payment"]["status"], "failed");
-    assert_eq!(r.body["gateway_message"], "Your card was declined.");
+    assert_eq!(
+        r.body["gateway_message"],
+        "Your card has insufficient funds."
+    );
     fake.set_mode(Mode::Succeed);
     let ok = app
         .post_idem("/v1/payments", Auth::Admin, "decl-1", card(&inv, "29.00"))

@@ -7,7 +7,9 @@
 //! A duplicate arriving during step 2 gets 409 `idempotency_request_in_progress`. When the
 //! gateway cannot be reached the payment goes back to `pending` and the key is released: a
 //! retry with the same key continues with the same payment, so the gateway sees the same
-//! idempotency key and cannot charge twice.
+//! idempotency key and cannot charge twice. Such a retry first asks the gateway what became of
+//! the charge (Stripe stores its first answer under a key, a 500 included, so sending it again
+//! would only replay the 500); what is still unknown is settled by the reconciliation job.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -24,7 +26,9 @@ use crate::auth::Principal;
 use crate::billing::money::{money_string, round_money};
 use crate::billing::types::{Currency, PaymentMethod, PaymentStatus};
 use crate::error::{AppError, AppResult};
-use crate::gateways::{ChargeOutcome, ChargeRequest, ChargeStatus, GatewayError, PaymentGateway};
+use crate::gateways::{
+    ChargeOutcome, ChargeRequest, ChargeStatus, Decline, GatewayError, PaymentGateway,
+};
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentChanges, PaymentRepository, PaymentRow};
@@ -49,7 +53,8 @@ pub async fn pay(
             return Ok(done);
         }
     }
-    let (payment, inv) = open_payment(&mut tx, &principal, key.as_ref(), &input, now).await?;
+    let (payment, inv, retry) =
+        open_payment(&mut tx, &principal, key.as_ref(), &input, now).await?;
     tx.commit().await?;
 
     let request = ChargeRequest {
@@ -65,7 +70,7 @@ pub async fn pay(
         phone_number: input.phone_number.clone(),
         description: format!("SAHOOL invoice {}", inv.invoice_number),
     };
-    let answer = gateway.charge(&request).await;
+    let answer = ask(gateway, &request, &payment, retry).await;
     if let Err(e) = &answer {
         tracing::warn!(payment.id = %payment.payment_id, gateway = gateway.name(), error = %e, "gateway call failed");
     }
@@ -95,15 +100,33 @@ pub async fn pay(
     }
 }
 
-/// Step 1: the payment to send — the open one created earlier under the same key, or a new
-/// `processing` one. Locks tenant → invoice (→ payment).
+/// Step 2. A retry asks the gateway first: a charge it already holds is read, not sent again.
+async fn ask(
+    gateway: &dyn PaymentGateway,
+    request: &ChargeRequest,
+    payment: &PaymentRow,
+    retry: bool,
+) -> Result<ChargeOutcome, GatewayError> {
+    if retry {
+        let found = gateway
+            .lookup_charge(payment.payment_id, payment.external_id.as_deref())
+            .await;
+        if let Ok(Some(outcome)) = found {
+            return Ok(outcome);
+        }
+    }
+    gateway.charge(request).await
+}
+
+/// Step 1: the payment to send — the open one created earlier under the same key (`true`: a
+/// retry), or a new `processing` one. Locks tenant → invoice (→ payment).
 async fn open_payment(
     conn: &mut PgConnection,
     principal: &Principal,
     key: Option<&IdempotencyKey>,
     input: &PaymentInput,
     now: DateTime<Utc>,
-) -> AppResult<(PaymentRow, InvoiceRow)> {
+) -> AppResult<(PaymentRow, InvoiceRow, bool)> {
     if let Some(k) = key {
         if let Some(open) =
             PaymentRepository::find_open_by_idempotency(conn, &principal.scope, k.as_str()).await?
@@ -112,7 +135,7 @@ async fn open_payment(
             let p = PaymentRepository::mark_processing(conn, &tenant_id, open.payment_id)
                 .await?
                 .ok_or_else(|| super::invalid_state(&open))?;
-            return Ok((p, inv));
+            return Ok((p, inv, true));
         }
     }
     let (tenant_id, inv) = super::lock_payable_invoice(conn, principal, input).await?;
@@ -175,7 +198,7 @@ async fn open_payment(
         after,
     )
     .await?;
-    Ok((payment, inv))
+    Ok((payment, inv, false))
 }
 
 /// What the gateway is asked to collect. Cards are charged in the invoice currency. Tharwatt
@@ -197,9 +220,10 @@ async fn gateway_money(
     ))
 }
 
-/// Step 3: applies the gateway's answer to the payment. Ok is the 201 body; a failed or
-/// unknown outcome is a 502 `gateway_error` (the payment stays `failed` or `pending`).
-async fn finish(
+/// Step 3 (and the reconciliation job): applies the gateway's answer to the payment. Ok is the
+/// 201 body; a decline is 402 `card_declined`, a refusal or an unknown outcome 502
+/// `gateway_error` (the payment stays `failed` or `pending`).
+pub(crate) async fn finish(
     conn: &mut PgConnection,
     payment_id: Uuid,
     answer: Result<ChargeOutcome, GatewayError>,
@@ -220,49 +244,11 @@ async fn finish(
             return settled_anyway(conn, p).await;
         }
     };
+    let external_id = outcome.external_id;
     match outcome.status {
-        ChargeStatus::Succeeded => {
-            // A savepoint, so a refusal to apply the money leaves a note instead of nothing.
-            let mut sp = conn.begin().await?;
-            match settle_with_external(
-                &mut sp,
-                payment_id,
-                outcome.external_id.as_deref(),
-                None,
-                now,
-            )
-            .await
-            {
-                Ok(s) => {
-                    sp.commit().await?;
-                    Ok(payment_body(
-                        &s.payment,
-                        &s.invoice,
-                        "Payment received",
-                        "تم استلام الدفعة بنجاح",
-                    ))
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    let (tenant_id, _, _) = lock_payment(conn, payment_id).await?;
-                    let note = json!({"unapplied_charge": {
-                        "external_id": outcome.external_id, "error": e.code, "at": now,
-                    }});
-                    PaymentRepository::merge_metadata(conn, &tenant_id, payment_id, &note).await?;
-                    tracing::error!(payment.id = %payment_id, error = e.code, "gateway collected money that could not be applied");
-                    Err(e)
-                }
-            }
-        }
+        ChargeStatus::Succeeded => succeeded(conn, payment_id, external_id, now).await,
         ChargeStatus::Processing => {
-            let (tenant_id, inv, _) = lock_payment(conn, payment_id).await?;
-            let changes = PaymentChanges {
-                external_id: outcome.external_id.map(Some),
-                ..Default::default()
-            };
-            let p = PaymentRepository::update(conn, &tenant_id, payment_id, &changes)
-                .await?
-                .ok_or_else(super::payment_not_found)?;
+            let (p, inv) = keep_open(conn, payment_id, external_id).await?;
             Ok(payment_body(
                 &p,
                 &inv,
@@ -270,32 +256,130 @@ async fn finish(
                 "تم إرسال الدفعة إلى بوابة الدفع وستكتمل عند التأكيد",
             ))
         }
-        ChargeStatus::Failed(reason) => {
-            let (tenant_id, _, current) = lock_payment(conn, payment_id).await?;
-            if let Some(id) = &outcome.external_id {
-                let changes = PaymentChanges {
-                    external_id: Some(Some(id.clone())),
-                    ..Default::default()
-                };
-                PaymentRepository::update(conn, &tenant_id, payment_id, &changes).await?;
+        ChargeStatus::RequiresAction {
+            client_secret,
+            next_action,
+        } => {
+            let (p, inv) = keep_open(conn, payment_id, external_id).await?;
+            let mut body = payment_body(
+                &p,
+                &inv,
+                "The card needs the payer's authentication (3-D Secure): confirm it in the app \
+                 with client_secret; the payment settles when the gateway confirms it",
+                "تحتاج البطاقة إلى تحقق صاحبها (3-D Secure): أكمل التحقق في التطبيق",
+            );
+            body["requires_action"] = json!(true);
+            body["client_secret"] = json!(client_secret);
+            body["next_action"] = next_action;
+            Ok(body)
+        }
+        ChargeStatus::Declined(d) => {
+            let p = fail(conn, payment_id, external_id, &d.message, now).await?;
+            match p {
+                Some(p) => Err(card_declined(&p, &d)),
+                None => settled_anyway_by_id(conn, payment_id).await,
             }
-            let failed =
-                PaymentRepository::mark_failed(conn, &tenant_id, payment_id, &reason, None, now)
-                    .await?;
-            let Some(p) = failed else {
-                return settled_anyway(conn, current).await;
-            };
-            crate::http::metrics::count_payment(p.method, "failed");
-            OutboxRepository::record(
-                conn,
-                "payment.failed",
-                Some(&tenant_id),
-                json!({"payment_id": p.payment_id, "invoice_id": p.invoice_id, "error": reason}),
-            )
-            .await?;
-            Err(gateway_error(&p, Some(&reason)))
+        }
+        ChargeStatus::Failed(reason) => {
+            let p = fail(conn, payment_id, external_id, &reason, now).await?;
+            match p {
+                Some(p) => Err(gateway_error(&p, Some(&reason))),
+                None => settled_anyway_by_id(conn, payment_id).await,
+            }
         }
     }
+}
+
+/// The gateway collected the money: settle. A savepoint, so a refusal to apply the money
+/// leaves a note instead of nothing.
+async fn succeeded(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    external_id: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
+    let mut sp = conn.begin().await?;
+    match settle_with_external(&mut sp, payment_id, external_id.as_deref(), None, now).await {
+        Ok(s) => {
+            sp.commit().await?;
+            Ok(payment_body(
+                &s.payment,
+                &s.invoice,
+                "Payment received",
+                "تم استلام الدفعة بنجاح",
+            ))
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            let (tenant_id, _, _) = lock_payment(conn, payment_id).await?;
+            let note = json!({"unapplied_charge": {
+                "external_id": external_id, "error": e.code, "at": now,
+            }});
+            PaymentRepository::merge_metadata(conn, &tenant_id, payment_id, &note).await?;
+            tracing::error!(payment.id = %payment_id, error = e.code, "gateway collected money that could not be applied");
+            Err(e)
+        }
+    }
+}
+
+/// Still open at the gateway: keep the payment `processing` with the gateway's id.
+async fn keep_open(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    external_id: Option<String>,
+) -> AppResult<(PaymentRow, InvoiceRow)> {
+    let (tenant_id, inv, current) = lock_payment(conn, payment_id).await?;
+    if current.status != PaymentStatus::Pending && current.status != PaymentStatus::Processing {
+        return Ok((current, inv));
+    }
+    let changes = PaymentChanges {
+        status: Some(PaymentStatus::Processing),
+        external_id: external_id.map(Some),
+        failure_reason: Some(None),
+        ..Default::default()
+    };
+    let p = PaymentRepository::update(conn, &tenant_id, payment_id, &changes)
+        .await?
+        .ok_or_else(super::payment_not_found)?;
+    Ok((p, inv))
+}
+
+/// Definitely not collected: the payment fails (with the gateway's id, when it gave one).
+/// `None` when it had already left pending/processing (a webhook settled it meanwhile).
+pub(crate) async fn fail(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    external_id: Option<String>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<PaymentRow>> {
+    let (tenant_id, _, _) = lock_payment(conn, payment_id).await?;
+    if let Some(id) = external_id {
+        let changes = PaymentChanges {
+            external_id: Some(Some(id)),
+            ..Default::default()
+        };
+        PaymentRepository::update(conn, &tenant_id, payment_id, &changes).await?;
+    }
+    let failed =
+        PaymentRepository::mark_failed(conn, &tenant_id, payment_id, reason, None, now).await?;
+    let Some(p) = failed else {
+        return Ok(None);
+    };
+    crate::http::metrics::count_payment(p.method, "failed");
+    OutboxRepository::record(
+        conn,
+        "payment.failed",
+        Some(&tenant_id),
+        json!({"payment_id": p.payment_id, "invoice_id": p.invoice_id, "error": reason}),
+    )
+    .await?;
+    Ok(Some(p))
+}
+
+async fn settled_anyway_by_id(conn: &mut PgConnection, payment_id: Uuid) -> AppResult<Value> {
+    let (_, _, current) = lock_payment(conn, payment_id).await?;
+    settled_anyway(conn, current).await
 }
 
 /// A webhook may have settled the payment while we waited for the gateway: then the request
@@ -313,6 +397,21 @@ async fn settled_anyway(conn: &mut PgConnection, p: PaymentRow) -> AppResult<Val
         ));
     }
     Err(gateway_error(&p, None))
+}
+
+/// The payer's card was refused: 402, with the issuer's reason, in the bilingual envelope.
+/// Stripe writes card-error messages for the payer, so its text is passed on.
+pub fn card_declined(p: &PaymentRow, d: &Decline) -> AppError {
+    AppError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        "card_declined",
+        "The card was declined. Try another card or contact the card issuer.",
+        "تم رفض البطاقة. جرّب بطاقة أخرى أو تواصل مع البنك المصدر",
+    )
+    .with_extra("payment", payment_json(p))
+    .with_extra("decline_code", &d.decline_code)
+    .with_extra("gateway_code", &d.code)
+    .with_extra("gateway_message", &d.message)
 }
 
 pub fn gateway_error(p: &PaymentRow, gateway_message: Option<&str>) -> AppError {

@@ -1,7 +1,8 @@
 //! Fake payment gateways: local HTTP servers (127.0.0.1, random port) that speak the real
 //! request and response shapes, so the gateway clients are exercised over real HTTP and never
-//! reach the network. Stripe: form-encoded requests, JSON PaymentIntent/Refund objects,
-//! `Idempotency-Key` honoured (the same key returns the same object). Tharwatt: JSON.
+//! reach the network. Stripe (see `stripe`): form-encoded requests, JSON objects shaped by its
+//! published schemas, the first answer stored per `Idempotency-Key` (errors included) and
+//! replayed. Tharwatt: JSON.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -9,23 +10,32 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+mod stripe;
+
+pub use stripe::stripe;
+
 /// How the fake answers the next calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Succeed,
-    /// Stripe: 402 card_error. Tharwatt: 400.
+    /// Stripe: 402 card_error (`card_declined` / `insufficient_funds`). Tharwatt: 400.
     Decline,
-    /// Stripe: PaymentIntent `processing`.
+    /// Stripe: PaymentIntent `processing`; refunds `pending`.
     Processing,
-    /// 500 Internal Server Error (not remembered under the idempotency key).
+    /// Stripe: PaymentIntent `requires_action` (3-D Secure) with `next_action`.
+    RequiresAction,
+    /// Stripe: 401 for a bad API key.
+    BadKey,
+    /// 500 before anything was created. Stripe stores it under the key and replays it.
     Fail500,
+    /// Stripe: the object is created (succeeded), then 500, stored and replayed.
+    Fail500AfterCreate,
 }
 
 #[derive(Default)]
@@ -38,6 +48,10 @@ struct Inner {
     received: usize,
     by_key: HashMap<String, (u16, Value)>,
     auth_seen: Vec<Option<String>>,
+    /// Stripe: every PaymentIntent and Refund object as it is now (GET and lists read them).
+    objects: Vec<Value>,
+    /// Stripe: `Stripe-Version` and `User-Agent` of each request.
+    versions_seen: Vec<(Option<String>, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -127,103 +141,6 @@ fn remember(fake: &Fake, key: Option<String>, status: u16, body: &Value, created
 
 fn reply(status: u16, body: Value) -> (StatusCode, Json<Value>) {
     (StatusCode::from_u16(status).unwrap(), Json(body))
-}
-
-// ---------------------------------------------------------------- Stripe
-
-pub async fn stripe() -> Fake {
-    let inner = Arc::new(Mutex::new(Inner::default()));
-    let placeholder = Fake {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        inner: inner.clone(),
-    };
-    let router = Router::new()
-        .route("/v1/payment_intents", post(stripe_intent))
-        .route("/v1/refunds", post(stripe_refund))
-        .with_state(placeholder);
-    let addr = serve(router).await;
-    Fake { addr, inner }
-}
-
-fn idem_key(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-async fn stripe_intent(
-    State(fake): State<Fake>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
-    let key = idem_key(&headers);
-    if let Some((s, b)) = begin(&fake, &headers, key.clone()).await {
-        return reply(s, b);
-    }
-    let f = form(&body);
-    let mode = fake.mode();
-    if mode == Mode::Fail500 {
-        return reply(
-            500,
-            json!({"error": {"type": "api_error", "message": "Something went wrong"}}),
-        );
-    }
-    let id = format!("pi_{}", uuid::Uuid::new_v4().simple());
-    let amount: i64 = f.get("amount").and_then(|a| a.parse().ok()).unwrap_or(-1);
-    let metadata = json!({
-        "payment_id": f.get("metadata[payment_id]"),
-        "invoice_id": f.get("metadata[invoice_id]"),
-        "tenant_id": f.get("metadata[tenant_id]"),
-    });
-    let intent = |status: &str| {
-        json!({
-            "id": id, "object": "payment_intent", "amount": amount,
-            "amount_received": if status == "succeeded" { amount } else { 0 },
-            "currency": f.get("currency"), "status": status,
-            "payment_method": f.get("payment_method"), "metadata": metadata,
-        })
-    };
-    let (status, answer) = match mode {
-        Mode::Succeed => (200, intent("succeeded")),
-        Mode::Processing => (200, intent("processing")),
-        _ => (
-            402,
-            json!({"error": {"type": "card_error", "code": "card_declined",
-                "message": "Your card was declined.", "payment_intent": intent("requires_payment_method")}}),
-        ),
-    };
-    let created = json!({"form": f, "idempotency_key": key, "object": answer});
-    remember(&fake, key, status, &answer, created);
-    reply(status, answer)
-}
-
-async fn stripe_refund(
-    State(fake): State<Fake>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
-    let key = idem_key(&headers);
-    if let Some((s, b)) = begin(&fake, &headers, key.clone()).await {
-        return reply(s, b);
-    }
-    let f = form(&body);
-    let (status, answer) = match fake.mode() {
-        Mode::Fail500 => return reply(500, json!({"error": {"type": "api_error"}})),
-        Mode::Decline => (
-            400,
-            json!({"error": {"type": "invalid_request_error", "message": "Charge already refunded"}}),
-        ),
-        _ => (
-            200,
-            json!({"id": format!("re_{}", uuid::Uuid::new_v4().simple()), "object": "refund",
-                "amount": f.get("amount").and_then(|a| a.parse::<i64>().ok()),
-                "payment_intent": f.get("payment_intent"), "status": "succeeded"}),
-        ),
-    };
-    let created = json!({"form": f, "idempotency_key": key, "object": answer});
-    remember(&fake, key, status, &answer, created);
-    reply(status, answer)
 }
 
 // ---------------------------------------------------------------- Tharwatt
