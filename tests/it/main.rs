@@ -27,6 +27,7 @@ mod cli;
 mod db_tls;
 mod faults;
 mod gateway_stripe;
+mod gateway_stripe_contract;
 mod gateway_stripe_reconcile;
 mod gateway_tharwatt;
 mod invoice_arithmetic;
