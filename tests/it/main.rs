@@ -37,5 +37,6 @@ mod repo_invoices_payments;
 mod repo_tenants_subscriptions;
 mod repo_usage;
 mod subscription_changes;
+mod test_databases;
 mod usage_partitions;
 mod usage_two_replicas;
