@@ -30,6 +30,7 @@ mod gateway_stripe;
 mod gateway_tharwatt;
 mod invoice_arithmetic;
 mod invoice_document;
+mod logs;
 mod outbox_platform_stream;
 mod outbox_relay;
 mod platform_tokens;
