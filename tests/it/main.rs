@@ -37,6 +37,7 @@ mod platform_tokens;
 mod repo_invoices_payments;
 mod repo_tenants_subscriptions;
 mod repo_usage;
+mod security_headers;
 mod subscription_changes;
 mod test_databases;
 mod usage_partitions;
