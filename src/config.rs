@@ -58,6 +58,9 @@ pub struct Config {
     pub billing_run_hour: u32,
     /// `SCHEDULER_ENABLED=false` turns the in-process scheduler off (e.g. a dedicated worker does it).
     pub scheduler_enabled: bool,
+    /// `HSTS_MAX_AGE` (seconds): when set, every response carries `Strict-Transport-Security`.
+    /// Unset by default: only whoever terminates TLS for the service knows it is served over it.
+    pub hsts_max_age: Option<u32>,
 }
 
 /// The secret used when none is configured outside production. Fixed, so tokens minted by
@@ -177,6 +180,12 @@ impl Config {
                     )))
                 }
             },
+            // Up to two years, the longest the HSTS preload list asks for; 0 tells browsers to
+            // forget an earlier policy.
+            hsts_max_age: match var("HSTS_MAX_AGE") {
+                None => None,
+                Some(_) => Some(parse_num(&var, "HSTS_MAX_AGE", 0, 0, 63_072_000)?),
+            },
         })
     }
 
@@ -289,6 +298,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("billing_run_hour", &self.billing_run_hour)
             .field("scheduler_enabled", &self.scheduler_enabled)
+            .field("hsts_max_age", &self.hsts_max_age)
             .finish()
     }
 }
@@ -356,6 +366,18 @@ mod tests {
         let err = cfg(&[("DB_POOL_SIZE", "lots")]).unwrap_err();
         assert!(err.0.contains("DB_POOL_SIZE"));
         assert!(cfg(&[("YER_EXCHANGE_RATE", "-1")]).is_err());
+    }
+
+    #[test]
+    fn hsts_is_off_unless_a_max_age_is_given() {
+        assert_eq!(cfg(&[]).unwrap().hsts_max_age, None);
+        assert_eq!(
+            cfg(&[("HSTS_MAX_AGE", "31536000")]).unwrap().hsts_max_age,
+            Some(31_536_000)
+        );
+        assert_eq!(cfg(&[("HSTS_MAX_AGE", "0")]).unwrap().hsts_max_age, Some(0));
+        let err = cfg(&[("HSTS_MAX_AGE", "1y")]).unwrap_err();
+        assert!(err.0.contains("HSTS_MAX_AGE"), "{}", err.0);
     }
 
     #[test]

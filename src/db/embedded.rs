@@ -252,13 +252,17 @@ pub fn ensure_running() -> anyhow::Result<String> {
     if !dir.join("PG_VERSION").exists() {
         init_cluster(&bin, &run_as, &dir, &log)?;
     }
-    let port = match running_port(&bin, &run_as, &dir) {
-        Some(port) => port,
-        None => start(&bin, &run_as, &dir, &log)?,
+    let (port, started) = match running_port(&bin, &run_as, &dir) {
+        Some(port) => (port, false),
+        None => (start(&bin, &run_as, &dir, &log)?, true),
     };
     wait_for_port(port, Duration::from_secs(30))?;
     ensure_database(&bin, &run_as, port)?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/{DB_NAME}"))
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{DB_NAME}");
+    // The port is chosen afresh at every start, so the log is where one finds it (for psql).
+    // Trust authentication on loopback: the URL holds no password to hide.
+    tracing::info!(%url, started, data = %dir.display(), "embedded PostgreSQL ready");
+    Ok(url)
 }
 
 fn init_cluster(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::Result<()> {

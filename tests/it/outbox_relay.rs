@@ -84,10 +84,11 @@ impl TestStream {
     }
 }
 
-async fn fresh_pool() -> PgPool {
-    PgPool::connect(&common::fresh_database().await)
-        .await
-        .unwrap()
+/// A pool on a fresh database, and the URL that keeps that database alive (hold it).
+async fn fresh_pool() -> (common::DbUrl, PgPool) {
+    let url = common::fresh_database().await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    (url, pool)
 }
 
 /// Records `n` events for a tenant of this test; returns their ids in seq order.
@@ -193,7 +194,7 @@ async fn events_written_by_the_services_reach_the_stream_once_each_with_subject_
 
 #[tokio::test]
 async fn relay_once_publishes_a_batch_in_seq_order_and_marks_it_published() {
-    let pool = fresh_pool().await;
+    let (_db, pool) = fresh_pool().await;
     let ts = TestStream::new().await;
     let ids = record_events(&pool, 7).await;
     let mut counts = Vec::new();
@@ -220,7 +221,7 @@ async fn relay_once_publishes_a_batch_in_seq_order_and_marks_it_published() {
 
 #[tokio::test]
 async fn a_relay_that_crashed_after_publishing_but_before_marking_does_not_duplicate_events() {
-    let pool = fresh_pool().await;
+    let (_db, pool) = fresh_pool().await;
     let ts = TestStream::new().await;
     let ids = record_events(&pool, 6).await;
     {
@@ -249,7 +250,7 @@ async fn a_relay_that_crashed_after_publishing_but_before_marking_does_not_dupli
 
 #[tokio::test]
 async fn with_nats_unreachable_events_wait_with_attempts_and_all_arrive_once_it_is_reachable() {
-    let pool = fresh_pool().await;
+    let (_db, pool) = fresh_pool().await;
     let ts = TestStream::new().await;
     let ids = record_events(&pool, 5).await;
     // A port nobody listens on; the credentials must never reach `last_error`.

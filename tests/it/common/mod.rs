@@ -15,6 +15,9 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use std::str::FromStr;
 
 pub mod pg;
+mod testdb;
+
+pub use testdb::DbUrl;
 
 pub const SERVICE_KEY: &str = "test-service-key";
 
@@ -49,8 +52,9 @@ fn template_name() -> String {
 }
 
 /// Creates (once per server, guarded by an advisory lock) the migrated template database, then
-/// clones it for this test.
-pub async fn fresh_database() -> String {
+/// clones it for this test. The database is dropped when the returned URL, its clones and every
+/// `TestApp` on it are gone.
+pub async fn fresh_database() -> DbUrl {
     let base = server_url().await;
     let admin_url = with_database(&base, "postgres");
     let mut admin = PgConnection::connect(&admin_url)
@@ -102,7 +106,8 @@ pub async fn fresh_database() -> String {
         .await
         .unwrap();
     admin.close().await.ok();
-    with_database(&base, &name)
+    let url = with_database(&base, &name);
+    DbUrl::owned(admin_url, name, url)
 }
 
 pub struct Resp {
@@ -145,7 +150,8 @@ pub struct TestApp {
     pub config: Config,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
-    pub database_url: String,
+    /// Keeps the test database alive while the app is (see `DbUrl`).
+    pub database_url: DbUrl,
     /// The outbox relay status this app's `/readyz` reports (hand it to a relay the test runs).
     pub relay_health: billing_core::jobs::outbox_relay::RelayHealth,
 }
@@ -183,7 +189,7 @@ impl TestApp {
             config,
             clock,
             client: reqwest::Client::new(),
-            database_url: url.to_string(),
+            database_url: DbUrl::lookup(url),
             relay_health,
         }
     }
