@@ -10,10 +10,31 @@ use serde_json::{Map, Value};
 
 use crate::http::request_id::current_request_id;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldIssue {
     pub field: String,
     pub issue: String,
+}
+
+/// The envelope as it is sent (and documented as the `Error` schema): the body of every 4xx
+/// and 5xx answer. Some errors add top-level members (quota figures on 429 `quota_exceeded`,
+/// `retry_after` on 429 `rate_limited`), hence `additionalProperties` (set where the document is built).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorEnvelope<'a> {
+    /// Stable snake_case code: validation_error, invalid_id, unauthorized, forbidden, not_found,
+    /// already_exists, idempotency_key_reused, quota_exceeded, rate_limited, ...
+    pub error: &'a str,
+    pub message: &'a str,
+    pub message_ar: &'a str,
+    /// The Arabic message again (the Python service's field).
+    pub detail: &'a str,
+    /// Always present; null outside a request.
+    #[schema(required = true)]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(required = false)]
+    pub fields: &'a [FieldIssue],
 }
 
 /// Boxed so `Result<T, AppError>` stays one pointer wide on the happy path.
@@ -194,25 +215,21 @@ impl AppError {
 
     /// The envelope body, used both for responses and for stored idempotent replays.
     pub fn body(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("error".into(), Value::from(self.code));
-        m.insert("message".into(), Value::from(self.message.clone()));
-        m.insert("message_ar".into(), Value::from(self.message_ar.clone()));
-        m.insert("detail".into(), Value::from(self.message_ar.clone()));
-        m.insert(
-            "request_id".into(),
-            current_request_id().map(Value::from).unwrap_or(Value::Null),
-        );
-        if !self.fields.is_empty() {
-            m.insert(
-                "fields".into(),
-                serde_json::to_value(&self.fields).unwrap_or(Value::Null),
-            );
+        let envelope = ErrorEnvelope {
+            error: self.code,
+            message: &self.message,
+            message_ar: &self.message_ar,
+            detail: &self.message_ar,
+            request_id: current_request_id(),
+            fields: &self.fields,
+        };
+        let mut body = serde_json::to_value(envelope).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut body {
+            for (k, v) in &self.extra {
+                m.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
-        for (k, v) in &self.extra {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        Value::Object(m)
+        body
     }
 }
 

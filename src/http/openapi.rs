@@ -1,27 +1,34 @@
 //! `GET /openapi.json` (OpenAPI 3.1) and `GET /docs` (a self-contained page that renders it).
 //!
-//! The document is data built here rather than annotations on the handlers, so route modules
-//! stay free of documentation macros; `tests/api_openapi.rs` keeps it honest by comparing its
-//! operations with every `.route(..)` in the source, both ways.
+//! The document is generated from the router: resources register their handlers with
+//! `utoipa_axum::routes!`, each handler carries its `#[utoipa::path]` (parameters, body, every
+//! status it can answer), and the DTOs derive `ToSchema`. Resources not converted yet register
+//! their paths through `http::legacy`, and their operations come from the hand-written
+//! `legacy.rs`/`paths.rs` — so every commit of the conversion publishes a complete document,
+//! and a path the router serves is in it whichever way it was registered.
+//!
+//! Statuses that come from the layers around every API route rather than from the handler —
+//! 429 and the rate-limit headers (`rate_limit`), 503 while the database is down (`db_gate`) —
+//! are added here for every operation the layer wraps, in one place that mirrors the stack.
 //!
 //! Prefixes: API paths are written as clients call them, `/v1/...`. The identical `/api/v1`
-//! alias is expressed through `servers`: the default server is `/` and the second is `/api`, so
-//! `/v1/tenants` on it is `/api/v1/tenants`. The third prefix, `/api/v1/billing` (SAHOOL's Kong
-//! route), replaces `/v1` rather than preceding it, which a server URL cannot say, so the
-//! description says it. Operator paths (`/healthz`, `/metrics`, ...) exist
-//! only at the root and override `servers` accordingly.
+//! alias is expressed through `servers` (`/` and `/api`). The third prefix, `/api/v1/billing`,
+//! replaces `/v1` rather than preceding it, which a server URL cannot say, so the description
+//! says it. Operator paths (`/healthz`, ...) exist only at the root and override `servers`.
+
+pub mod components;
+mod legacy;
+mod paths;
 
 use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
 
-use crate::http::routes::health::VERSION;
+use components::*;
 
-mod paths;
-
-const SCHEMAS: &str = include_str!("openapi/schemas.json");
 const DOCS_PAGE: &str = include_str!("openapi/docs.html");
 
 pub async fn document() -> Response {
@@ -42,303 +49,143 @@ pub fn spec() -> &'static Value {
     SPEC.get_or_init(build)
 }
 
-fn r(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SAHOOL Billing Core", description = include_str!("openapi/description.md")),
+    servers(
+        (url = "/", description = "Paths as written: /v1/..."),
+        (url = "/api", description = "The identical alias: /api/v1/..."),
+    ),
+    tags(
+        (name = "Plans"), (name = "Tenants"), (name = "Subscriptions"), (name = "Usage"),
+        (name = "Invoices"), (name = "Payments"), (name = "Refunds"), (name = "Exchange rates"),
+        (name = "Reports"), (name = "Events"), (name = "Audit"), (name = "Admin"),
+        (name = "Webhooks"), (name = "Operations"),
+    ),
+    components(
+        schemas(
+            crate::error::ErrorEnvelope, crate::error::FieldIssue, MoneySchema, DecimalSchema,
+            MoneyInputSchema, PriceInputSchema, TenantIdSchema, PlanIdSchema, MetricNameSchema,
+        ),
+        responses(
+            BadRequest, Unauthorized, PaymentRequired, Forbidden, NotFound, Conflict,
+            PayloadTooLarge, Unprocessable, RateLimited, TooManyRequestsOrQuota, BadGateway,
+            ServiceUnavailable, DatabaseUnavailable,
+        ),
+    ),
+    modifiers(&SecuritySchemes),
+)]
+struct ApiDoc;
 
-fn param(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/parameters/{name}") })
-}
-
-fn query(name: &str, schema: Value, description: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description })
-}
-
-/// Who may call an operation.
-#[derive(Clone, Copy)]
-enum Who {
-    Public,
-    /// Role names; `service` means an `X-API-Key` works too.
-    Roles(&'static [&'static str]),
-    /// Authenticated by the gateway's signature header, not by a principal; not rate limited.
-    Signature(&'static str),
-    /// Operator endpoints at the root: public, not rate limited.
-    Ops,
-}
-
-const TENANT: &[&str] = &["tenant_admin", "tenant_user", "super_admin", "service"];
-const TENANT_ADMIN: &[&str] = &["tenant_admin", "super_admin", "service"];
-const SUPER: &[&str] = &["super_admin"];
-
-struct Op {
-    tag: &'static str,
-    summary: &'static str,
-    who: Who,
-    params: Vec<Value>,
-    body: Option<(Value, bool)>,
-    ok: Vec<(u16, &'static str, Value)>,
-    errors: Vec<u16>,
-    quota: bool,
-    content: &'static str,
-}
-
-fn op(tag: &'static str, summary: &'static str, who: Who, status: u16, schema: Value) -> Op {
-    Op {
-        tag,
-        summary,
-        who,
-        params: Vec::new(),
-        body: None,
-        ok: vec![(status, "Success", schema)],
-        errors: Vec::new(),
-        quota: false,
-        content: "application/json",
-    }
-}
-
-impl Op {
-    fn params(mut self, p: impl IntoIterator<Item = Value>) -> Self {
-        self.params.extend(p);
-        self
-    }
-    fn body(mut self, schema: Value, required: bool) -> Self {
-        self.body = Some((schema, required));
-        self
-    }
-    fn also(mut self, status: u16, description: &'static str, schema: Value) -> Self {
-        self.ok.push((status, description, schema));
-        self
-    }
-    fn errs(mut self, e: &[u16]) -> Self {
-        self.errors.extend_from_slice(e);
-        self
-    }
-    fn idempotent(self) -> Self {
-        self.params([param("IdempotencyKey")]).errs(&[409])
-    }
-    /// Usage and enforce answer 429 for an exhausted quota as well as for the rate limit.
-    fn quota(mut self) -> Self {
-        self.quota = true;
-        self.errs(&[402])
-    }
-    fn content(mut self, content: &'static str) -> Self {
-        self.content = content;
-        self
-    }
-
-    fn build(self, path: &str) -> Value {
-        let limited = matches!(self.who, Who::Public | Who::Roles(_));
-        let mut o = Map::new();
-        o.insert("tags".into(), json!([self.tag]));
-        o.insert("summary".into(), json!(self.summary));
-        let mut errors = self.errors;
-        let description = match self.who {
-            Who::Public => "Public.".to_string(),
-            Who::Ops => "Public operator endpoint; not rate limited.".to_string(),
-            Who::Signature(h) => {
-                errors.push(400);
-                format!("Authenticated by the `{h}` signature over the raw body; not rate limited.")
-            }
-            Who::Roles(roles) => {
-                errors.extend([401, 403]);
-                o.insert("x-roles".into(), json!(roles));
-                let mut sec = vec![json!({ "bearerAuth": [] })];
-                if roles.contains(&"service") {
-                    sec.push(json!({ "apiKeyAuth": [] }));
-                }
-                o.insert("security".into(), Value::Array(sec));
-                let tenant = if roles.contains(&"tenant_user") || roles.contains(&"tenant_admin") {
-                    " A tenant role reaches only its own tenant; another tenant's resource answers 404."
-                } else {
-                    ""
-                };
-                format!("Roles: {}.{tenant}", roles.join(", "))
-            }
-        };
-        o.insert("description".into(), json!(description));
-        if !matches!(self.who, Who::Roles(_)) {
-            o.insert("security".into(), json!([]));
-        }
-        let mut params = self.params;
-        for name in path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
-            params.insert(0, json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
-            errors.extend([400, 404]);
-        }
-        if !params.is_empty() {
-            o.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some((schema, required)) = self.body {
-            errors.push(422);
-            o.insert(
-                "requestBody".into(),
-                json!({ "required": required, "content": { "application/json": { "schema": schema } } }),
-            );
-        } else if limited {
-            errors.push(422);
-        }
-        if limited {
-            errors.push(429);
-        }
-        if !matches!(self.who, Who::Ops) {
-            errors.push(503);
-        }
-        let mut responses = Map::new();
-        for (status, desc, schema) in self.ok {
-            let mut resp = json!({
-                "description": desc,
-                "content": { self.content: { "schema": schema } },
-            });
-            if limited {
-                resp["headers"] = json!({
-                    "X-RateLimit-Limit": { "$ref": "#/components/headers/X-RateLimit-Limit" },
-                    "X-RateLimit-Remaining": { "$ref": "#/components/headers/X-RateLimit-Remaining" },
-                    "X-RateLimit-Reset": { "$ref": "#/components/headers/X-RateLimit-Reset" },
-                });
-            }
-            responses.insert(status.to_string(), resp);
-        }
-        errors.sort_unstable();
-        errors.dedup();
-        for e in errors {
-            let name = match e {
-                429 if self.quota => "TooManyRequestsOrQuota",
-                _ => error_response_name(e),
-            };
-            responses.insert(
-                e.to_string(),
-                json!({ "$ref": format!("#/components/responses/{name}") }),
-            );
-        }
-        o.insert("responses".into(), Value::Object(responses));
-        if matches!(self.who, Who::Ops) {
-            o.insert("servers".into(), json!([{ "url": "/" }]));
-        }
-        Value::Object(o)
-    }
-}
-
-fn error_response_name(status: u16) -> &'static str {
-    match status {
-        400 => "BadRequest",
-        401 => "Unauthorized",
-        402 => "PaymentRequired",
-        403 => "Forbidden",
-        404 => "NotFound",
-        409 => "Conflict",
-        413 => "PayloadTooLarge",
-        422 => "Unprocessable",
-        429 => "RateLimited",
-        502 => "BadGateway",
-        503 => "DatabaseUnavailable",
-        _ => "ServiceUnavailable",
-    }
-}
-
-fn error_responses() -> Value {
-    let e = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": r("Error") } } });
-    let limited = |d: &str| {
-        let mut v = e(d);
-        v["headers"] = json!({
-            "Retry-After": { "description": "Seconds until a request would be allowed.", "schema": { "type": "integer" } },
-            "X-RateLimit-Limit": { "$ref": "#/components/headers/X-RateLimit-Limit" },
-            "X-RateLimit-Remaining": { "$ref": "#/components/headers/X-RateLimit-Remaining" },
-            "X-RateLimit-Reset": { "$ref": "#/components/headers/X-RateLimit-Reset" },
-        });
-        v
-    };
-    json!({
-        "BadRequest": e("Malformed identifier (`invalid_id`) or, for webhooks, `invalid_signature`."),
-        "Unauthorized": e("`unauthorized`: no or invalid credentials."),
-        "PaymentRequired": e("`subscription_suspended`: the tenant's subscription is suspended for non-payment."),
-        "Forbidden": e("`forbidden`: the principal lacks the role."),
-        "NotFound": e("`not_found`: missing, or another tenant's (the two are indistinguishable)."),
-        "Conflict": e("`already_exists`, `idempotency_key_reused`, `invoice_not_payable` or another state conflict."),
-        "PayloadTooLarge": e("`payload_too_large`."),
-        "Unprocessable": e("`validation_error` with `fields`, or a domain rule (e.g. `unknown_metric`, `refund_exceeds_payment`); malformed JSON and wrong types too."),
-        "RateLimited": limited("`rate_limited`: the principal's request budget is spent (see the X-RateLimit headers)."),
-        "TooManyRequestsOrQuota": limited("`rate_limited` (request budget), or `quota_exceeded` with `allowed: false, limit, used, requested` (plan quota; no rate-limit Retry-After then)."),
-        "BadGateway": e("The payment gateway failed."),
-        "ServiceUnavailable": e("Not ready."),
-        "DatabaseUnavailable": {
-            "description": "`database_unavailable`: the database is unreachable (answered at once while it is known down) or the connection broke mid-request, so the effect may or may not have happened; `usage_outcome_unknown` for a usage event without `event_id` in that case. Retry after `Retry-After` seconds with the same `Idempotency-Key` or `event_id`: the retry converges to one effect.",
-            "headers": { "Retry-After": { "description": "Seconds to wait before retrying.", "schema": { "type": "integer" } } },
-            "content": { "application/json": { "schema": r("Error") } },
-        },
-    })
-}
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 fn build() -> Value {
-    // The file is ours and parsed by a unit test; an empty map keeps the server up regardless.
-    let schemas: Value = serde_json::from_str(SCHEMAS).unwrap_or_else(|_| json!({}));
-    let mut paths: Map<String, Value> = Map::new();
-    for (method, path, op) in paths::operations() {
-        let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        item[method] = op.build(path);
+    let (api, ops) = crate::http::route_docs();
+    let generated = ApiDoc::openapi().nest("/v1", api).merge_from(ops);
+    let mut doc = serde_json::to_value(&generated).unwrap_or_else(|_| json!({}));
+    let legacy = legacy::build();
+    fill_from_legacy(&mut doc, &legacy);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            for method in METHODS {
+                if let Some(Value::Object(op)) = item.get_mut(method) {
+                    apply_layers(path, op);
+                }
+            }
+        }
     }
-    let tags: Vec<Value> = [
-        "Plans",
-        "Tenants",
-        "Subscriptions",
-        "Usage",
-        "Invoices",
-        "Payments",
-        "Refunds",
-        "Exchange rates",
-        "Reports",
-        "Events",
-        "Audit",
-        "Admin",
-        "Webhooks",
-        "Operations",
-    ]
-    .iter()
-    .map(|t| json!({ "name": t }))
-    .collect();
+    doc
+}
+
+/// Paths registered through `http::legacy` arrive without operations: they take the
+/// hand-written ones. Generated schemas win over hand-written ones of the same name (a
+/// converted resource removes its own from `schemas.json`).
+fn fill_from_legacy(doc: &mut Value, legacy: &Value) {
+    if let (Some(paths), Some(written)) =
+        (doc["paths"].as_object_mut(), legacy["paths"].as_object())
+    {
+        for (path, item) in paths.iter_mut() {
+            let Some(Value::Object(ops)) = written.get(path) else {
+                continue;
+            };
+            for (method, op) in ops {
+                if item.get(method).is_none() {
+                    item[method] = op.clone();
+                }
+            }
+        }
+    }
+    let components = &mut doc["components"];
+    for (section, from) in [
+        ("schemas", &legacy["components"]["schemas"]),
+        ("parameters", &legacy["components"]["parameters"]),
+    ] {
+        let target = components[section].as_object().cloned().unwrap_or_default();
+        let mut merged: Map<String, Value> = from.as_object().cloned().unwrap_or_default();
+        merged.extend(target);
+        components[section] = Value::Object(merged);
+    }
+    components["headers"] = rate_limit_headers();
+    // Some errors add top-level members (quota figures, retry_after): see `ErrorEnvelope`.
+    components["schemas"]["Error"]["additionalProperties"] = json!(true);
+}
+
+/// The response headers the rate limiter adds (utoipa has no `components.headers`).
+fn rate_limit_headers() -> Value {
     json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "SAHOOL Billing Core",
-            "version": VERSION,
-            "description": concat!(
-                "Plans, tenants and subscriptions, usage metering and quota enforcement, invoices, payments, refunds and reports.\n\n",
-                "Every `/v1/...` route is served identically under `/api/v1/...` (the gateway's prefix): use the `/api` server; ",
-                "and under `/api/v1/billing/...` (SAHOOL's Kong route with strip_path false): `/v1/plans` is also `/api/v1/billing/plans`. ",
-                "All three share idempotency keys. ",
-                "Money is always a string with 2 decimals. Errors share one envelope (`Error`). Lists take `limit` (1-100, default 20) ",
-                "and `starting_after` and answer `{<items>: [...], total, has_more}`.\n\n",
-                "Rate limits: per principal (tenant for tenant roles, API key for services, subject for super admins, socket IP for anonymous callers), ",
-                "a budget per role per minute. Every limited response carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset; ",
-                "an exhausted budget answers 429 `rate_limited` with Retry-After. Health, metrics, this document, /docs and webhooks are not limited."
-            ),
-        },
-        "servers": [
-            { "url": "/", "description": "Paths as written: /v1/..." },
-            { "url": "/api", "description": "The identical alias: /api/v1/..." },
-        ],
-        "tags": tags,
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "HS256 with JWT_SECRET (or JWT_SECRET_KEY); claims sub, tid (or tenant_id, tenantId), roles (or role, platform names mapped by JWT_ROLE_MAP), exp; aud, when present, one of JWT_AUDIENCE (default sahool-api); type, when present, access." },
-                "apiKeyAuth": { "type": "apiKey", "in": "header", "name": "X-API-Key",
-                    "description": "One of AUTH_API_KEYS; the caller has the service role." },
-            },
-            "parameters": {
-                "Limit": query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 20 }), "Page size."),
-                "StartingAfter": query("starting_after", json!({ "type": "string" }), "The id of the last item of the previous page."),
-                "IdempotencyKey": { "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "maxLength": 255 },
-                    "description": "Same key and same request: the first response is replayed (with idempotent-replayed: true); same key, different request: 409 idempotency_key_reused. /v1 and /api/v1 share keys." },
-            },
-            "headers": {
-                "X-RateLimit-Limit": { "description": "Requests allowed per minute for this principal.", "schema": { "type": "integer" } },
-                "X-RateLimit-Remaining": { "description": "Requests left in the current budget.", "schema": { "type": "integer" } },
-                "X-RateLimit-Reset": { "description": "Seconds until the whole budget is available again.", "schema": { "type": "integer" } },
-            },
-            "responses": error_responses(),
-        },
+        "X-RateLimit-Limit": { "description": "Requests allowed per minute for this principal.", "schema": { "type": "integer" } },
+        "X-RateLimit-Remaining": { "description": "Requests left in the current budget.", "schema": { "type": "integer" } },
+        "X-RateLimit-Reset": { "description": "Seconds until the whole budget is available again.", "schema": { "type": "integer" } },
     })
+}
+
+/// What the layers around a route add to its operation (see `http::router_with_limits`): the
+/// rate limiter wraps every API route but the webhooks (429, and its headers on success), the
+/// database gate every API route (503). Operator routes live at the root only. An operation
+/// whose annotation names no security is public (`security: []`).
+fn apply_layers(path: &str, op: &mut Map<String, Value>) {
+    let api = path.starts_with("/v1/");
+    let limited = api && !path.starts_with("/v1/webhooks/");
+    op.entry("security").or_insert_with(|| json!([]));
+    let responses = op
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(responses) = responses else { return };
+    if limited {
+        responses
+            .entry("429")
+            .or_insert_with(|| json!({ "$ref": "#/components/responses/RateLimited" }));
+        for (status, resp) in responses.iter_mut() {
+            if status.starts_with('2') && resp.get("$ref").is_none() {
+                let headers = resp["headers"].as_object().cloned().unwrap_or_default();
+                let mut with: Map<String, Value> = [
+                    "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining",
+                    "X-RateLimit-Reset",
+                ]
+                .iter()
+                .map(|h| {
+                    (
+                        h.to_string(),
+                        json!({ "$ref": format!("#/components/headers/{h}") }),
+                    )
+                })
+                .collect();
+                with.extend(headers);
+                resp["headers"] = Value::Object(with);
+            }
+        }
+    }
+    if api {
+        responses
+            .entry("503")
+            .or_insert_with(|| json!({ "$ref": "#/components/responses/DatabaseUnavailable" }));
+    } else {
+        op.insert("servers".into(), json!([{ "url": "/" }]));
+    }
 }
 
 #[cfg(test)]
@@ -346,27 +193,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_schema_file_parses_and_every_reference_resolves() {
-        let schemas: Value = serde_json::from_str(SCHEMAS).expect("schemas.json is JSON");
+    fn every_reference_resolves() {
         let doc = spec();
         let text = doc.to_string();
         for piece in text.split("\"$ref\":\"").skip(1) {
             let target = piece.split('"').next().unwrap();
-            let mut parts = target.trim_start_matches("#/").split('/');
             let mut node = doc;
-            for p in parts.by_ref() {
+            for p in target.trim_start_matches("#/").split('/') {
                 node = &node[p];
             }
             assert!(!node.is_null(), "unresolved {target}");
         }
-        assert_eq!(doc["components"]["schemas"], schemas);
     }
 
     #[test]
-    fn money_is_a_string_everywhere() {
+    fn every_hand_written_path_is_registered_with_the_router() {
         let doc = spec();
-        assert_eq!(doc["components"]["schemas"]["Money"]["type"], "string");
-        let invoice = &doc["components"]["schemas"]["Invoice"]["properties"];
+        for path in legacy::build()["paths"].as_object().unwrap().keys() {
+            assert!(
+                doc["paths"][path].is_object(),
+                "{path} is written but not routed"
+            );
+        }
+    }
+
+    #[test]
+    fn money_is_a_string_with_two_decimals() {
+        let money = &spec()["components"]["schemas"]["Money"];
+        assert_eq!(money["type"], "string");
+        assert_eq!(money["pattern"], MONEY_PATTERN);
+        let invoice = &spec()["components"]["schemas"]["Invoice"]["properties"];
         for f in [
             "subtotal",
             "tax_amount",
@@ -376,5 +232,27 @@ mod tests {
         ] {
             assert_eq!(invoice[f]["$ref"], "#/components/schemas/Money", "{f}");
         }
+    }
+
+    #[test]
+    fn the_error_schema_is_the_envelope_the_server_sends() {
+        let schema = &spec()["components"]["schemas"]["Error"];
+        let body = crate::error::AppError::not_found("Plan", "x").body();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut sent: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        sent.sort_unstable();
+        let mut required_sorted = required.clone();
+        required_sorted.sort_unstable();
+        assert_eq!(sent, required_sorted);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{op, param, query, r, Op, Who, SUPER, TENANT, TENANT_ADMIN};
+use super::legacy::{op, param, query, r, Op, Who, SUPER, TENANT, TENANT_ADMIN};
 
 fn page() -> [Value; 2] {
     [param("Limit"), param("StartingAfter")]
