@@ -3,4 +3,5 @@
 //! return domain values and these types map them to the wire (money as strings).
 
 pub mod number;
+mod plan_schemas;
 pub mod plans;
