@@ -2,6 +2,8 @@
 //! `/api/v1/billing` (see `api_path`).
 
 pub mod db_gate;
+pub mod dto;
+pub mod errors;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -77,10 +79,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 "/tenants/{tenant_id}/subscription/resume",
             ],
         ))
-        .merge(legacy(
-            routes::plans::router(),
-            &["/plans", "/plans/{plan_id}"],
-        ))
+        .merge(routes::plans::router())
         .merge(legacy(routes::rates::router(), &["/exchange-rates"]))
         .merge(legacy(
             routes::reports::router(),

@@ -2,22 +2,92 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::billing::money::{money_string, round_money, Price};
 use crate::billing::types::{is_slug, Currency, OveragePolicy, PlanTier};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, FieldIssue};
 use crate::repository::plans::{NewPlan, Plan, PlanChanges, PlanRepository};
 use crate::repository::rates::RateRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
-use crate::services::usage::unknown_metric;
 use crate::services::validate::{check_len, Checks};
 
-/// The public JSON shape of a plan (the Python field names, money as strings).
+/// What can go wrong with a plan use case (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("plan not found")]
+    NotFound,
+    #[error("plan {0} already exists")]
+    AlreadyExists(String),
+    #[error("invalid plan")]
+    Invalid(Vec<FieldIssue>),
+    /// Limits name metrics outside the catalogue (and nothing else is wrong).
+    #[error("unknown metric in limits: {}", .metrics.join(", "))]
+    UnknownMetrics {
+        metrics: Vec<String>,
+        fields: Vec<FieldIssue>,
+    },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The audit log still answers in the boundary's error type.
+    #[error(transparent)]
+    Audit(#[from] AppError),
+}
+
+pub type PlanResult<T> = Result<T, PlanError>;
+
+/// A plan and the YER rate of the day its prices are shown at.
+pub struct PricedPlan {
+    pub plan: Plan,
+    pub yer_rate: Decimal,
+}
+
+/// A page of the catalogue.
+pub struct PlanPage {
+    pub plans: Vec<Plan>,
+    pub yer_rate: Decimal,
+    pub total: i64,
+    pub has_more: bool,
+}
+
+/// A new plan as given (checked by [`create_plan`]).
+pub struct PlanInput {
+    pub plan_id: Option<String>,
+    pub name: String,
+    pub name_ar: String,
+    pub description: String,
+    pub description_ar: String,
+    pub tier: PlanTier,
+    pub monthly_price_usd: Price,
+    pub quarterly_price_usd: Option<Price>,
+    pub yearly_price_usd: Option<Price>,
+    pub features: Option<Value>,
+    pub limits: BTreeMap<String, i64>,
+    pub trial_days: Option<i32>,
+    pub overage: Option<OveragePolicy>,
+}
+
+/// The fields a plan update changes (`None`: kept).
+pub struct PlanEdit {
+    pub name: Option<String>,
+    pub name_ar: Option<String>,
+    pub description: Option<String>,
+    pub description_ar: Option<String>,
+    pub monthly_price_usd: Option<Price>,
+    pub quarterly_price_usd: Option<Price>,
+    pub yearly_price_usd: Option<Price>,
+    pub features: Option<Value>,
+    pub limits: Option<BTreeMap<String, i64>>,
+    pub trial_days: Option<i32>,
+    pub overage: Option<OveragePolicy>,
+    pub is_active: Option<bool>,
+}
+
+/// A plan as the audit log records it before and after a change: the API shape (the Python
+/// field names, money as strings), so an entry reads like the answer the caller saw. Also the
+/// `plan` of the subscription read until that resource has its own DTO.
 pub fn plan_json(plan: &Plan, yer_rate: Decimal) -> Value {
     let r = &plan.row;
     let yer = |usd: Decimal| money_string(round_money(usd * yer_rate));
@@ -46,55 +116,8 @@ pub fn plan_json(plan: &Plan, yer_rate: Decimal) -> Value {
     })
 }
 
-pub fn pricing_yer(plan: &Plan, yer_rate: Decimal) -> Value {
-    let yer = |usd: Decimal| money_string(round_money(usd * yer_rate));
-    json!({
-        "monthly": yer(plan.row.monthly_price_usd),
-        "quarterly": yer(plan.row.quarterly_price_usd),
-        "yearly": yer(plan.row.yearly_price_usd),
-        "exchange_rate": crate::billing::money::decimal_text(yer_rate),
-    })
-}
-
-pub async fn yer_rate(conn: &mut PgConnection, today: chrono::NaiveDate) -> AppResult<Decimal> {
-    Ok(RateRepository::rate_on(conn, Currency::Yer, today).await?)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePlanRequest {
-    pub plan_id: Option<String>,
-    pub name: String,
-    pub name_ar: String,
-    pub description: String,
-    pub description_ar: String,
-    pub tier: PlanTier,
-    pub monthly_price_usd: Price,
-    pub quarterly_price_usd: Option<Price>,
-    pub yearly_price_usd: Option<Price>,
-    #[serde(default)]
-    pub features: Option<Value>,
-    #[serde(default)]
-    pub limits: BTreeMap<String, i64>,
-    pub trial_days: Option<i32>,
-    pub overage: Option<OveragePolicy>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatePlanRequest {
-    pub name: Option<String>,
-    pub name_ar: Option<String>,
-    pub description: Option<String>,
-    pub description_ar: Option<String>,
-    pub monthly_price_usd: Option<Price>,
-    pub quarterly_price_usd: Option<Price>,
-    pub yearly_price_usd: Option<Price>,
-    pub features: Option<Value>,
-    pub limits: Option<BTreeMap<String, i64>>,
-    pub trial_days: Option<i32>,
-    pub overage: Option<OveragePolicy>,
-    pub is_active: Option<bool>,
+pub async fn yer_rate(conn: &mut PgConnection, today: chrono::NaiveDate) -> sqlx::Result<Decimal> {
+    RateRepository::rate_on(conn, Currency::Yer, today).await
 }
 
 /// Checks each limit; returns the metrics it names that are not in the catalogue.
@@ -102,7 +125,7 @@ async fn check_limits(
     conn: &mut PgConnection,
     limits: &BTreeMap<String, i64>,
     checks: &mut Checks,
-) -> AppResult<Vec<String>> {
+) -> PlanResult<Vec<String>> {
     let known: Vec<String> = PlanRepository::metrics(conn)
         .await?
         .into_iter()
@@ -126,15 +149,17 @@ async fn check_limits(
 /// Ends the input checks of a plan write. When the only problems are limits naming metrics
 /// that do not exist, the answer is 422 `unknown_metric` (SPEC section 4) with the same
 /// `fields` list; with other problems as well, `validation_error` lists them all.
-fn finish_checks(checks: Checks, unknown: &[String]) -> AppResult<()> {
-    match checks.finish() {
-        Err(mut e) if !unknown.is_empty() && e.fields.len() == unknown.len() => {
-            let mut err = unknown_metric(&unknown[0]).with_extra("metrics", unknown);
-            err.message = format!("Unknown metric in limits: {}", unknown.join(", "));
-            err.fields = std::mem::take(&mut e.fields);
-            Err(err)
-        }
-        other => other,
+fn finish_checks(checks: Checks, unknown: Vec<String>) -> PlanResult<()> {
+    let fields = checks.into_issues();
+    if fields.is_empty() {
+        Ok(())
+    } else if !unknown.is_empty() && fields.len() == unknown.len() {
+        Err(PlanError::UnknownMetrics {
+            metrics: unknown,
+            fields,
+        })
+    } else {
+        Err(PlanError::Invalid(fields))
     }
 }
 
@@ -144,13 +169,48 @@ fn check_features(features: &Value, checks: &mut Checks) {
     }
 }
 
-/// Creates a plan: 201 with it, or 409 `already_exists`.
+/// The catalogue, a keyset page of it.
+pub async fn list_plans(
+    conn: &mut PgConnection,
+    active_only: bool,
+    page: &crate::http::pagination::Page,
+    today: chrono::NaiveDate,
+) -> PlanResult<PlanPage> {
+    let (plans, total, has_more) = PlanRepository::list(
+        conn,
+        active_only,
+        page.limit,
+        page.starting_after.as_deref(),
+    )
+    .await?;
+    let yer_rate = yer_rate(conn, today).await?;
+    Ok(PlanPage {
+        plans,
+        yer_rate,
+        total,
+        has_more,
+    })
+}
+
+pub async fn get_plan(
+    conn: &mut PgConnection,
+    plan_id: &str,
+    today: chrono::NaiveDate,
+) -> PlanResult<PricedPlan> {
+    let plan = PlanRepository::get(conn, plan_id)
+        .await?
+        .ok_or(PlanError::NotFound)?;
+    let yer_rate = yer_rate(conn, today).await?;
+    Ok(PricedPlan { plan, yer_rate })
+}
+
+/// Creates a plan, or [`PlanError::AlreadyExists`].
 pub async fn create_plan(
     conn: &mut PgConnection,
-    req: CreatePlanRequest,
+    req: PlanInput,
     today: chrono::NaiveDate,
     actor: &Actor,
-) -> AppResult<(StatusCode, Value)> {
+) -> PlanResult<PricedPlan> {
     let mut checks = Checks::default();
     check_len(&mut checks, "name", &req.name, 200);
     check_len(&mut checks, "name_ar", &req.name_ar, 200);
@@ -174,7 +234,7 @@ pub async fn create_plan(
         check_features(f, &mut checks);
     }
     let unknown = check_limits(conn, &req.limits, &mut checks).await?;
-    finish_checks(checks, &unknown)?;
+    finish_checks(checks, unknown)?;
 
     let monthly = req.monthly_price_usd.value();
     // Defaults: a quarter at 2.7 months, a year at 10 months, each rounded once.
@@ -206,36 +266,22 @@ pub async fn create_plan(
     )
     .await?;
     if !created {
-        return Err(AppError::already_exists(&format!("Plan {plan_id}")));
+        return Err(PlanError::AlreadyExists(plan_id));
     }
     PlanRepository::set_limits(conn, &plan_id, &req.limits).await?;
-    let plan = PlanRepository::get(conn, &plan_id)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("plan vanished after insert")))?;
-    let rate = yer_rate(conn, today).await?;
-    let body = plan_json(&plan, rate);
-    audit_plan(
-        conn,
-        actor,
-        "plan.create",
-        &plan_id,
-        None,
-        Some(body.clone()),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        json!({ "success": true, "plan": body }),
-    ))
+    let priced = get_plan(conn, &plan_id, today).await?;
+    let body = plan_json(&priced.plan, priced.yer_rate);
+    audit_plan(conn, actor, "plan.create", &plan_id, None, Some(body)).await?;
+    Ok(priced)
 }
 
 pub async fn update_plan(
     conn: &mut PgConnection,
     plan_id: &str,
-    req: UpdatePlanRequest,
+    req: PlanEdit,
     today: chrono::NaiveDate,
     actor: &Actor,
-) -> AppResult<Value> {
+) -> PlanResult<PricedPlan> {
     let mut checks = Checks::default();
     for (field, value, max) in [
         ("name", &req.name, 200),
@@ -259,7 +305,7 @@ pub async fn update_plan(
         Some(l) => check_limits(conn, l, &mut checks).await?,
         None => Vec::new(),
     };
-    finish_checks(checks, &unknown)?;
+    finish_checks(checks, unknown)?;
     let rate = yer_rate(conn, today).await?;
     let before = locked_snapshot(conn, plan_id, rate).await?;
     let changes = PlanChanges {
@@ -276,47 +322,66 @@ pub async fn update_plan(
         is_active: req.is_active,
     };
     if !PlanRepository::update(conn, plan_id, &changes).await? {
-        return Err(plan_not_found());
+        return Err(PlanError::NotFound);
     }
     if let Some(l) = &req.limits {
         PlanRepository::set_limits(conn, plan_id, l).await?;
     }
-    let plan = PlanRepository::get(conn, plan_id)
-        .await?
-        .ok_or_else(plan_not_found)?;
-    let body = plan_json(&plan, rate);
-    let (old, new) = audit::changed(&before, &body);
+    let priced = get_plan(conn, plan_id, today).await?;
+    let (old, new) = audit::changed(&before, &plan_json(&priced.plan, rate));
     audit_plan(conn, actor, "plan.update", plan_id, Some(old), Some(new)).await?;
-    Ok(json!({ "success": true, "plan": body }))
+    Ok(priced)
+}
+
+/// Archiving hides a plan from sign-up and the default list; existing subscriptions keep it.
+pub async fn archive_plan(
+    conn: &mut PgConnection,
+    plan_id: &str,
+    today: chrono::NaiveDate,
+    actor: &Actor,
+) -> PlanResult<PricedPlan> {
+    let rate = yer_rate(conn, today).await?;
+    let before = locked_snapshot(conn, plan_id, rate).await?;
+    let changes = PlanChanges {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    if !PlanRepository::update(conn, plan_id, &changes).await? {
+        return Err(PlanError::NotFound);
+    }
+    let priced = get_plan(conn, plan_id, today).await?;
+    let (old, new) = audit::changed(&before, &plan_json(&priced.plan, rate));
+    audit_plan(conn, actor, "plan.archive", plan_id, Some(old), Some(new)).await?;
+    Ok(priced)
 }
 
 /// Locks the plan row (so the snapshot is the state the change starts from) and returns it in
 /// the API shape; 404 when there is no such plan.
-pub async fn locked_snapshot(
+async fn locked_snapshot(
     conn: &mut PgConnection,
     plan_id: &str,
     rate: Decimal,
-) -> AppResult<Value> {
+) -> PlanResult<Value> {
     sqlx::query("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
         .bind(plan_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(plan_not_found)?;
+        .ok_or(PlanError::NotFound)?;
     let plan = PlanRepository::get(conn, plan_id)
         .await?
-        .ok_or_else(plan_not_found)?;
+        .ok_or(PlanError::NotFound)?;
     Ok(plan_json(&plan, rate))
 }
 
 /// The audit row of a plan action (plans belong to no tenant).
-pub async fn audit_plan(
+async fn audit_plan(
     conn: &mut PgConnection,
     actor: &Actor,
     action: &str,
     plan_id: &str,
     before: Option<Value>,
     after: Option<Value>,
-) -> AppResult<()> {
+) -> PlanResult<()> {
     let event = AuditEvent {
         tenant_id: None,
         action,
@@ -325,9 +390,5 @@ pub async fn audit_plan(
         before,
         after,
     };
-    audit::record(conn, actor, event).await
-}
-
-pub fn plan_not_found() -> AppError {
-    AppError::not_found("Plan", "الخطة غير موجودة")
+    Ok(audit::record(conn, actor, event).await?)
 }

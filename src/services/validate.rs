@@ -13,6 +13,11 @@ impl Checks {
         });
     }
 
+    /// The issues found, for a use case with its own error type.
+    pub fn into_issues(self) -> Vec<FieldIssue> {
+        self.0
+    }
+
     pub fn finish(self) -> AppResult<()> {
         if self.0.is_empty() {
             Ok(())

@@ -299,3 +299,16 @@ async fn every_status_the_server_answers_in_a_sweep_is_documented() {
     }
     assert!(seen.contains(&404) && seen.contains(&401));
 }
+
+#[tokio::test]
+async fn the_documented_metric_catalogue_is_the_database_one() {
+    let app = TestApp::spawn().await;
+    let metrics: Vec<String> = sqlx::query_scalar("SELECT metric FROM metrics ORDER BY metric")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        metrics,
+        billing_core::http::openapi::components::CATALOGUE_METRICS
+    );
+}

@@ -10,8 +10,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, Modify, PartialSchema, ToSchema};
 
-/// Money: exactly two decimals, always a JSON string.
-pub const MONEY_PATTERN: &str = r"^-?[0-9]{1,12}\.[0-9]{2}$";
+/// Money: exactly two decimals, always a JSON string. Inputs have at most 12 digits, but an
+/// answer may convert one at a rate (a YER price), so the integer part is not bounded here.
+pub const MONEY_PATTERN: &str = r"^-?[0-9]+\.[0-9]{2}$";
 
 fn string(pattern: Option<&str>, description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -73,12 +74,49 @@ string_schema!(
         .examples([json!("satellite_analyses_per_month")])
 );
 
+/// An enum of `billing::types` as a named string schema with its API labels.
+macro_rules! enum_schema {
+    ($ty:ident, $name:literal, $domain:ty) => {
+        string_schema!(
+            $ty,
+            $name,
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(<$domain>::ALL.iter().map(|v| v.as_str())))
+        );
+    };
+}
+
+enum_schema!(PlanTierSchema, "PlanTier", crate::billing::types::PlanTier);
+enum_schema!(
+    OveragePolicySchema,
+    "OveragePolicy",
+    crate::billing::types::OveragePolicy
+);
+
+/// The metrics of the catalogue (SPEC section 4, seeded by a migration; a test compares this
+/// list with the `metrics` table), so a client knows which keys `limits` takes.
+pub const CATALOGUE_METRICS: [&str; 7] = [
+    "ai_diagnoses_per_month",
+    "api_calls_per_day",
+    "fields",
+    "pdf_reports_per_month",
+    "satellite_analyses_per_month",
+    "storage_gb",
+    "team_members",
+];
+
+/// Text that is not only whitespace and has no U+0000 (the server trims it and refuses NUL,
+/// which PostgreSQL cannot store). `#[schema(pattern)]` takes a literal, so DTOs repeat it and a
+/// unit test checks they do.
+pub const TEXT_PATTERN: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+
 /// An input amount: a string (preferred) or a number; `> 0`, at most 2 decimals and 12 digits.
 pub struct MoneyInputSchema;
 impl PartialSchema for MoneyInputSchema {
     fn schema() -> RefOr<Schema> {
         decimal_input(
-            "^[0-9]{1,10}(\\.[0-9]{1,2})?$",
+            "^(?!0+(\\.0{1,2})?$)[0-9]{1,10}(\\.[0-9]{1,2})?$",
             true,
             "An amount > 0 with at most 2 decimals and at most 12 digits, as a string (preferred) or a number.",
         )
@@ -114,9 +152,13 @@ fn decimal_input(pattern: &str, positive: bool, description: &str) -> RefOr<Sche
     } else {
         number.minimum(Some(0))
     };
+    // At most 10 integer digits and 2 decimals, as `billing::money` checks them.
+    let number = number
+        .maximum(Some(9_999_999_999.99))
+        .multiple_of(Some(0.01));
     let one_of = OneOfBuilder::new()
         .item(string(Some(pattern), "As a string.").build())
-        .item(number.maximum(Some(999_999_999_999i64)).build())
+        .item(number.build())
         .description(Some(description.to_string()))
         .examples([json!("29.00")]);
     RefOr::T(Schema::OneOf(one_of.build()))
@@ -216,7 +258,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<i64>,
     /// The id of the last item of the previous page.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     starting_after: Option<String>,
 }
 

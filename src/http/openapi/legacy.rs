@@ -23,7 +23,6 @@ pub(super) fn query(name: &str, schema: Value, description: &str) -> Value {
 /// Who may call an operation.
 #[derive(Clone, Copy)]
 pub(super) enum Who {
-    Public,
     /// Role names; `service` means an `X-API-Key` works too.
     Roles(&'static [&'static str]),
     /// Authenticated by the gateway's signature header, not by a principal; not rate limited.
@@ -99,13 +98,12 @@ impl Op {
     }
 
     fn build(self, path: &str) -> Value {
-        let limited = matches!(self.who, Who::Public | Who::Roles(_));
+        let limited = matches!(self.who, Who::Roles(_));
         let mut o = Map::new();
         o.insert("tags".into(), json!([self.tag]));
         o.insert("summary".into(), json!(self.summary));
         let mut errors = self.errors;
         let description = match self.who {
-            Who::Public => "Public.".to_string(),
             Who::Ops => "Public operator endpoint; not rate limited.".to_string(),
             Who::Signature(h) => {
                 errors.push(400);

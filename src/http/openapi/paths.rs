@@ -21,12 +21,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("get", "/metrics", op("Operations", "Prometheus metrics", Ops, 200, json!({ "type": "string" })).content("text/plain")),
         ("get", "/openapi.json", op("Operations", "This document", Ops, 200, json!({ "type": "object" }))),
         ("get", "/docs", op("Operations", "A page that renders this document", Ops, 200, json!({ "type": "string" })).content("text/html")),
-        ("get", "/v1/plans", op("Plans", "List plans", Public, 200, r("PlanList"))
-            .params([query("active_only", json!({ "type": "boolean", "default": true }), "Only plans open for sign-up.")]).params(page())),
-        ("post", "/v1/plans", op("Plans", "Create a plan", Roles(SUPER), 201, r("PlanChanged")).body(r("CreatePlanRequest"), true).errs(&[409])),
-        ("get", "/v1/plans/{plan_id}", op("Plans", "Get a plan with its YER pricing", Public, 200, r("PlanWithYer"))),
-        ("patch", "/v1/plans/{plan_id}", op("Plans", "Update a plan", Roles(SUPER), 200, r("PlanChanged")).body(r("UpdatePlanRequest"), true)),
-        ("delete", "/v1/plans/{plan_id}", op("Plans", "Archive a plan (existing subscriptions keep it)", Roles(SUPER), 200, r("PlanChanged"))),
         ("get", "/v1/tenants", op("Tenants", "List tenants", Roles(SUPER), 200, r("TenantList")).params(page())),
         ("post", "/v1/tenants", op("Tenants", "Sign up a tenant with its subscription (and first invoice for a paid plan without trial)", Roles(&["super_admin", "service"]), 201, r("SignUpResponse"))
             .body(r("SignUpRequest"), true).idempotent()),

@@ -2,139 +2,152 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::error::AppResult;
+use crate::http::dto::plans::{
+    CreatePlanRequest, PlanBody, PlanChanged, PlanList, PlanWithYer, UpdatePlanRequest,
+};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::http::pagination::{list_body, parse_bool};
-use crate::repository::plans::PlanRepository;
-use crate::services::audit::{self, Actor};
-use crate::services::plans::{self, plan_json, plan_not_found, pricing_yer};
+use crate::http::openapi::components::{
+    BadRequest, Conflict, Forbidden, NotFound, PageParams, Unauthorized, Unprocessable,
+};
+use crate::http::pagination::{parse_bool, PageQuery};
+use crate::services::audit::Actor;
+use crate::services::plans;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/plans", get(list_plans).post(create_plan))
-        .route(
-            "/plans/{plan_id}",
-            get(get_plan).patch(update_plan).delete(archive_plan),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plans, create_plan))
+        .routes(routes!(get_plan, update_plan, archive_plan))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only plans open for sign-up (default true).
+    #[param(value_type = Option<bool>)]
     active_only: Option<String>,
-    limit: Option<String>,
-    starting_after: Option<String>,
+    #[serde(flatten)]
+    #[param(ignore)]
+    page: PageQuery,
 }
 
+/// List plans
+///
+/// Public.
+#[utoipa::path(get, path = "/plans", tag = "Plans", params(ListQuery, PageParams),
+    responses((status = 200, description = "The catalogue", body = PlanList),
+        (status = 422, response = Unprocessable)))]
 async fn list_plans(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PlanList>> {
     let active_only = parse_bool("active_only", q.active_only.as_deref(), true)?;
-    let page = crate::http::pagination::PageQuery {
-        limit: q.limit,
-        starting_after: q.starting_after,
-    }
-    .page()?;
+    let page = q.page.page()?;
     let mut conn = state.pool.acquire().await?;
-    let (plans, total, has_more) = PlanRepository::list(
-        &mut conn,
-        active_only,
-        page.limit,
-        page.starting_after.as_deref(),
-    )
-    .await?;
-    let rate = plans::yer_rate(&mut conn, state.clock.today()).await?;
-    let items: Vec<Value> = plans.iter().map(|p| plan_json(p, rate)).collect();
-    Ok(Json(list_body("plans", items, total, has_more)))
+    let p = plans::list_plans(&mut conn, active_only, &page, state.clock.today()).await?;
+    Ok(Json(PlanList {
+        plans: p
+            .plans
+            .iter()
+            .map(|x| PlanBody::new(x, p.yer_rate))
+            .collect(),
+        total: p.total,
+        has_more: p.has_more,
+    }))
 }
 
+/// Get a plan with its YER pricing
+///
+/// Public.
+#[utoipa::path(get, path = "/plans/{plan_id}", tag = "Plans", params(PlanPath),
+    responses((status = 200, description = "The plan", body = PlanWithYer),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound)))]
 async fn get_plan(
     State(state): State<AppState>,
     ApiPath(plan_id): ApiPath<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PlanWithYer>> {
     let mut conn = state.pool.acquire().await?;
-    let plan = PlanRepository::get(&mut conn, &plan_id)
-        .await?
-        .ok_or_else(plan_not_found)?;
-    let rate = plans::yer_rate(&mut conn, state.clock.today()).await?;
-    Ok(Json(
-        json!({ "plan": plan_json(&plan, rate), "pricing_yer": pricing_yer(&plan, rate) }),
-    ))
+    let p = plans::get_plan(&mut conn, &plan_id, state.clock.today()).await?;
+    Ok(Json(p.into()))
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documents the path; the handler reads it with `ApiPath`
+struct PlanPath {
+    /// The plan's id.
+    plan_id: String,
+}
+
+/// Create a plan
+///
+/// Roles: super_admin.
+#[utoipa::path(post, path = "/plans", tag = "Plans", request_body = CreatePlanRequest,
+    security(("bearerAuth" = [])),
+    responses((status = 201, description = "Created", body = PlanChanged),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable)))]
 async fn create_plan(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(req): ApiJson<plans::CreatePlanRequest>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+    ApiJson(req): ApiJson<CreatePlanRequest>,
+) -> AppResult<(StatusCode, Json<PlanChanged>)> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
-    let (status, body) =
-        plans::create_plan(&mut tx, req, state.clock.today(), &Actor::from(&principal)).await?;
+    let actor = Actor::from(&principal);
+    let p = plans::create_plan(&mut tx, req.into(), state.clock.today(), &actor).await?;
     tx.commit().await?;
-    Ok((status, Json(body)))
+    Ok((StatusCode::CREATED, Json(PlanChanged::new(&p, None))))
 }
 
+/// Update a plan
+///
+/// Roles: super_admin.
+#[utoipa::path(patch, path = "/plans/{plan_id}", tag = "Plans", params(PlanPath),
+    request_body = UpdatePlanRequest, security(("bearerAuth" = [])),
+    responses((status = 200, description = "Updated", body = PlanChanged),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable)))]
 async fn update_plan(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(plan_id): ApiPath<String>,
-    ApiJson(req): ApiJson<plans::UpdatePlanRequest>,
-) -> AppResult<Json<Value>> {
+    ApiJson(req): ApiJson<UpdatePlanRequest>,
+) -> AppResult<Json<PlanChanged>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
-    let body = plans::update_plan(
-        &mut tx,
-        &plan_id,
-        req,
-        state.clock.today(),
-        &Actor::from(&principal),
-    )
-    .await?;
+    let actor = Actor::from(&principal);
+    let p = plans::update_plan(&mut tx, &plan_id, req.into(), state.clock.today(), &actor).await?;
     tx.commit().await?;
-    Ok(Json(body))
+    Ok(Json(PlanChanged::new(&p, None)))
 }
 
-/// Archiving hides a plan from sign-up and the default list; existing subscriptions keep it.
+/// Archive a plan (existing subscriptions keep it)
+///
+/// Roles: super_admin. Archiving hides the plan from sign-up and the default list.
+#[utoipa::path(delete, path = "/plans/{plan_id}", tag = "Plans", params(PlanPath),
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Archived", body = PlanChanged),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 async fn archive_plan(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(plan_id): ApiPath<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PlanChanged>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let mut tx = state.pool.begin().await?;
-    let rate = plans::yer_rate(&mut tx, state.clock.today()).await?;
-    let before = plans::locked_snapshot(&mut tx, &plan_id, rate).await?;
-    let changes = crate::repository::plans::PlanChanges {
-        is_active: Some(false),
-        ..Default::default()
-    };
-    if !PlanRepository::update(&mut tx, &plan_id, &changes).await? {
-        return Err(plan_not_found());
-    }
-    let plan = PlanRepository::get(&mut tx, &plan_id)
-        .await?
-        .ok_or_else(plan_not_found)?;
-    let body = plan_json(&plan, rate);
-    let (old, new) = audit::changed(&before, &body);
-    plans::audit_plan(
-        &mut tx,
-        &Actor::from(&principal),
-        "plan.archive",
-        &plan_id,
-        Some(old),
-        Some(new),
-    )
-    .await?;
+    let actor = Actor::from(&principal);
+    let p = plans::archive_plan(&mut tx, &plan_id, state.clock.today(), &actor).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({ "success": true, "archived": true, "plan": body }),
-    ))
+    Ok(Json(PlanChanged::new(&p, Some(true))))
 }

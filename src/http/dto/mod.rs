@@ -1,0 +1,7 @@
+//! Request and response types of the HTTP API, one module per resource. Each derives its
+//! schema (`ToSchema`), so the document describes exactly what is parsed and sent; services
+//! return domain values and these types map them to the wire (money as strings).
+
+pub mod number;
+mod plan_schemas;
+pub mod plans;
