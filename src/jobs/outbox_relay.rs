@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::jetstream::context::{CreateStreamError, CreateStreamErrorKind};
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use sqlx::PgPool;
@@ -132,7 +133,7 @@ pub async fn ensure_stream(js: &jetstream::Context, target: &StreamTarget) -> an
             ..Default::default()
         })
         .await
-        .with_context(|| format!("creating or finding JetStream stream {}", target.name))?;
+        .map_err(|e| creation_error(e, target))?;
     let mut config = stream
         .info()
         .await
@@ -167,6 +168,29 @@ pub async fn ensure_stream(js: &jetstream::Context, target: &StreamTarget) -> an
         );
     }
     Ok(())
+}
+
+/// A stream that could not be found or created. The server answering that it has no JetStream,
+/// or JetStream refusing to create the stream (e.g. another stream captures some of its
+/// subjects), is a [`StreamMisconfigured`]: NATS is up, and publishing would reach plain
+/// subscribers with nothing stored. A timeout or a lost connection stays an ordinary error.
+fn creation_error(e: CreateStreamError, target: &StreamTarget) -> anyhow::Error {
+    let wanted = target.subjects();
+    let why = match e.kind() {
+        CreateStreamErrorKind::JetStreamUnavailable => format!(
+            "the NATS server does not run JetStream (start nats-server with -js), so stream {} for {wanted} cannot exist; events stay in the outbox",
+            target.name
+        ),
+        CreateStreamErrorKind::JetStream(api) => format!(
+            "JetStream refused to create stream {} for {wanted} ({api}); events stay in the outbox until it can be created",
+            target.name
+        ),
+        _ => {
+            return anyhow::Error::new(e)
+                .context(format!("creating or finding JetStream stream {}", target.name))
+        }
+    };
+    StreamMisconfigured(why).into()
 }
 
 /// Connects and makes sure the stream captures the relay's subjects. The client reconnects by

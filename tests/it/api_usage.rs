@@ -551,8 +551,11 @@ async fn enforce_answers_for_the_tokens_tenant_and_for_a_service_naming_one() {
     assert_status!(svc, 200);
     assert_eq!(svc.body["tenant_id"], t.as_str());
 
+    // 400 as the Python service answered ("Missing x-tenant-id header"), in the envelope.
     let no_header = app.get("/v1/enforce?metric=fields", Auth::Service).await;
-    assert_status!(no_header, 422);
+    assert_status!(no_header, 400);
+    assert_eq!(no_header.error_code(), "missing_tenant_id");
+    assert_eq!(no_header.field_names(), ["X-Tenant-Id"]);
     let raw = app
         .client
         .get(app.url("/v1/enforce?metric=fields"))

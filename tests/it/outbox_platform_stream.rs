@@ -32,6 +32,11 @@ impl Drop for TempDir {
 
 impl PrivateNats {
     async fn start() -> PrivateNats {
+        Self::start_with(&["-js"]).await
+    }
+
+    /// A server started with `flags` (`-js` for JetStream, none for plain NATS).
+    async fn start_with(flags: &[&str]) -> PrivateNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -40,7 +45,8 @@ impl PrivateNats {
         let dir = TempDir(std::env::temp_dir().join(format!("nats-{}", uuid::Uuid::new_v4())));
         std::fs::create_dir_all(&dir.0).unwrap();
         let child = tokio::process::Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .args(flags)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&dir.0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -117,18 +123,22 @@ async fn unpublished(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-/// A sign-up and a cash payment: tenant, subscription, invoice and payment events.
-async fn some_events(app: &TestApp) -> i64 {
+async fn sign_up(app: &TestApp, tenant: &str) {
     let r = app
         .post(
             "/v1/tenants",
             Auth::Admin,
-            json!({"tenant_id": "farm-nats", "name": "Farm", "name_ar": "مزرعة",
+            json!({"tenant_id": tenant, "name": "Farm", "name_ar": "مزرعة",
                    "email": "o@farm.example.com", "phone": "+967771234567",
                    "plan_id": "free"}),
         )
         .await;
     assert_status!(r, 201);
+}
+
+/// A sign-up: tenant and subscription events.
+async fn some_events(app: &TestApp) -> i64 {
+    sign_up(app, "farm-nats").await;
     let n = unpublished(app).await;
     assert!(n >= 2, "sign-up records events");
     n
@@ -146,6 +156,15 @@ async fn core_subscriber(url: &str) -> async_nats::Subscriber {
 async fn received(mut sub: async_nats::Subscriber) -> i64 {
     let mut n = 0;
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+        n += 1;
+    }
+    n
+}
+
+/// How many messages the subscriber has received so far (until it is quiet for 300 ms).
+async fn drain(sub: &mut async_nats::Subscriber) -> i64 {
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {
         n += 1;
     }
     n
@@ -295,4 +314,120 @@ async fn a_stream_that_cannot_capture_the_events_stops_publishing_and_readyz_say
         events,
         "nothing reached plain subscribers while the stream could not store it"
     );
+}
+
+/// `/readyz` while the relay refuses to publish: connected, but the stream is not right.
+async fn assert_misconfigured(app: &TestApp, reason: &str) {
+    let r = app.get("/readyz", Auth::None).await;
+    assert_status!(r, 200);
+    assert_eq!(r.body["status"], "ready", "the API itself is fine");
+    assert_eq!(r.body["checks"]["nats"], "connected", "{}", r.body);
+    assert_eq!(r.body["checks"]["events_stream"], "misconfigured");
+    let why = r.body["checks"]["events_stream_error"].as_str().unwrap();
+    assert!(why.contains(reason), "{why}");
+}
+
+#[tokio::test]
+async fn a_billing_stream_that_cannot_be_created_is_misconfigured_not_unreachable() {
+    let nats = PrivateNats::start().await;
+    let js = nats.js().await;
+    // No BILLING stream, and another stream owns part of `sahool.billing.>`: creating BILLING
+    // is refused by JetStream, which is a stream problem, not NATS being down.
+    js.create_stream(stream::Config {
+        name: "INVOICES".into(),
+        subjects: vec!["sahool.billing.invoice.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let (app, events, copies, relay) = app_with_events_and_relay(&nats).await;
+    wait_until("the relay reports the stream", async || {
+        matches!(app.relay_health.get(), RelayState::StreamMisconfigured(_))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_misconfigured(&app, "BILLING").await;
+    assert_eq!(unpublished(&app).await, events, "events wait in the outbox");
+
+    js.delete_stream("INVOICES").await.unwrap();
+    wait_until("every event is published", async || {
+        unpublished(&app).await == 0
+    })
+    .await;
+    assert_eq!(
+        billing_stream(&js).await.config.subjects,
+        ["sahool.billing.>"]
+    );
+    relay.stop().await;
+    assert_eq!(
+        received(copies).await,
+        events,
+        "each event reached plain subscribers once"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_jetstream_gets_nothing_published() {
+    // Plain NATS: a JetStream publish would reach the plain subscribers and never be
+    // acknowledged, so every retry would deliver the events again.
+    let nats = PrivateNats::start_with(&[]).await;
+    let (app, events, copies, relay) = app_with_events_and_relay(&nats).await;
+    wait_until("the relay reports the stream", async || {
+        matches!(app.relay_health.get(), RelayState::StreamMisconfigured(_))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_misconfigured(&app, "JetStream").await;
+    assert_eq!(unpublished(&app).await, events, "events wait in the outbox");
+    relay.stop().await;
+    assert_eq!(
+        received(copies).await,
+        0,
+        "nothing reached plain subscribers"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_replaced_under_a_running_relay_stops_it_after_one_failed_batch() {
+    let nats = PrivateNats::start().await;
+    let js = nats.js().await;
+    platform_stream(&js).await;
+    let (app, events, mut copies, relay) = app_with_events_and_relay(&nats).await;
+    wait_until("every event is published", async || {
+        unpublished(&app).await == 0
+    })
+    .await;
+    assert_eq!(drain(&mut copies).await, events);
+
+    // The platform's script run again after another team took part of the subjects: BILLING
+    // is back to `sahool.billing.*` and cannot be extended.
+    js.delete_stream("BILLING").await.unwrap();
+    js.create_stream(stream::Config {
+        name: "INVOICES".into(),
+        subjects: vec!["sahool.billing.invoice.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    platform_stream(&js).await;
+    sign_up(&app, "farm-nats-2").await;
+    wait_until("the relay reports the stream", async || {
+        matches!(app.relay_health.get(), RelayState::StreamMisconfigured(_))
+    })
+    .await;
+    assert_misconfigured(&app, "sahool.billing.>").await;
+    let waiting = unpublished(&app).await;
+    assert!(waiting > 0, "the events no stream stores wait");
+    // The one batch that failed reached the plain subscribers; the retries after it do not.
+    let first = drain(&mut copies).await;
+    assert!(first <= 10, "at most one batch: {first}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        drain(&mut copies).await,
+        0,
+        "no re-sends while misconfigured"
+    );
+    assert_eq!(unpublished(&app).await, waiting);
+    relay.stop().await;
 }

@@ -148,11 +148,20 @@ fn enforce_tenant(principal: &Principal, header: Option<&str>) -> AppResult<Tena
             TenantId::parse(h.trim()).map_err(|e| AppError::field("X-Tenant-Id", e))
         }
         (Some(own), true, None) => Ok(own.clone()),
-        _ => Err(AppError::field(
-            "X-Tenant-Id",
-            "is required for service and platform callers",
-        )),
+        _ => Err(missing_tenant_header()),
     }
+}
+
+/// 400, as the Python service answered a missing `x-tenant-id` (its gateway callers read that
+/// status); 422 would only be our taste. The envelope still names the header in `fields`.
+fn missing_tenant_header() -> AppError {
+    let mut e = AppError::field(
+        "X-Tenant-Id",
+        "is required for service and platform callers",
+    );
+    e.status = axum::http::StatusCode::BAD_REQUEST;
+    e.code = "missing_tenant_id";
+    e
 }
 
 async fn enforce(
