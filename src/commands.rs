@@ -66,7 +66,11 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<u8> {
         Command::Db { command } => match command {
             DbCommand::Embedded { stop } => {
                 if stop {
-                    let stopped = tokio::task::spawn_blocking(crate::db::embedded::stop).await??;
+                    let pgdata = config.embedded_pgdata.clone();
+                    let stopped = tokio::task::spawn_blocking(move || {
+                        crate::db::embedded::stop(pgdata.as_deref())
+                    })
+                    .await??;
                     println!(
                         "{}",
                         if stopped {
@@ -76,8 +80,11 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<u8> {
                         }
                     );
                 } else {
-                    let url =
-                        tokio::task::spawn_blocking(crate::db::embedded::ensure_running).await??;
+                    let pgdata = config.embedded_pgdata.clone();
+                    let url = tokio::task::spawn_blocking(move || {
+                        crate::db::embedded::ensure_running(pgdata.as_deref())
+                    })
+                    .await??;
                     println!("{url}");
                 }
                 Ok(0)

@@ -1,12 +1,16 @@
 //! Typed configuration read from the environment (and `.env`), validated once at start.
 //! Secrets are kept out of `Debug` output so the config can be logged safely.
 
+mod rate_limits;
+
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 
 use crate::auth::{RoleMap, TokenPolicy};
+pub use rate_limits::RateLimits;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -61,6 +65,18 @@ pub struct Config {
     /// `HSTS_MAX_AGE` (seconds): when set, every response carries `Strict-Transport-Security`.
     /// Unset by default: only whoever terminates TLS for the service knows it is served over it.
     pub hsts_max_age: Option<u32>,
+    /// Request budgets per role (`RATE_LIMIT_*`).
+    pub rate_limits: RateLimits,
+    /// How long the usage path's cached quota contexts and counter levels are used
+    /// (`USAGE_CACHE_TTL_MS`, default 1000, at most 10 000; 0 turns the caches off).
+    pub usage_cache_ttl: Duration,
+    /// `RUST_LOG`: which log lines are written (unset: `telemetry::DEFAULT_FILTER`).
+    pub log_filter: Option<String>,
+    /// `BILLING_PGDATA`: the embedded PostgreSQL's data folder (unset: `.pgdata`), relative to
+    /// the working directory.
+    pub embedded_pgdata: Option<PathBuf>,
+    /// `NO_COLOR`: set to anything but empty, log lines carry no ANSI colours.
+    pub no_color: Option<String>,
 }
 
 /// The secret used when none is configured outside production. Fixed, so tokens minted by
@@ -72,7 +88,8 @@ pub const DEV_JWT_SECRET: &str = "sahool-billing-dev-secret-change-me";
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Reads the process environment, after loading `.env` if one exists.
+    /// Reads the process environment, after loading `.env` if one exists. The one place the
+    /// service reads its environment: everything else gets its settings from the result.
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -186,6 +203,11 @@ impl Config {
                 None => None,
                 Some(_) => Some(parse_num(&var, "HSTS_MAX_AGE", 0, 0, 63_072_000)?),
             },
+            rate_limits: RateLimits::from_lookup(&get).map_err(ConfigError)?,
+            usage_cache_ttl: usage_cache_ttl(&var)?,
+            log_filter: var("RUST_LOG"),
+            embedded_pgdata: var("BILLING_PGDATA").map(PathBuf::from),
+            no_color: var("NO_COLOR"),
         })
     }
 
@@ -252,6 +274,20 @@ fn jwt_policy(var: &impl Fn(&str) -> Option<String>) -> Result<TokenPolicy, Conf
     Ok(TokenPolicy::new(audiences, var("JWT_ISSUER"), role_map))
 }
 
+/// `USAGE_CACHE_TTL_MS`; a longer TTL than 10 s is cut to 10 s (as it always was), since
+/// enforce's staleness bound is this TTL.
+fn usage_cache_ttl(var: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let ms = match var("USAGE_CACHE_TTL_MS") {
+        None => 1_000,
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            ConfigError(format!(
+                "USAGE_CACHE_TTL_MS must be a whole number of milliseconds, not {v:?}"
+            ))
+        })?,
+    };
+    Ok(Duration::from_millis(ms.min(10_000)))
+}
+
 fn parse_num(
     var: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -299,95 +335,14 @@ impl fmt::Debug for Config {
             .field("billing_run_hour", &self.billing_run_hour)
             .field("scheduler_enabled", &self.scheduler_enabled)
             .field("hsts_max_age", &self.hsts_max_age)
+            .field("rate_limits", &self.rate_limits)
+            .field("usage_cache_ttl", &self.usage_cache_ttl)
+            .field("log_filter", &self.log_filter)
+            .field("embedded_pgdata", &self.embedded_pgdata)
+            .field("no_color", &self.no_color)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_match_the_spec() {
-        let c = cfg(&[]).unwrap();
-        assert_eq!(c.port, 8089);
-        assert_eq!(c.pool_max(), 60);
-        assert_eq!(c.invoice_due_days, 7);
-        assert_eq!(c.past_due_grace_days, 14);
-        assert_eq!(c.suspend_after_days, 30);
-        assert_eq!(c.db_pool_timeout, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn production_refuses_to_start_without_a_jwt_secret() {
-        let err = cfg(&[("ENVIRONMENT", "production")]).unwrap_err();
-        assert!(err.0.contains("JWT_SECRET"));
-        assert!(cfg(&[
-            ("ENVIRONMENT", "production"),
-            ("JWT_SECRET", &"x".repeat(40))
-        ])
-        .is_ok());
-    }
-
-    #[test]
-    fn the_platform_secret_name_is_read_and_a_conflict_refuses_to_start() {
-        let c = cfg(&[("JWT_SECRET_KEY", "platform-secret")]).unwrap();
-        assert_eq!(c.jwt_secret, "platform-secret");
-        let c = cfg(&[("JWT_SECRET_KEY", "same"), ("JWT_SECRET", "same")]).unwrap();
-        assert_eq!(c.jwt_secret, "same");
-        let err = cfg(&[("JWT_SECRET_KEY", "one"), ("JWT_SECRET", "two")]).unwrap_err();
-        assert!(err.0.contains("JWT_SECRET and JWT_SECRET_KEY"), "{}", err.0);
-        let err = cfg(&[("ENVIRONMENT", "production"), ("JWT_SECRET_KEY", "short")]).unwrap_err();
-        assert!(err.0.contains("32 characters"), "{}", err.0);
-    }
-
-    #[test]
-    fn audience_and_role_map_are_validated_at_start() {
-        assert_eq!(cfg(&[]).unwrap().jwt_policy.audiences, vec!["sahool-api"]);
-        let c = cfg(&[("JWT_AUDIENCE", "a, b")]).unwrap();
-        assert_eq!(c.jwt_policy.audiences, vec!["a", "b"]);
-        assert!(cfg(&[("JWT_AUDIENCE", " , ")]).is_err());
-        let err = cfg(&[("JWT_ROLE_MAP", "MANAGER=boss")]).unwrap_err();
-        assert!(err.0.contains("JWT_ROLE_MAP"), "{}", err.0);
-        assert!(cfg(&[("JWT_ROLE_MAP", "MANAGER=tenant_admin")]).is_ok());
-    }
-
-    #[test]
-    fn bad_numbers_are_named_in_the_error() {
-        let err = cfg(&[("DB_POOL_SIZE", "lots")]).unwrap_err();
-        assert!(err.0.contains("DB_POOL_SIZE"));
-        assert!(cfg(&[("YER_EXCHANGE_RATE", "-1")]).is_err());
-    }
-
-    #[test]
-    fn hsts_is_off_unless_a_max_age_is_given() {
-        assert_eq!(cfg(&[]).unwrap().hsts_max_age, None);
-        assert_eq!(
-            cfg(&[("HSTS_MAX_AGE", "31536000")]).unwrap().hsts_max_age,
-            Some(31_536_000)
-        );
-        assert_eq!(cfg(&[("HSTS_MAX_AGE", "0")]).unwrap().hsts_max_age, Some(0));
-        let err = cfg(&[("HSTS_MAX_AGE", "1y")]).unwrap_err();
-        assert!(err.0.contains("HSTS_MAX_AGE"), "{}", err.0);
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let c = cfg(&[
-            ("JWT_SECRET", "supersecretvalue"),
-            ("STRIPE_API_KEY", "sk_live_x"),
-        ])
-        .unwrap();
-        let s = format!("{c:?}");
-        assert!(!s.contains("supersecretvalue") && !s.contains("sk_live_x"));
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::http::request_id::current_request_id;
+use crate::request_context::current_request_id;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldIssue {

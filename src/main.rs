@@ -22,7 +22,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    billing_core::telemetry::init(config.log_format);
+    billing_core::telemetry::init(
+        config.log_format,
+        config.log_filter.as_deref(),
+        config.no_color.as_deref(),
+    );
     let result = match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
         Command::Serve { no_migrate } => billing_core::server::serve(config, !no_migrate)
             .await

@@ -54,6 +54,9 @@ pub struct Shared {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// The usage path's caches of quota contexts and counter levels (see
+    /// `services::usage::cache`).
+    pub usage_cache: crate::services::usage::cache::UsageCache,
     /// Group commit for single usage events (see `services::usage::coalesce`).
     pub usage_writer: crate::services::usage::coalesce::Writer,
     /// Usage batches written at once. Every batch raises counters of many tenants, so more
@@ -78,6 +81,10 @@ impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
         AppState(Arc::new(Shared {
             db_health: crate::db::health::of(&pool.connect_options()),
+            usage_cache: crate::services::usage::cache::UsageCache::new(
+                pool.clone(),
+                config.usage_cache_ttl,
+            ),
             pool,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),

@@ -7,12 +7,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+/// The filter when `RUST_LOG` is unset or does not parse.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=warn";
+
+/// `filter` is `RUST_LOG`'s value and `no_color` is `NO_COLOR`'s (both from `Config`).
+pub fn init(format: LogFormat, filter: Option<&str>, no_color: Option<&str>) {
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let colour = use_colour(
         std::io::stderr().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
+        no_color.map(std::ffi::OsStr::new),
     );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

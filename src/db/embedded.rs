@@ -37,14 +37,12 @@ const FOREIGN_PG_ENV: &[&str] = &[
     "PGSERVICE",
 ];
 
-/// Where the data folder lives: `BILLING_PGDATA`, else `.pgdata` in the working directory.
-/// Always absolute, because the server tools run from `/`.
-pub fn data_dir() -> PathBuf {
+/// Where the data folder lives: `configured` (`BILLING_PGDATA`, `Config::embedded_pgdata`),
+/// else `.pgdata` in the working directory. Always absolute, because the server tools run
+/// from `/`.
+pub fn data_dir(configured: Option<&Path>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    match std::env::var_os("BILLING_PGDATA").filter(|p| !p.is_empty()) {
-        Some(p) => cwd.join(p),
-        None => cwd.join(".pgdata"),
-    }
+    cwd.join(configured.unwrap_or(Path::new(".pgdata")))
 }
 
 /// Finds the directory holding `initdb` and `pg_ctl`: PATH first, then the newest
@@ -152,8 +150,8 @@ impl RunAs {
 
     /// The data folder actually used: the configured one, or a stable folder under the temp
     /// directory when the project folder is private to root.
-    fn resolve_dir(&self) -> PathBuf {
-        let dir = data_dir();
+    fn resolve_dir(&self, configured: Option<&Path>) -> PathBuf {
+        let dir = data_dir(configured);
         if self.can_reach(&dir) {
             return dir;
         }
@@ -241,11 +239,11 @@ fn run(mut cmd: Command, what: &str, log: &Path) -> anyhow::Result<()> {
 }
 
 /// Starts the embedded server if it is not running, creates the `billing` database, and returns
-/// its URL. Safe to call from several processes at once.
-pub fn ensure_running() -> anyhow::Result<String> {
+/// its URL. Safe to call from several processes at once. `pgdata`: the configured data folder.
+pub fn ensure_running(pgdata: Option<&Path>) -> anyhow::Result<String> {
     let run_as = RunAs::detect()?;
     let bin = find_bin_dir()?;
-    let dir = run_as.resolve_dir();
+    let dir = run_as.resolve_dir(pgdata);
     let _lock = lock_folder(&dir)?;
 
     let log = dir.join("server.log");
@@ -367,9 +365,9 @@ fn start(bin: &Path, run_as: &RunAs, dir: &Path, log: &Path) -> anyhow::Result<u
 }
 
 /// Stops the embedded server if it runs; `Ok(false)` when it was not running.
-pub fn stop() -> anyhow::Result<bool> {
+pub fn stop(pgdata: Option<&Path>) -> anyhow::Result<bool> {
     let run_as = RunAs::detect()?;
-    let dir = run_as.resolve_dir();
+    let dir = run_as.resolve_dir(pgdata);
     if !dir.join("postmaster.pid").exists() {
         return Ok(false);
     }

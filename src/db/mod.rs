@@ -19,7 +19,10 @@ pub async fn resolve_database_url(config: &Config) -> anyhow::Result<String> {
     match &config.database_url {
         Some(url) => Ok(url.clone()),
         None => {
-            let url = tokio::task::spawn_blocking(embedded::ensure_running).await??;
+            let pgdata = config.embedded_pgdata.clone();
+            let url =
+                tokio::task::spawn_blocking(move || embedded::ensure_running(pgdata.as_deref()))
+                    .await??;
             Ok(url)
         }
     }

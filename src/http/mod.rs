@@ -129,14 +129,16 @@ pub fn route_docs() -> (utoipa::openapi::OpenApi, utoipa::openapi::OpenApi) {
     (api_routes().into_openapi(), ops_routes().into_openapi())
 }
 
-/// The whole application, without a socket (tests and `serve` both use this).
+/// The whole application, without a socket (tests and `serve` both use this), with the
+/// configured rate limits.
 pub fn router(state: AppState) -> Router {
-    router_with_limits(state, rate_limit::RateLimits::from_env())
+    let limits = state.config.rate_limits;
+    router_with_limits(state, limits)
 }
 
 /// The application with the given rate limits (tests use small ones).
 pub fn router_with_limits(state: AppState, limits: rate_limit::RateLimits) -> Router {
-    metrics::handle();
+    crate::metrics::handle();
     // `route_layer` runs after routing, so the metrics see the route template.
     let (api, _) = api_routes().split_for_parts();
     let api = api

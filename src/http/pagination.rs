@@ -1,8 +1,10 @@
-//! `limit` (1-100, default 20) and `starting_after` (a cursor: the id of the last item seen).
+//! `limit` (1-100, default 20) and `starting_after` (a cursor: the id of the last item seen),
+//! parsed from the query into a `crate::pagination::PageRequest`.
 
 use serde::Deserialize;
 
 use crate::error::AppError;
+pub use crate::pagination::{list_body, PageRequest};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
@@ -10,14 +12,8 @@ pub struct PageQuery {
     pub starting_after: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub limit: i64,
-    pub starting_after: Option<String>,
-}
-
 impl PageQuery {
-    pub fn page(&self) -> Result<Page, AppError> {
+    pub fn page(&self) -> Result<PageRequest, AppError> {
         let limit = match self.limit.as_deref() {
             None | Some("") => 20,
             Some(v) => match v.parse::<i64>() {
@@ -36,28 +32,11 @@ impl PageQuery {
                 return Err(AppError::field("starting_after", "is too long"));
             }
         }
-        Ok(Page {
+        Ok(PageRequest {
             limit,
             starting_after,
         })
     }
-}
-
-/// Builds `{<name>: [...], total, has_more}`.
-pub fn list_body<T: serde::Serialize>(
-    name: &str,
-    items: Vec<T>,
-    total: i64,
-    has_more: bool,
-) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    m.insert(
-        name.to_string(),
-        serde_json::to_value(items).unwrap_or_default(),
-    );
-    m.insert("total".into(), total.into());
-    m.insert("has_more".into(), has_more.into());
-    serde_json::Value::Object(m)
 }
 
 /// Parses an optional boolean query value.

@@ -12,11 +12,8 @@
 //! process, so with R replicas behind a balancer a principal can make up to R × N requests a
 //! minute; divide the configured budgets by the replica count if that matters.
 //!
-//! Configuration (read once when the router is built): `RATE_LIMIT_ENABLED` (default true),
-//! `RATE_LIMIT_PER_MINUTE_SUPER_ADMIN` (600), `RATE_LIMIT_PER_MINUTE_TENANT_ADMIN` (300),
-//! `RATE_LIMIT_PER_MINUTE_TENANT_USER` (300), `RATE_LIMIT_PER_MINUTE_SERVICE` (120000: the
-//! gateway calls `/enforce` before every metered request, SPEC section 8 expects 1 000 req/s),
-//! `RATE_LIMIT_PER_MINUTE_ANONYMOUS` (60).
+//! The budgets are part of the configuration (`config::RateLimits`, `RATE_LIMIT_*`), read at
+//! start with the rest of it.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -36,7 +33,6 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 const WINDOW: Duration = Duration::from_secs(60);
-const MAX_PER_MINUTE: u32 = 10_000_000;
 /// Independent locks, so concurrent requests of different principals rarely wait on each other.
 const SHARDS: usize = 16;
 /// Keys are pruned when a shard grows past this; a pruned key had a full bucket anyway.
@@ -83,39 +79,9 @@ impl Tier {
     }
 }
 
-/// Requests per minute for each tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimits {
-    pub enabled: bool,
-    pub super_admin: u32,
-    pub tenant_admin: u32,
-    pub tenant_user: u32,
-    pub service: u32,
-    pub anonymous: u32,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            enabled: true,
-            super_admin: 600,
-            tenant_admin: 300,
-            tenant_user: 300,
-            service: 120_000,
-            anonymous: 60,
-        }
-    }
-}
+pub use crate::config::RateLimits;
 
 impl RateLimits {
-    /// No limiting at all (benchmarks, or a deployment that limits at its gateway).
-    pub fn disabled() -> Self {
-        RateLimits {
-            enabled: false,
-            ..Self::default()
-        }
-    }
-
     pub fn per_minute(&self, tier: Tier) -> u32 {
         match tier {
             Tier::SuperAdmin => self.super_admin,
@@ -124,56 +90,6 @@ impl RateLimits {
             Tier::Service => self.service,
             Tier::Anonymous => self.anonymous,
         }
-    }
-
-    /// The process environment. A bad value is reported and its default used, because the
-    /// router cannot refuse to build; call [`RateLimits::from_lookup`] at start-up to fail
-    /// instead.
-    pub fn from_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "invalid rate limit configuration; using the defaults");
-            Self::default()
-        })
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let d = Self::default();
-        let num = |key: &str, default: u32| -> Result<u32, String> {
-            match var(key) {
-                None => Ok(default),
-                Some(v) => match v.parse::<u32>() {
-                    Ok(n) if (1..=MAX_PER_MINUTE).contains(&n) => Ok(n),
-                    _ => Err(format!(
-                        "{key} must be a whole number from 1 to {MAX_PER_MINUTE}, not {v:?}"
-                    )),
-                },
-            }
-        };
-        let enabled = match var("RATE_LIMIT_ENABLED")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("true") | Some("1") => true,
-            Some("false") | Some("0") => false,
-            Some(other) => {
-                return Err(format!(
-                    "RATE_LIMIT_ENABLED must be true or false, not {other:?}"
-                ))
-            }
-        };
-        Ok(RateLimits {
-            enabled,
-            super_admin: num("RATE_LIMIT_PER_MINUTE_SUPER_ADMIN", d.super_admin)?,
-            tenant_admin: num("RATE_LIMIT_PER_MINUTE_TENANT_ADMIN", d.tenant_admin)?,
-            tenant_user: num("RATE_LIMIT_PER_MINUTE_TENANT_USER", d.tenant_user)?,
-            service: num("RATE_LIMIT_PER_MINUTE_SERVICE", d.service)?,
-            anonymous: num("RATE_LIMIT_PER_MINUTE_ANONYMOUS", d.anonymous)?,
-        })
     }
 }
 
@@ -405,26 +321,6 @@ mod tests {
         assert!(total < PRUNE_AT * SHARDS * 2, "{total} keys kept");
         let d = l.check("k1", 60, later);
         assert!(d.allowed && d.remaining == 59);
-    }
-
-    #[test]
-    fn the_configuration_reads_named_variables_and_rejects_bad_values() {
-        let map: HashMap<&str, &str> = [
-            ("RATE_LIMIT_PER_MINUTE_TENANT_USER", "7"),
-            ("RATE_LIMIT_ENABLED", "False"),
-        ]
-        .into();
-        let l = RateLimits::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!((l.tenant_user, l.enabled, l.anonymous), (7, false, 60));
-        assert_eq!(
-            RateLimits::from_lookup(|_| None).unwrap(),
-            RateLimits::default()
-        );
-        let err = RateLimits::from_lookup(|k| {
-            (k == "RATE_LIMIT_PER_MINUTE_SERVICE").then(|| "0".to_string())
-        })
-        .unwrap_err();
-        assert!(err.contains("RATE_LIMIT_PER_MINUTE_SERVICE"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Every response carries `x-request-id` (the caller's, when it sent a sane one). The id is held
-//! in a task-local for the request so error envelopes and logs can name it.
+//! Every response carries `x-request-id` (the caller's, when it sent a sane one). The id is put
+//! in scope for the request's work through `crate::request_context`, which the layers below read.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -8,24 +8,7 @@ use tracing::Instrument;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
-}
-
-/// `fut` with the current request id (if any) in scope, for running it in another task.
-pub fn carry<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
-    let id = current_request_id();
-    async move {
-        match id {
-            Some(id) => REQUEST_ID.scope(id, fut).await,
-            None => fut.await,
-        }
-    }
-}
+pub use crate::request_context::{carry, current_request_id};
 
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -55,7 +38,7 @@ where
         http.route = tracing::field::Empty,
     );
     let header = HeaderValue::from_str(&id).ok();
-    let mut resp = REQUEST_ID.scope(id, handle(req).instrument(span)).await;
+    let mut resp = crate::request_context::scope(id, handle(req).instrument(span)).await;
     if let Some(h) = header {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), h);
     }

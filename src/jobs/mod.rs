@@ -1,6 +1,6 @@
 //! Daily billing jobs: renewals and trial ends, dunning, and expired idempotency keys.
 //! `serve` runs them from a scheduler; `bill --date` and `POST /v1/admin/billing-run` run the
-//! same code as of a date.
+//! same code as of a date (the HTTP one through [`billing_run`], which audits it).
 
 pub mod outbox_relay;
 pub mod reconcile;
@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+use crate::services::audit::{self, Actor};
 use crate::services::dunning::{run_dunning, DunningReport};
 use crate::services::renewal::{run_renewals, RenewalReport};
 
@@ -60,4 +61,48 @@ pub async fn run_daily(
         "billing run finished"
     );
     Ok(report)
+}
+
+/// Runs the daily billing jobs as of `at` and records one row summarising the run: the report,
+/// or the error that stopped it (work committed before the error stays done).
+pub async fn billing_run(
+    pool: &PgPool,
+    config: &Config,
+    actor: &Actor,
+    at: DateTime<Utc>,
+) -> AppResult<DailyReport> {
+    let result = run_daily(pool, config, at, |_| {}).await;
+    let date = at.date_naive().to_string();
+    let after = match &result {
+        Ok(report) => {
+            serde_json::to_value(report).map_err(|e| AppError::internal(anyhow::Error::new(e)))?
+        }
+        Err(e) => serde_json::json!({ "date": date, "error": e.code, "message": e.message }),
+    };
+    let event = audit::AuditEvent {
+        tenant_id: None,
+        action: "billing.run",
+        target_type: "billing_run",
+        target_id: date,
+        before: None,
+        after: Some(after),
+    };
+    let written = async {
+        let mut conn = pool.acquire().await?;
+        audit::record(&mut conn, actor, event).await
+    }
+    .await;
+    match (result, written) {
+        (Ok(report), Ok(())) => Ok(report),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(run), Ok(())) => Err(run),
+        (Err(run), Err(audit)) => {
+            // The run's own error is what the caller needs; the lost row is logged.
+            tracing::error!(
+                error = audit.code,
+                "could not record the failed billing run in the audit log"
+            );
+            Err(run)
+        }
+    }
 }

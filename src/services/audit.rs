@@ -1,18 +1,15 @@
 //! The audit log of admin and money-moving actions. Services call [`record`] with the
 //! connection of the transaction that makes the change, so a rolled-back change leaves no row
 //! and a committed one always has its row. The billing run spans many transactions and gets
-//! one summary row after it finishes ([`billing_run`]).
+//! one summary row after it finishes (`jobs::billing_run`).
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{Principal, Role};
-use crate::config::Config;
-use crate::error::{AppError, AppResult};
-use crate::http::request_id::current_request_id;
-use crate::jobs::DailyReport;
+use crate::error::AppResult;
 use crate::repository::audit::{AuditFilter, AuditRepository, AuditRow, NewAuditEntry};
+use crate::request_context::current_request_id;
 
 /// Who acted: the principal's subject and its strongest role.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,50 +126,6 @@ pub fn changed(before: &Value, after: &Value) -> (Value, Value) {
         }
     }
     (Value::Object(old), Value::Object(new))
-}
-
-/// Runs the daily billing jobs as of `at` and records one row summarising the run: the report,
-/// or the error that stopped it (work committed before the error stays done).
-pub async fn billing_run(
-    pool: &PgPool,
-    config: &Config,
-    actor: &Actor,
-    at: DateTime<Utc>,
-) -> AppResult<DailyReport> {
-    let result = crate::jobs::run_daily(pool, config, at, |_| {}).await;
-    let date = at.date_naive().to_string();
-    let after = match &result {
-        Ok(report) => {
-            serde_json::to_value(report).map_err(|e| AppError::internal(anyhow::Error::new(e)))?
-        }
-        Err(e) => serde_json::json!({ "date": date, "error": e.code, "message": e.message }),
-    };
-    let event = AuditEvent {
-        tenant_id: None,
-        action: "billing.run",
-        target_type: "billing_run",
-        target_id: date,
-        before: None,
-        after: Some(after),
-    };
-    let written = async {
-        let mut conn = pool.acquire().await?;
-        record(&mut conn, actor, event).await
-    }
-    .await;
-    match (result, written) {
-        (Ok(report), Ok(())) => Ok(report),
-        (Ok(_), Err(e)) => Err(e),
-        (Err(run), Ok(())) => Err(run),
-        (Err(run), Err(audit)) => {
-            // The run's own error is what the caller needs; the lost row is logged.
-            tracing::error!(
-                error = audit.code,
-                "could not record the failed billing run in the audit log"
-            );
-            Err(run)
-        }
-    }
 }
 
 /// One page of the audit log, with the true total and whether more follow.

@@ -26,7 +26,7 @@ pub fn invoice_not_found() -> AppError {
     AppError::not_found("Invoice", "الفاتورة غير موجودة")
 }
 
-pub use crate::services::tenants::tenant_not_found;
+pub use crate::services::missing::tenant_not_found;
 
 /// The invoice with its lines, in the API shape.
 pub async fn invoice_with_lines(conn: &mut PgConnection, inv: &InvoiceRow) -> AppResult<Value> {

@@ -8,6 +8,7 @@ pub mod invoice_document;
 pub mod invoices;
 pub mod invoicing;
 pub mod lifecycle;
+pub mod missing;
 pub mod overage;
 pub mod payments;
 pub mod plans;

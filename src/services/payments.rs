@@ -303,7 +303,7 @@ async fn create_payment(
         },
     )
     .await?;
-    crate::http::metrics::count_payment(payment.method, "created");
+    crate::metrics::count_payment(payment.method, "created");
     OutboxRepository::record(
         conn,
         "payment.created",
@@ -426,7 +426,7 @@ pub async fn settle_with_external(
     )
     .await?
     .ok_or_else(|| exceeds_due(StatusCode::CONFLICT, &inv))?;
-    crate::http::metrics::count_payment(payment.method, "succeeded");
+    crate::metrics::count_payment(payment.method, "succeeded");
     OutboxRepository::record(
         conn,
         "payment.succeeded",
@@ -593,7 +593,7 @@ pub async fn reject(
         &audit_snapshot(&payment, &inv),
     );
     audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
-    crate::http::metrics::count_payment(payment.method, "failed");
+    crate::metrics::count_payment(payment.method, "failed");
     OutboxRepository::record(
         &mut tx,
         "payment.failed",

@@ -173,7 +173,7 @@ fn check_features(features: &Value, checks: &mut Checks) {
 pub async fn list_plans(
     conn: &mut PgConnection,
     active_only: bool,
-    page: &crate::http::pagination::Page,
+    page: &crate::pagination::PageRequest,
     today: chrono::NaiveDate,
 ) -> PlanResult<PlanPage> {
     let (plans, total, has_more) = PlanRepository::list(

@@ -316,7 +316,7 @@ pub(crate) async fn apply(
 }
 
 async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) -> AppResult<()> {
-    crate::http::metrics::count_payment(p.method, "refunded");
+    crate::metrics::count_payment(p.method, "refunded");
     OutboxRepository::record(
         conn,
         "payment.refunded",

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, SubscriptionStatus, TenantId};
 use crate::error::{AppError, AppResult};
-use crate::http::pagination::{list_body, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
@@ -334,13 +334,7 @@ pub fn subscription_json(s: &SubscriptionRow) -> Value {
     })
 }
 
-pub fn tenant_not_found() -> AppError {
-    AppError::not_found("Tenant", "المستأجر غير موجود")
-}
-
-pub fn subscription_not_found() -> AppError {
-    AppError::not_found("Subscription", "لا يوجد اشتراك")
-}
+pub use crate::services::missing::{subscription_not_found, tenant_not_found};
 
 /// `{tenant, subscription, usage}`; `usage` is the quota view of every metric as of `now`.
 pub async fn get_tenant(
@@ -359,11 +353,16 @@ pub async fn get_tenant(
     }))
 }
 
-pub async fn list_tenants(conn: &mut PgConnection, page: &Page) -> AppResult<Value> {
+pub async fn list_tenants(conn: &mut PgConnection, page: &PageRequest) -> AppResult<Value> {
     let (rows, total, has_more) =
         TenantRepository::list(conn, page.limit, page.starting_after.as_deref()).await?;
     let items: Vec<Value> = rows.iter().map(tenant_json).collect();
-    Ok(list_body("tenants", items, total, has_more))
+    Ok(Page {
+        items,
+        total,
+        has_more,
+    }
+    .into_body("tenants"))
 }
 
 /// `{subscription, plan, days_remaining, is_trial}` for the live subscription, else the latest

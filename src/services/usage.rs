@@ -26,7 +26,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -161,7 +161,7 @@ fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppRe
     }
 }
 
-use crate::services::tenants::tenant_not_found;
+use crate::services::missing::tenant_not_found;
 
 pub(crate) fn unknown_metric(metric: &str) -> AppError {
     AppError::unprocessable(
@@ -255,7 +255,7 @@ pub async fn record_usage(
             Some(done) => done,
             None => {
                 let mut conn = state.pool.acquire().await?;
-                record_in(&state.pool, &mut conn, &tenant, input, now).await
+                record_in(&state.usage_cache, &mut conn, &tenant, input, now).await
             }
         }
         .map(|(status, body)| Outcome {
@@ -264,26 +264,28 @@ pub async fn record_usage(
             replayed: false,
         }),
         Some(_) => {
-            let (pool, tid) = (state.pool.clone(), tenant.clone());
+            let (cache, tid) = (state.usage_cache.clone(), tenant.clone());
             let result = idempotency::run(
                 &state.pool,
                 &principal.scope,
                 key.as_ref(),
                 fingerprint,
-                move |conn| Box::pin(async move { record_in(&pool, conn, &tid, input, now).await }),
+                move |conn| {
+                    Box::pin(async move { record_in(&cache, conn, &tid, input, now).await })
+                },
             )
             .await;
             // The write noted its new level in the cache before the key's transaction
             // committed; if that transaction did not commit, the note is wrong: drop it.
             if result.is_err() {
                 let tenants = std::collections::HashSet::from([tenant.as_str().to_string()]);
-                cache::forget_levels(&state.pool, &tenants);
+                state.usage_cache.forget_levels(&tenants);
             }
             result
         }
     };
     match &result {
-        Ok(o) if !o.replayed => crate::http::metrics::count_usage(
+        Ok(o) if !o.replayed => crate::metrics::count_usage(
             if o.body["duplicate"] == true {
                 "duplicate"
             } else {
@@ -291,12 +293,12 @@ pub async fn record_usage(
             },
             1,
         ),
-        Err(e) if e.code == "quota_exceeded" => crate::http::metrics::count_usage("blocked", 1),
+        Err(e) if e.code == "quota_exceeded" => crate::metrics::count_usage("blocked", 1),
         _ => {}
     }
     if let Err(e) = &result {
         if e.code == "quota_exceeded" {
-            notice::quota_exceeded_once(&state.pool, &tenant, e, at, now).await;
+            notice::quota_exceeded_once(&state.pool, &state.usage_cache, &tenant, e, at, now).await;
         }
     }
     result
@@ -341,7 +343,7 @@ async fn coalesced(
     now: DateTime<Utc>,
 ) -> Option<AppResult<(StatusCode, Value)>> {
     let (tenant_id, metric) = (tenant.as_str(), input.metric.as_str());
-    let ctx = cache::cached_context(&state.pool, tenant_id, metric)?;
+    let ctx = state.usage_cache.cached_context(tenant_id, metric)?;
     let (kind, window_start) = place_event(&ctx, input, now).ok()?;
     let refusable = ctx.overage != Some(OveragePolicy::Billed) && ctx.limit_value != -1;
     if kind == MetricKind::Gauge || refusable || input.action != UsageAction::Increment {
@@ -386,7 +388,7 @@ async fn coalesced(
                 metric,
                 window_start,
             };
-            cache::wrote_level(&state.pool, key, started, used, true);
+            state.usage_cache.wrote_level(key, started, used, true);
             Some(Ok(accepted_response(
                 record_id,
                 tenant_id,
@@ -448,7 +450,7 @@ const MAX_STALE_RETRIES: usize = 3;
 /// database in the same statement. A check that fails on a cached context is re-run on one
 /// read from the database before it is answered.
 pub async fn record_in(
-    pool: &PgPool,
+    cache: &cache::UsageCache,
     conn: &mut PgConnection,
     tenant: &TenantId,
     input: UsageInput,
@@ -458,12 +460,13 @@ pub async fn record_in(
     let metric = input.metric.as_str();
     let at = input.recorded_at(now);
     let record_id = Uuid::now_v7();
-    let mut cached = cache::cached_context(pool, tenant_id, metric);
+    let mut cached = cache.cached_context(tenant_id, metric);
     for _ in 0..=MAX_STALE_RETRIES {
         let from_cache = cached.is_some();
         let ctx = match cached.take() {
             Some(ctx) => ctx,
-            None => cache::load_context(pool, conn, tenant_id, metric)
+            None => cache
+                .load_context(conn, tenant_id, metric)
                 .await?
                 .ok_or_else(tenant_not_found)?,
         };
@@ -502,7 +505,7 @@ pub async fn record_in(
                 return Err(quota_exceeded(tenant_id, metric, view, input.quantity));
             }
             EventOutcome::Accepted(used) => {
-                cache::wrote_level(pool, key, started, used, !gauge);
+                cache.wrote_level(key, started, used, !gauge);
                 let view = QuotaView {
                     limit: ctx.limit_value,
                     used,

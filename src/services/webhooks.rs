@@ -388,7 +388,7 @@ async fn on_failure(
     else {
         return Ok("ignored_out_of_order");
     };
-    crate::http::metrics::count_payment(failed.method, "failed");
+    crate::metrics::count_payment(failed.method, "failed");
     OutboxRepository::record(
         conn,
         "payment.failed",

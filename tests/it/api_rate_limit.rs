@@ -23,6 +23,7 @@ async fn spawn(limits: RateLimits) -> TestApp {
     let clock = Arc::new(ManualClock::default());
     let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
     let relay_health = state.relay_health.clone();
+    let usage_cache = state.usage_cache.clone();
     let app = billing_core::http::router_with_limits(state, limits);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -44,6 +45,7 @@ async fn spawn(limits: RateLimits) -> TestApp {
         client: reqwest::Client::new(),
         database_url: url,
         relay_health,
+        usage_cache,
     }
 }
 

@@ -458,7 +458,7 @@ async fn enforce_follows_a_status_or_plan_change_within_the_cache_ttl() {
     assert_status!(after_use, 429);
     assert_eq!(after_use.body["used"], 4);
 
-    let ttl = billing_core::services::usage::cache::ttl();
+    let ttl = app.usage_cache.ttl();
     sqlx::query("UPDATE subscriptions SET status = 'suspended' WHERE tenant_id = $1")
         .bind(&t)
         .execute(&app.pool)
@@ -493,7 +493,7 @@ async fn enforce_follows_a_status_or_plan_change_within_the_cache_ttl() {
         .execute(&app.pool)
         .await
         .unwrap();
-    billing_core::services::usage::cache::invalidate_tenant(&t);
+    app.usage_cache.invalidate_tenant(&t);
     let now = app.get(sat, me()).await;
     assert_eq!(now.body["limit"], 200);
 }

@@ -21,6 +21,7 @@ mod api_reports_by_plan;
 mod api_tenants;
 mod api_usage;
 mod api_usage_batch;
+mod architecture;
 mod billing_dunning;
 mod billing_engine;
 mod cli;

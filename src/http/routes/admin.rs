@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::auth::{Principal, Role};
 use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiQuery;
-use crate::services::audit::{self, Actor};
+use crate::jobs::billing_run as run_billing;
+use crate::services::audit::Actor;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -42,6 +43,6 @@ async fn billing_run(
         }
     };
     let actor = Actor::from(&principal);
-    let report = audit::billing_run(&state.pool, &state.config, &actor, at).await?;
+    let report = run_billing(&state.pool, &state.config, &actor, at).await?;
     Ok(Json(json!({ "success": true, "report": report })))
 }

@@ -14,7 +14,6 @@ use crate::http::pagination::parse_bool;
 use crate::http::routes::tenants::path_tenant;
 use crate::services::audit::Actor;
 use crate::services::lifecycle::{self, ChangeRequest};
-use crate::services::usage::cache as usage_cache;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -48,7 +47,7 @@ async fn change_subscription(
     .await?;
     tx.commit().await?;
     // This process's enforce sees the change at once; other replicas within the cache TTL.
-    usage_cache::invalidate_tenant(tenant.as_str());
+    state.usage_cache.invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }
 
@@ -77,7 +76,7 @@ async fn cancel(
     .await?;
     tx.commit().await?;
     // This process's enforce sees the change at once; other replicas within the cache TTL.
-    usage_cache::invalidate_tenant(tenant.as_str());
+    state.usage_cache.invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }
 
@@ -92,6 +91,6 @@ async fn resume(
     let body = lifecycle::resume(&mut tx, &tenant, &Actor::from(&principal)).await?;
     tx.commit().await?;
     // This process's enforce sees the change at once; other replicas within the cache TTL.
-    usage_cache::invalidate_tenant(tenant.as_str());
+    state.usage_cache.invalidate_tenant(tenant.as_str());
     Ok(Json(body))
 }

@@ -187,7 +187,6 @@ async fn enforce(
         },
     };
     let tenant = enforce_tenant(&principal, header.as_deref())?;
-    let allowed =
-        usage::enforce(&state.pool, &tenant, &metric, quantity, state.clock.now()).await?;
+    let allowed = usage::enforce(&state, &tenant, &metric, quantity, state.clock.now()).await?;
     Ok(Json(allowed).into_response())
 }

@@ -170,7 +170,7 @@ async fn open_payment(
         )
         .await?;
     }
-    crate::http::metrics::count_payment(payment.method, "created");
+    crate::metrics::count_payment(payment.method, "created");
     OutboxRepository::record(
         conn,
         "payment.created",
@@ -366,7 +366,7 @@ pub(crate) async fn fail(
     let Some(p) = failed else {
         return Ok(None);
     };
-    crate::http::metrics::count_payment(p.method, "failed");
+    crate::metrics::count_payment(p.method, "failed");
     OutboxRepository::record(
         conn,
         "payment.failed",

@@ -123,9 +123,9 @@ pub async fn ingest_batch(
     .await?;
     if !outcome.replayed {
         // Enforce in this process sees the new levels at once, not after the cache TTL.
-        super::cache::forget_levels(&state.pool, &tenants);
+        state.usage_cache.forget_levels(&tenants);
         let b = &outcome.body;
-        use crate::http::metrics::count_usage;
+        use crate::metrics::count_usage;
         count_usage("accepted", b["accepted"].as_u64().unwrap_or(0));
         count_usage("duplicate", b["duplicates"].as_u64().unwrap_or(0));
         count_usage(

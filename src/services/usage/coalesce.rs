@@ -115,7 +115,7 @@ fn start(pool: PgPool) -> mpsc::Sender<Job> {
                 let (events, replies): (Vec<Pending>, Vec<_>) = jobs.into_iter().unzip();
                 let outcomes = match flush(&pool, &events).await {
                     Ok(outcomes) => {
-                        crate::http::metrics::observe_usage_flush(events.len());
+                        crate::metrics::observe_usage_flush(events.len());
                         outcomes
                     }
                     Err(e) => {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use super::cache;
+use super::cache::UsageCache;
 use super::window::{counter_window, current_period, period_info};
 use crate::billing::types::TenantId;
 use crate::error::{AppError, AppResult};
@@ -19,18 +19,20 @@ use crate::repository::usage::UsageRepository;
 /// not answered: the refusal stands, and the next one tries again.
 pub(super) async fn quota_exceeded_once(
     pool: &PgPool,
+    cache: &UsageCache,
     tenant: &TenantId,
     refusal: &AppError,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) {
-    if let Err(e) = notify(pool, tenant, refusal, at, now).await {
+    if let Err(e) = notify(pool, cache, tenant, refusal, at, now).await {
         tracing::warn!(tenant.id = tenant.as_str(), error = %e, "quota.exceeded event not written");
     }
 }
 
 async fn notify(
     pool: &PgPool,
+    cache: &UsageCache,
     tenant: &TenantId,
     refusal: &AppError,
     at: DateTime<Utc>,
@@ -42,7 +44,7 @@ async fn notify(
     };
     // The context the refusal was decided on (it was confirmed against the database, so the
     // cache holds it).
-    let Some(ctx) = cache::quota_context(pool, tenant_id, metric).await? else {
+    let Some(ctx) = cache.quota_context(tenant_id, metric).await? else {
         return Ok(());
     };
     let (Some(kind), Some(info)) = (ctx.kind, period_info(&ctx)) else {

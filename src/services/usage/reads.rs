@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use super::cache;
 use super::window::{counter_window, current_period, PeriodInfo};
 use super::{quota_exceeded, require_usable, tenant_not_found, unknown_metric};
 use crate::billing::quota::QuotaView;
@@ -14,6 +13,7 @@ use crate::repository::plans::PlanRepository;
 use crate::repository::subscriptions::SubscriptionRepository;
 use crate::repository::tenants::TenantRepository;
 use crate::repository::usage::{CounterKey, UsageRepository};
+use crate::state::AppState;
 
 /// The answer of an allowed enforce check (fields in the order the service has always sent).
 #[derive(Debug, serde::Serialize)]
@@ -32,14 +32,16 @@ pub struct Allowed<'a> {
 /// subscription state and the counter level come from the short-lived caches (see `cache`);
 /// on a miss the level is one primary-key read on `usage_counters`, without a transaction.
 pub async fn enforce<'a>(
-    pool: &PgPool,
+    state: &AppState,
     tenant: &'a TenantId,
     metric: &'a MetricName,
     quantity: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Allowed<'a>> {
     let (tenant_id, metric) = (tenant.as_str(), metric.as_str());
-    let ctx = cache::quota_context(pool, tenant_id, metric)
+    let cache = &state.usage_cache;
+    let ctx = cache
+        .quota_context(tenant_id, metric)
         .await?
         .ok_or_else(tenant_not_found)?;
     let kind = ctx.kind.ok_or_else(|| unknown_metric(metric))?;
@@ -54,7 +56,7 @@ pub async fn enforce<'a>(
     };
     let view = QuotaView {
         limit: ctx.limit_value,
-        used: cache::level(pool, key, kind == MetricKind::Gauge).await?,
+        used: cache.level(key, kind == MetricKind::Gauge).await?,
     };
     let fits = view.fits(quantity);
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {

@@ -26,10 +26,13 @@ pub const SERVICE_KEY: &str = "test-service-key";
 async fn server_url() -> String {
     match std::env::var("DATABASE_URL") {
         Ok(u) if !u.is_empty() => u,
-        _ => tokio::task::spawn_blocking(billing_core::db::embedded::ensure_running)
-            .await
-            .expect("join")
-            .expect("embedded PostgreSQL"),
+        _ => tokio::task::spawn_blocking(|| {
+            let pgdata = Config::from_env().ok().and_then(|c| c.embedded_pgdata);
+            billing_core::db::embedded::ensure_running(pgdata.as_deref())
+        })
+        .await
+        .expect("join")
+        .expect("embedded PostgreSQL"),
     }
 }
 
@@ -154,6 +157,8 @@ pub struct TestApp {
     pub database_url: DbUrl,
     /// The outbox relay status this app's `/readyz` reports (hand it to a relay the test runs).
     pub relay_health: billing_core::jobs::outbox_relay::RelayHealth,
+    /// The app's usage caches (a test can drop a tenant's entries as a write would).
+    pub usage_cache: billing_core::services::usage::cache::UsageCache,
 }
 
 impl TestApp {
@@ -170,6 +175,7 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let state = AppState::new(pool.clone(), config.clone()).with_clock(clock.clone());
         let relay_health = state.relay_health.clone();
+        let usage_cache = state.usage_cache.clone();
         let app = billing_core::http::router(state);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -191,6 +197,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             database_url: DbUrl::lookup(url),
             relay_health,
+            usage_cache,
         }
     }
 
