@@ -3,11 +3,13 @@
 //! its tenant.
 
 pub mod audit;
+pub mod dunning;
 pub mod invoices;
 pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod rates;
+pub mod renewal;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;

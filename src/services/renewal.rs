@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -18,12 +17,14 @@ use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, InvoiceKind, SubscriptionStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::repository::invoices::{InvoiceInsert, NewLine};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::rates::RateRepository;
-use crate::repository::subscriptions::{SubscriptionRow, SUBSCRIPTION_COLUMNS};
-use crate::repository::tenants::{TenantRow, TENANT_COLUMNS};
+use crate::repository::renewal::{Claim, RenewalRepository};
+use crate::repository::subscriptions::SubscriptionRow;
+use crate::repository::tenants::TenantRow;
 use crate::services::credits;
 use crate::services::invoicing::{self, plan_line, InvoiceDraft};
 use crate::services::overage;
@@ -59,30 +60,13 @@ impl RunCache {
         subs: &[SubscriptionRow],
     ) -> sqlx::Result<()> {
         let ids: Vec<&str> = subs.iter().map(|s| s.tenant_id.as_str()).collect();
-        let tenants: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.tenants = tenants
+        self.tenants = RenewalRepository::tenants(&mut *conn, &ids)
+            .await?
             .into_iter()
             .map(|t| (t.tenant_id.clone(), t))
             .collect();
-        let credit: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT tenant_id FROM credit_balance_entries WHERE tenant_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.with_credit = credit.into_iter().collect();
-        let usage: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT tenant_id FROM usage_counters WHERE tenant_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.with_usage = usage.into_iter().collect();
+        self.with_credit = RenewalRepository::tenants_with_credit(&mut *conn, &ids).await?;
+        self.with_usage = RenewalRepository::tenants_with_usage(&mut *conn, &ids).await?;
         Ok(())
     }
 }
@@ -136,7 +120,14 @@ pub async fn run_renewals(
     let mut after: Option<(NaiveDate, Uuid)> = None;
     loop {
         let mut tx = pool.begin().await?;
-        let subs = claim(&mut tx, today.date_naive(), batch, &failed, None, after).await?;
+        let claim = Claim {
+            as_of: today.date_naive(),
+            batch,
+            failed: &failed,
+            only: None,
+            after,
+        };
+        let subs = RenewalRepository::claim(&mut tx, claim).await?;
         let Some(last) = subs.last() else {
             break;
         };
@@ -174,7 +165,7 @@ pub async fn run_renewals(
                 .unwrap_or(false);
         }
         if ok {
-            save_periods(&mut tx, &advanced).await?;
+            RenewalRepository::save_periods(&mut tx, &advanced).await?;
             tx.commit().await?;
             fast.subscriptions_processed += advanced.len() as u64;
             report = fast;
@@ -196,33 +187,6 @@ pub async fn run_renewals(
     Ok(report)
 }
 
-/// Claims due subscriptions (optionally only `only`), skipping rows another run holds.
-async fn claim(
-    conn: &mut PgConnection,
-    as_of: NaiveDate,
-    batch: i64,
-    failed: &[Uuid],
-    only: Option<&[Uuid]>,
-    after: Option<(NaiveDate, Uuid)>,
-) -> sqlx::Result<Vec<SubscriptionRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-         WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
-           AND subscription_id <> ALL($3) AND ($4::uuid[] IS NULL OR subscription_id = ANY($4))
-           AND ($5::date IS NULL OR (next_billing_date, subscription_id) > ($5, $6))
-         ORDER BY next_billing_date, subscription_id
-         LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
-    ))
-    .bind(as_of)
-    .bind(batch)
-    .bind(failed)
-    .bind(only)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .fetch_all(conn)
-    .await
-}
-
 /// Redoes one batch with a savepoint per subscription.
 async fn careful_batch(
     pool: &PgPool,
@@ -234,22 +198,21 @@ async fn careful_batch(
     failed: &mut Vec<Uuid>,
 ) -> AppResult<()> {
     let mut tx = pool.begin().await?;
-    let subs = claim(
-        &mut tx,
-        today.date_naive(),
-        ids.len() as i64,
+    let claim = Claim {
+        as_of: today.date_naive(),
+        batch: ids.len() as i64,
         failed,
-        Some(ids),
-        None,
-    )
-    .await?;
+        only: Some(ids),
+        after: None,
+    };
+    let subs = RenewalRepository::claim(&mut tx, claim).await?;
     cache.load_batch(&mut tx, &subs).await?;
     for sub in subs {
         let id = sub.subscription_id;
         let mut one = report.clone();
         let mut sp = sqlx::Connection::begin(&mut *tx).await?;
         let result = match advance(&mut sp, config, cache, sub, today, &mut one, None).await {
-            Ok(s) => save_periods(&mut sp, std::slice::from_ref(&s))
+            Ok(s) => RenewalRepository::save_periods(&mut sp, std::slice::from_ref(&s))
                 .await
                 .map_err(AppError::from),
             Err(e) => Err(e),
@@ -308,13 +271,11 @@ async fn advance(
             sub.anchor_day = chrono::Datelike::day(&start) as i16;
             sub.start_date = start;
             sub.status = SubscriptionStatus::Active;
-            OutboxRepository::record(
-                conn,
-                "subscription.trial_expired",
-                Some(&sub.tenant_id),
-                json!({"subscription_id": sub.subscription_id, "plan_id": sub.plan_id}),
-            )
-            .await?;
+            let event = Event::SubscriptionTrialExpired {
+                subscription_id: sub.subscription_id,
+                plan_id: sub.plan_id.clone(),
+            };
+            OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
             report.trials_converted += 1;
         } else {
             if has_usage {
@@ -381,63 +342,17 @@ async fn advance(
     Ok(sub)
 }
 
-/// Writes the advanced periods of many subscriptions in one statement. A subscription that
-/// `cancel_now` already canceled keeps that status.
-async fn save_periods(conn: &mut PgConnection, subs: &[SubscriptionRow]) -> sqlx::Result<()> {
-    let live: Vec<&SubscriptionRow> = subs.iter().collect();
-    if live.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = live.iter().map(|s| s.subscription_id).collect();
-    let statuses: Vec<SubscriptionStatus> = live.iter().map(|s| s.status).collect();
-    let cycles: Vec<BillingCycle> = live.iter().map(|s| s.billing_cycle).collect();
-    let pending: Vec<Option<BillingCycle>> = live.iter().map(|s| s.pending_billing_cycle).collect();
-    let anchors: Vec<i16> = live.iter().map(|s| s.anchor_day).collect();
-    let starts: Vec<NaiveDate> = live.iter().map(|s| s.start_date).collect();
-    let ends: Vec<NaiveDate> = live.iter().map(|s| s.end_date).collect();
-    sqlx::query(
-        "UPDATE subscriptions s
-         SET status = CASE WHEN s.status = 'canceled' THEN s.status ELSE t.status END,
-             billing_cycle = t.cycle,
-             pending_billing_cycle = t.pending, anchor_day = t.anchor, start_date = t.start_date,
-             end_date = t.end_date, next_billing_date = t.end_date
-         FROM UNNEST($1::uuid[], $2::subscription_status[], $3::billing_cycle[], $4::billing_cycle[],
-                     $5::smallint[], $6::date[], $7::date[])
-              AS t(id, status, cycle, pending, anchor, start_date, end_date)
-         WHERE s.subscription_id = t.id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&cycles)
-    .bind(&pending)
-    .bind(&anchors)
-    .bind(&starts)
-    .bind(&ends)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 async fn cancel_now(
     conn: &mut PgConnection,
     sub: &mut SubscriptionRow,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     sub.status = SubscriptionStatus::Canceled;
-    sqlx::query(
-        "UPDATE subscriptions SET status = 'canceled', canceled_at = COALESCE(canceled_at, $2)
-         WHERE subscription_id = $1",
-    )
-    .bind(sub.subscription_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    OutboxRepository::record(
-        conn,
-        "subscription.canceled",
-        Some(&sub.tenant_id),
-        json!({"subscription_id": sub.subscription_id, "at_period_end": true}),
-    )
-    .await?;
+    RenewalRepository::cancel(&mut *conn, sub.subscription_id, now).await?;
+    let event = Event::SubscriptionCanceled {
+        subscription_id: sub.subscription_id,
+        at_period_end: true,
+    };
+    OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
     Ok(())
 }
