@@ -5,7 +5,9 @@
 pub mod audit;
 pub mod dunning;
 pub mod invoices;
+pub mod job_runs;
 pub mod outbox;
+pub mod overage;
 pub mod payments;
 pub mod plans;
 pub mod rates;

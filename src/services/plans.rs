@@ -362,11 +362,9 @@ async fn locked_snapshot(
     plan_id: &str,
     rate: Decimal,
 ) -> PlanResult<Value> {
-    sqlx::query("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
-        .bind(plan_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(PlanError::NotFound)?;
+    if !PlanRepository::lock(conn, plan_id).await? {
+        return Err(PlanError::NotFound);
+    }
     let plan = PlanRepository::get(conn, plan_id)
         .await?
         .ok_or(PlanError::NotFound)?;
