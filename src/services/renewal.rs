@@ -6,7 +6,9 @@
 //! scheduler and an operator's `bill --date`) share the work and never bill a period twice;
 //! the unique (subscription, period_start) key backs that up.
 
-use std::collections::{HashMap, HashSet};
+mod cache;
+
+use cache::RunCache;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -20,8 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::repository::invoices::{InvoiceInsert, NewLine};
 use crate::repository::outbox::OutboxRepository;
-use crate::repository::plans::{Plan, PlanRepository};
-use crate::repository::rates::RateRepository;
+use crate::repository::plans::Plan;
 use crate::repository::renewal::{Claim, RenewalRepository};
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::repository::tenants::TenantRow;
@@ -39,63 +40,6 @@ pub struct RenewalReport {
     /// Subscriptions whose renewal failed (logged); their changes were rolled back and the
     /// next run retries them. The rest of the run is unaffected.
     pub failed: u64,
-}
-
-/// Per-run caches: plans and exchange rates do not change within a run. Per batch: the
-/// tenants of the claimed subscriptions, and which of them have credit or usage at all, so
-/// the common case (no credit, no usage counters) costs no query per subscription.
-#[derive(Default)]
-struct RunCache {
-    plans: HashMap<String, Plan>,
-    rates: HashMap<Currency, Decimal>,
-    tenants: HashMap<String, TenantRow>,
-    with_credit: HashSet<String>,
-    with_usage: HashSet<String>,
-}
-
-impl RunCache {
-    async fn load_batch(
-        &mut self,
-        conn: &mut PgConnection,
-        subs: &[SubscriptionRow],
-    ) -> sqlx::Result<()> {
-        let ids: Vec<&str> = subs.iter().map(|s| s.tenant_id.as_str()).collect();
-        self.tenants = RenewalRepository::tenants(&mut *conn, &ids)
-            .await?
-            .into_iter()
-            .map(|t| (t.tenant_id.clone(), t))
-            .collect();
-        self.with_credit = RenewalRepository::tenants_with_credit(&mut *conn, &ids).await?;
-        self.with_usage = RenewalRepository::tenants_with_usage(&mut *conn, &ids).await?;
-        Ok(())
-    }
-}
-
-impl RunCache {
-    async fn plan(&mut self, conn: &mut PgConnection, plan_id: &str) -> AppResult<Plan> {
-        if let Some(p) = self.plans.get(plan_id) {
-            return Ok(p.clone());
-        }
-        let p = PlanRepository::get(conn, plan_id).await?.ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
-        })?;
-        self.plans.insert(plan_id.to_string(), p.clone());
-        Ok(p)
-    }
-
-    async fn rate(
-        &mut self,
-        conn: &mut PgConnection,
-        currency: Currency,
-        on: NaiveDate,
-    ) -> AppResult<Decimal> {
-        if let Some(r) = self.rates.get(&currency) {
-            return Ok(*r);
-        }
-        let r = RateRepository::rate_on(conn, currency, on).await?;
-        self.rates.insert(currency, r);
-        Ok(r)
-    }
 }
 
 /// Processes every due subscription as of `today`, `batch` rows per transaction.
@@ -135,36 +79,8 @@ pub async fn run_renewals(
         let ids: Vec<Uuid> = subs.iter().map(|s| s.subscription_id).collect();
         cache.load_batch(&mut tx, &subs).await?;
         let mut fast = report.clone();
-        let mut advanced = Vec::with_capacity(subs.len());
-        let mut pending: Vec<InvoiceInsert> = Vec::new();
-        let mut ok = true;
-        for sub in subs {
-            match advance(
-                &mut tx,
-                config,
-                &mut cache,
-                sub,
-                today,
-                &mut fast,
-                Some(&mut pending),
-            )
-            .await
-            {
-                Ok(s) => advanced.push(s),
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        // Every invoice of the batch in one statement; a period found already invoiced sends
-        // the batch down the careful path like any other failure.
-        if ok {
-            ok = invoicing::issue_many(&mut tx, today.date_naive().year(), &pending)
-                .await
-                .unwrap_or(false);
-        }
-        if ok {
+        let advanced = fast_batch(&mut tx, config, &mut cache, subs, today, &mut fast).await;
+        if let Some(advanced) = advanced {
             RenewalRepository::save_periods(&mut tx, &advanced).await?;
             tx.commit().await?;
             fast.subscriptions_processed += advanced.len() as u64;
@@ -185,6 +101,29 @@ pub async fn run_renewals(
         progress(&report);
     }
     Ok(report)
+}
+
+/// One batch, optimistically: every subscription advanced and every invoice written in one
+/// statement. `None` when anything failed (a period found already invoiced included): the
+/// caller rolls back and takes the careful path.
+async fn fast_batch(
+    tx: &mut PgConnection,
+    config: &Config,
+    cache: &mut RunCache,
+    subs: Vec<SubscriptionRow>,
+    today: DateTime<Utc>,
+    report: &mut RenewalReport,
+) -> Option<Vec<SubscriptionRow>> {
+    let mut advanced = Vec::with_capacity(subs.len());
+    let mut pending: Vec<InvoiceInsert> = Vec::new();
+    for sub in subs {
+        let s = advance(tx, config, cache, sub, today, report, Some(&mut pending)).await;
+        advanced.push(s.ok()?);
+    }
+    invoicing::issue_many(tx, today.date_naive().year(), &pending)
+        .await
+        .unwrap_or(false)
+        .then_some(advanced)
 }
 
 /// Redoes one batch with a savepoint per subscription.
@@ -235,6 +174,16 @@ async fn careful_batch(
     Ok(())
 }
 
+/// What every period of one subscription's catch-up shares.
+struct Account {
+    tenant: TenantRow,
+    has_credit: bool,
+    has_usage: bool,
+    currency: Currency,
+    /// Invoice currency per USD.
+    rate: Decimal,
+}
+
 /// Advances one locked subscription through every period that ended on or before `today`.
 async fn advance(
     conn: &mut PgConnection,
@@ -251,95 +200,148 @@ async fn advance(
         .get(&sub.tenant_id)
         .cloned()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription without tenant")))?;
-    let has_credit = cache.with_credit.contains(&sub.tenant_id);
-    let has_usage = cache.with_usage.contains(&sub.tenant_id);
     let currency = Currency::parse(&sub.currency)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown subscription currency")))?;
-    let rate = cache.rate(conn, currency, today).await?;
+    let account = Account {
+        has_credit: cache.with_credit.contains(&sub.tenant_id),
+        has_usage: cache.with_usage.contains(&sub.tenant_id),
+        rate: cache.rate(conn, currency, today).await?,
+        tenant,
+        currency,
+    };
     while sub.next_billing_date <= today && sub.status != SubscriptionStatus::Canceled {
         let plan = cache.plan(conn, &sub.plan_id).await?;
-        let mut lines: Vec<NewLine> = Vec::new();
         if sub.cancel_at_period_end {
             // A pending cancellation ends the subscription at its period (or trial) end.
             cancel_now(conn, &mut sub, now).await?;
             report.canceled_at_period_end += 1;
             break;
         }
-        if sub.status == SubscriptionStatus::Trial {
-            // The first paid period starts when the trial ends and keeps that day as anchor.
-            let start = sub.trial_end_date.unwrap_or(sub.next_billing_date);
-            sub.anchor_day = chrono::Datelike::day(&start) as i16;
-            sub.start_date = start;
-            sub.status = SubscriptionStatus::Active;
-            let event = Event::SubscriptionTrialExpired {
-                subscription_id: sub.subscription_id,
-                plan_id: sub.plan_id.clone(),
-            };
-            OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
-            report.trials_converted += 1;
-        } else {
-            if has_usage {
-                lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
-            }
-            sub.start_date = sub.end_date;
-        }
-        let cycle: BillingCycle = sub
-            .pending_billing_cycle
-            .take()
-            .unwrap_or(sub.billing_cycle);
-        sub.billing_cycle = cycle;
-        sub.end_date = period_end(sub.start_date, sub.anchor_day as u32, cycle);
-        sub.next_billing_date = sub.end_date;
-        report.periods_renewed += 1;
-
-        if !(plan.price_usd(cycle).is_zero() && lines.is_empty()) {
-            lines.insert(0, plan_line(&plan, &sub, rate));
-            if has_credit {
-                credits::apply_to_lines(conn, &tenant.tenant_id, currency, &mut lines).await?;
-            }
-            let draft = InvoiceDraft {
-                tenant: &tenant,
-                subscription_id: Some(sub.subscription_id),
-                kind: InvoiceKind::Subscription,
-                currency,
-                exchange_rate: rate,
-                period: Some((sub.start_date, sub.end_date)),
+        let lines = next_period(conn, &mut sub, &plan, &account, report).await?;
+        if !(plan.price_usd(sub.billing_cycle).is_zero() && lines.is_empty()) {
+            let period = Period {
+                sub: &sub,
+                plan: &plan,
                 lines,
-                issue_date: today,
-                due_days: config.invoice_due_days,
-                notes: Some("Thank you for choosing SAHOOL"),
-                notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
-                plan_id: Some(&plan.row.plan_id),
+                today,
             };
-            match deferred.as_deref_mut() {
-                // Stored with the whole batch in one statement at its end. A tenant with
-                // credit is issued at once instead: the credit it used is recorded against
-                // the invoice before a later period of the same catch-up reads the balance.
-                Some(batch) if !has_credit => {
-                    batch.push(invoicing::prepare(draft)?);
-                    report.invoices_issued += 1;
-                }
-                _ => match invoicing::issue(conn, draft).await? {
-                    Some(inv) => {
-                        if has_credit {
-                            credits::record_applied(conn, &inv).await?;
-                        }
-                        report.invoices_issued += 1;
-                    }
-                    // Someone invoiced this period already: roll back (the caller's
-                    // savepoint), so the invoice number taken for it is returned.
-                    None => {
-                        return Err(AppError::conflict(
-                            "period_already_invoiced",
-                            "The period already has its invoice",
-                            "الفترة مفوترة مسبقاً",
-                        ))
-                    }
-                },
-            }
+            bill(
+                conn,
+                config,
+                &account,
+                period,
+                deferred.as_deref_mut(),
+                report,
+            )
+            .await?;
         }
     }
     Ok(sub)
+}
+
+/// Moves `sub` to its next period (a trial to its first paid one) and returns the overage
+/// lines of the period that ended.
+async fn next_period(
+    conn: &mut PgConnection,
+    sub: &mut SubscriptionRow,
+    plan: &Plan,
+    account: &Account,
+    report: &mut RenewalReport,
+) -> AppResult<Vec<NewLine>> {
+    let mut lines = Vec::new();
+    if sub.status == SubscriptionStatus::Trial {
+        // The first paid period starts when the trial ends and keeps that day as anchor.
+        let start = sub.trial_end_date.unwrap_or(sub.next_billing_date);
+        sub.anchor_day = chrono::Datelike::day(&start) as i16;
+        sub.start_date = start;
+        sub.status = SubscriptionStatus::Active;
+        let event = Event::SubscriptionTrialExpired {
+            subscription_id: sub.subscription_id,
+            plan_id: sub.plan_id.clone(),
+        };
+        OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
+        report.trials_converted += 1;
+    } else {
+        if account.has_usage {
+            lines.extend(overage::lines_for_period(conn, sub, plan, account.rate).await?);
+        }
+        sub.start_date = sub.end_date;
+    }
+    let cycle: BillingCycle = sub
+        .pending_billing_cycle
+        .take()
+        .unwrap_or(sub.billing_cycle);
+    sub.billing_cycle = cycle;
+    sub.end_date = period_end(sub.start_date, sub.anchor_day as u32, cycle);
+    sub.next_billing_date = sub.end_date;
+    report.periods_renewed += 1;
+    Ok(lines)
+}
+
+/// The period being invoiced: the subscription already moved to it.
+struct Period<'a> {
+    sub: &'a SubscriptionRow,
+    plan: &'a Plan,
+    /// Overage of the period that ended; the plan line is added here.
+    lines: Vec<NewLine>,
+    today: NaiveDate,
+}
+
+/// Invoices one period: deferred into the batch's one statement when possible, else at once.
+async fn bill(
+    conn: &mut PgConnection,
+    config: &Config,
+    account: &Account,
+    period: Period<'_>,
+    deferred: Option<&mut Vec<InvoiceInsert>>,
+    report: &mut RenewalReport,
+) -> AppResult<()> {
+    let Period {
+        sub,
+        plan,
+        mut lines,
+        today,
+    } = period;
+    lines.insert(0, plan_line(plan, sub, account.rate));
+    if account.has_credit {
+        let tenant_id = &account.tenant.tenant_id;
+        credits::apply_to_lines(conn, tenant_id, account.currency, &mut lines).await?;
+    }
+    let draft = InvoiceDraft {
+        tenant: &account.tenant,
+        subscription_id: Some(sub.subscription_id),
+        kind: InvoiceKind::Subscription,
+        currency: account.currency,
+        exchange_rate: account.rate,
+        period: Some((sub.start_date, sub.end_date)),
+        lines,
+        issue_date: today,
+        due_days: config.invoice_due_days,
+        notes: Some("Thank you for choosing SAHOOL"),
+        notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+        plan_id: Some(&plan.row.plan_id),
+    };
+    match deferred {
+        // Stored with the whole batch in one statement at its end. A tenant with credit is
+        // issued at once instead: the credit it used is recorded against the invoice before
+        // a later period of the same catch-up reads the balance.
+        Some(batch) if !account.has_credit => batch.push(invoicing::prepare(draft)?),
+        _ => match invoicing::issue(conn, draft).await? {
+            Some(inv) if account.has_credit => credits::record_applied(conn, &inv).await?,
+            Some(_) => {}
+            // Someone invoiced this period already: roll back (the caller's savepoint), so
+            // the invoice number taken for it is returned.
+            None => {
+                return Err(AppError::conflict(
+                    "period_already_invoiced",
+                    "The period already has its invoice",
+                    "الفترة مفوترة مسبقاً",
+                ))
+            }
+        },
+    }
+    report.invoices_issued += 1;
+    Ok(())
 }
 
 async fn cancel_now(
