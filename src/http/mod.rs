@@ -80,7 +80,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             ],
         ))
         .merge(routes::plans::router())
-        .merge(legacy(routes::rates::router(), &["/exchange-rates"]))
+        .merge(routes::rates::router())
         .merge(legacy(
             routes::reports::router(),
             &["/reports/revenue", "/reports/subscriptions"],

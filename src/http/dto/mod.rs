@@ -5,3 +5,4 @@
 pub mod number;
 mod plan_schemas;
 pub mod plans;
+pub mod rates;

@@ -67,9 +67,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .params([query("status", r("PaymentStatus"), "Only payments in this status.")]).params(page())),
         ("post", "/v1/refunds", op("Refunds", "Refund (part of) a succeeded payment; cumulative refunds never exceed it. A card refund is status pending until Stripe reports it succeeded (only then does it count); a 502 after a timeout leaves it pending, and a retry with the same Idempotency-Key never refunds twice", Roles(SUPER), 201, r("RefundResponse"))
             .body(r("CreateRefundRequest"), true).idempotent().errs(&[502])),
-        ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
-        ("post", "/v1/exchange-rates", op("Exchange rates", "Set a rate from a date (201 new, 200 replaced)", Roles(SUPER), 201, r("SetRateResponse"))
-            .also(200, "Replaced the rate of that date", r("SetRateResponse")).body(r("SetRateRequest"), true)),
         ("get", "/v1/reports/revenue", op("Reports", "Revenue figures by currency, plan, method and month", Roles(SUPER), 200, r("RevenueReport"))
             .params([date("start_date", "First day (inclusive)."), date("end_date", "Last day (inclusive).")])),
         ("get", "/v1/reports/subscriptions", op("Reports", "Subscription counts, MRR/ARR, churn and trial conversion", Roles(SUPER), 200, r("SubscriptionReport"))),
