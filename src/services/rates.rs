@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
-use crate::billing::money::decimal_from_json;
+use crate::billing::money::{decimal_from_json, AmountError};
 use crate::billing::types::Currency;
 use crate::error::AppResult;
 use crate::repository::outbox::OutboxRepository;
@@ -47,10 +47,22 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
+/// A decimal from JSON. A number in exponent form (`2e-06`: how float serializers write small
+/// values, and how serde_json prints them back) is read by its exact value; a string must be
+/// plain decimal text.
+pub fn json_decimal(v: &Value) -> Result<Decimal, AmountError> {
+    if let Value::Number(n) = v {
+        let text = n.to_string();
+        if text.contains(['e', 'E']) {
+            return Decimal::from_scientific(&text).map_err(|_| AmountError::NotANumber);
+        }
+    }
+    decimal_from_json(v)
+}
+
 /// A rate as given (string or number): > 0, at most 6 decimals and 12 integer digits.
 pub fn parse_rate(v: &Value) -> Result<Decimal, &'static str> {
-    let d =
-        decimal_from_json(v).map_err(|_| "must be a decimal number given as a string or number")?;
+    let d = json_decimal(v).map_err(|_| "must be a decimal number given as a string or number")?;
     if d <= Decimal::ZERO {
         return Err("must be greater than zero");
     }
@@ -154,6 +166,15 @@ async fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_in_exponent_form_are_read_by_their_value() {
+        let v: Value = serde_json::from_str("2e-06").unwrap();
+        assert_eq!(parse_rate(&v).map(rate_text), Ok("0.000002".to_string()));
+        assert!(parse_rate(&json!("2e-06")).is_err());
+        let tiny: Value = serde_json::from_str("2e-07").unwrap();
+        assert!(parse_rate(&tiny).is_err());
+    }
 
     #[test]
     fn dates_must_be_zero_padded_iso_dates() {

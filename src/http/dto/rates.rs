@@ -195,7 +195,8 @@ fn rate_input_schema() -> RefOr<Schema> {
     let number = ObjectBuilder::new()
         .schema_type(Type::Number)
         .exclusive_minimum(Some(0))
-        .maximum(Some(999_999_999_999.999_999))
+        // 10^12 has 13 integer digits (and 999999999999.999999 is 10^12 as a float).
+        .exclusive_maximum(Some(1_000_000_000_000.0))
         .multiple_of(Some(0.000_001));
     let one_of = OneOfBuilder::new()
         .item(text)

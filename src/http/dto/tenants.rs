@@ -179,6 +179,33 @@ pub struct SignUpRequest {
     pub tax_rate: Option<Value>,
 }
 
+/// The document's `SignUpRequest`: [`SignUpRequest`]'s fields, and no others. The server
+/// ignores members it does not know (the Python service's clients send some), but like every
+/// string of a body they may not hold U+0000, which the schema cannot say member by member; a
+/// client has no reason to send them, so the document lists only what is read.
+pub struct SignUpBody;
+
+impl utoipa::PartialSchema for SignUpBody {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <SignUpRequest as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(o)) = &mut schema {
+            o.additional_properties = Some(Box::new(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
+        schema
+    }
+}
+
+impl ToSchema for SignUpBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("SignUpRequest")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <SignUpRequest as ToSchema>::schemas(schemas);
+    }
+}
+
 /// A percent from 0 to 100 with at most 3 decimals (trailing zeros do not count), or null.
 fn tax_rate_schema() -> RefOr<Schema> {
     let text = ObjectBuilder::new()
@@ -212,8 +239,8 @@ fn required<'a>(checks: &mut Checks, field: &str, v: &'a Option<String>) -> &'a 
 
 /// Percent from 0 to 100 with at most 3 decimals (the column is numeric(6, 3)).
 fn parse_tax_rate(v: &Value) -> Result<Decimal, &'static str> {
-    let d = crate::billing::money::decimal_from_json(v)
-        .map_err(|_| "must be a number from 0 to 100")?;
+    let d =
+        crate::services::rates::json_decimal(v).map_err(|_| "must be a number from 0 to 100")?;
     if d < Decimal::ZERO || d > Decimal::from(100) {
         return Err("must be from 0 to 100 (a percent)");
     }

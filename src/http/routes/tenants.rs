@@ -12,7 +12,8 @@ use crate::auth::{Principal, Role};
 use crate::billing::types::TenantId;
 use crate::error::{AppError, AppResult};
 use crate::http::dto::tenants::{
-    SignUpRequest, SignUpResponse, SubscriptionDetail, TenantBody, TenantDetail, TenantList,
+    SignUpBody, SignUpRequest, SignUpResponse, SubscriptionDetail, TenantBody, TenantDetail,
+    TenantList,
 };
 use crate::http::extract::{parse_json, ApiPath, ApiQuery};
 use crate::http::openapi::components::{
@@ -64,7 +65,7 @@ fn render_sign_up(done: &SignedUp) -> serde_json::Value {
 /// subscription is active and a paid plan is invoiced at once for its first period.
 /// An unknown or archived plan answers 422 unknown_plan; a taken tenant_id 409 already_exists.
 #[utoipa::path(post, path = "/tenants", tag = "Tenants", params(IdempotencyKeyHeader),
-    request_body = SignUpRequest, security(("bearerAuth" = []), ("apiKeyAuth" = [])),
+    request_body = SignUpBody, security(("bearerAuth" = []), ("apiKeyAuth" = [])),
     responses((status = 201, description = "Signed up", body = SignUpResponse),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 409, response = Conflict), (status = 422, response = Unprocessable)))]
