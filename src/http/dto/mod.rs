@@ -5,3 +5,6 @@
 pub mod number;
 mod plan_schemas;
 pub mod plans;
+pub mod rates;
+pub mod subscriptions;
+pub mod tenants;
