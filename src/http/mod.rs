@@ -93,15 +93,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 "/tenants/{tenant_id}/subscription",
             ],
         ))
-        .merge(legacy(
-            routes::usage::router(),
-            &[
-                "/tenants/{tenant_id}/usage",
-                "/usage/batch",
-                "/tenants/{tenant_id}/quota",
-                "/enforce",
-            ],
-        ))
+        .merge(routes::usage::router())
         .merge(legacy(routes::refunds::router(), &["/refunds"]))
         .merge(legacy(
             routes::webhooks::router(),

@@ -5,3 +5,5 @@
 pub mod number;
 mod plan_schemas;
 pub mod plans;
+pub mod usage;
+pub mod usage_schemas;

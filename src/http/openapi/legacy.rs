@@ -43,7 +43,6 @@ pub(super) struct Op {
     body: Option<(Value, bool)>,
     ok: Vec<(u16, &'static str, Value)>,
     errors: Vec<u16>,
-    quota: bool,
     content: &'static str,
 }
 
@@ -62,7 +61,6 @@ pub(super) fn op(
         body: None,
         ok: vec![(status, "Success", schema)],
         errors: Vec::new(),
-        quota: false,
         content: "application/json",
     }
 }
@@ -86,11 +84,6 @@ impl Op {
     }
     pub(super) fn idempotent(self) -> Self {
         self.params([param("IdempotencyKey")]).errs(&[409])
-    }
-    /// Usage and enforce answer 429 for an exhausted quota as well as for the rate limit.
-    pub(super) fn quota(mut self) -> Self {
-        self.quota = true;
-        self.errs(&[402])
     }
     pub(super) fn content(mut self, content: &'static str) -> Self {
         self.content = content;
@@ -170,10 +163,7 @@ impl Op {
         errors.sort_unstable();
         errors.dedup();
         for e in errors {
-            let name = match e {
-                429 if self.quota => "TooManyRequestsOrQuota",
-                _ => error_response_name(e),
-            };
+            let name = error_response_name(e);
             responses.insert(
                 e.to_string(),
                 json!({ "$ref": format!("#/components/responses/{name}") }),

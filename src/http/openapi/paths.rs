@@ -33,20 +33,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("post", "/v1/tenants/{tenant_id}/subscription/cancel", op("Subscriptions", "Cancel the subscription (same as /tenants/{tenant_id}/cancel)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
             .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
         ("post", "/v1/tenants/{tenant_id}/subscription/resume", op("Subscriptions", "Undo a pending cancellation", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse")).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/usage", op("Usage", "Record usage (checked against the quota and counted in one step)", Roles(TENANT), 201, r("UsageRecorded"))
-            .also(200, "A replay, or a duplicate event_id", r("UsageRecorded")).body(r("RecordUsageRequest"), true).idempotent().quota()),
-        ("get", "/v1/tenants/{tenant_id}/usage", op("Usage", "Usage per metric over a date range (default: the current period)", Roles(TENANT), 200, r("UsageReport"))
-            .params([date("from", "First day (inclusive)."), date("to", "End of the range, exclusive: usage on this day is not counted (default: the current period's end_date).")])),
-        ("post", "/v1/usage/batch", op("Usage", "Ingest up to 10 000 usage events (body up to 16 MiB)", Roles(&["service", "super_admin"]), 200, r("UsageBatchResponse"))
-            .body(r("UsageBatchRequest"), true).idempotent().errs(&[413])),
-        ("get", "/v1/tenants/{tenant_id}/quota", op("Usage", "Quota report per metric", Roles(TENANT), 200, r("QuotaReport"))),
-        ("get", "/v1/enforce", op("Usage", "May the tenant use `quantity` more of `metric`? (the gateway's check)", Roles(TENANT), 200, r("EnforceResponse"))
-            .params([
-                query("metric", r("MetricName"), "Required."),
-                query("quantity", json!({ "type": "integer", "minimum": 1, "maximum": 100000, "default": 1 }), "Units asked for."),
-                json!({ "name": "X-Tenant-Id", "in": "header", "required": false, "schema": r("TenantId"),
-                    "description": "Required for service and super_admin callers; ignored for tenant principals (they ask for themselves)." }),
-            ]).quota()),
         ("get", "/v1/tenants/{tenant_id}/invoices", op("Invoices", "List the tenant's invoices", Roles(TENANT), 200, r("InvoiceList"))
             .params([query("status", r("InvoiceStatus"), "Only invoices in this status.")]).params(page())),
         ("post", "/v1/tenants/{tenant_id}/invoices/generate", op("Invoices", "Invoice the current period (201 created, 200 the existing one)", Roles(&["tenant_admin", "super_admin"]), 201, r("InvoiceResponse"))
