@@ -3,6 +3,7 @@
 //! return domain values and these types map them to the wire (money as strings).
 
 pub mod number;
+pub mod ops;
 mod plan_schemas;
 pub mod plans;
 pub mod usage;

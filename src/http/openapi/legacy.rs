@@ -27,8 +27,6 @@ pub(super) enum Who {
     Roles(&'static [&'static str]),
     /// Authenticated by the gateway's signature header, not by a principal; not rate limited.
     Signature(&'static str),
-    /// Operator endpoints at the root: public, not rate limited.
-    Ops,
 }
 
 pub(super) const TENANT: &[&str] = &["tenant_admin", "tenant_user", "super_admin", "service"];
@@ -97,7 +95,6 @@ impl Op {
         o.insert("summary".into(), json!(self.summary));
         let mut errors = self.errors;
         let description = match self.who {
-            Who::Ops => "Public operator endpoint; not rate limited.".to_string(),
             Who::Signature(h) => {
                 errors.push(400);
                 format!("Authenticated by the `{h}` signature over the raw body; not rate limited.")
@@ -142,9 +139,7 @@ impl Op {
         if limited {
             errors.push(429);
         }
-        if !matches!(self.who, Who::Ops) {
-            errors.push(503);
-        }
+        errors.push(503);
         let mut responses = Map::new();
         for (status, desc, schema) in self.ok {
             let mut resp = json!({
@@ -170,9 +165,6 @@ impl Op {
             );
         }
         o.insert("responses".into(), Value::Object(responses));
-        if matches!(self.who, Who::Ops) {
-            o.insert("servers".into(), json!([{ "url": "/" }]));
-        }
         Value::Object(o)
     }
 }

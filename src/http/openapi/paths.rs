@@ -16,11 +16,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
     use Who::*;
     let s = |n: &str| json!({ "type": "string", "description": n });
     vec![
-        ("get", "/healthz", op("Operations", "Liveness; pings the database pool", Ops, 200, r("Health"))),
-        ("get", "/readyz", op("Operations", "Readiness: database reachable and migrations applied", Ops, 200, r("Ready")).also(503, "Not ready", r("Ready"))),
-        ("get", "/metrics", op("Operations", "Prometheus metrics", Ops, 200, json!({ "type": "string" })).content("text/plain")),
-        ("get", "/openapi.json", op("Operations", "This document", Ops, 200, json!({ "type": "object" }))),
-        ("get", "/docs", op("Operations", "A page that renders this document", Ops, 200, json!({ "type": "string" })).content("text/html")),
         ("get", "/v1/tenants", op("Tenants", "List tenants", Roles(SUPER), 200, r("TenantList")).params(page())),
         ("post", "/v1/tenants", op("Tenants", "Sign up a tenant with its subscription (and first invoice for a paid plan without trial)", Roles(&["super_admin", "service"]), 201, r("SignUpResponse"))
             .body(r("SignUpRequest"), true).idempotent()),
