@@ -18,8 +18,8 @@ use crate::billing::types::{MetricKind, SubscriptionStatus, UsageAction};
 use crate::error::FieldIssue;
 use crate::http::dto::number::WholeNumber;
 use crate::http::dto::usage_schemas::{
-    batch_events_schema, record_usage_schema, MetricKindSchema, SubscriptionStatusSchema,
-    UsageActionSchema,
+    batch_events_schema, record_usage_schema, MetricKindSchema, NulFreeValue,
+    SubscriptionStatusSchema, UsageActionSchema,
 };
 use crate::http::openapi::components::{MetricNameSchema, TenantIdSchema};
 use crate::services::usage::{
@@ -53,6 +53,10 @@ impl PartialSchema for RecordUsageBody {
 impl ToSchema for RecordUsageBody {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("RecordUsageRequest")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((NulFreeValue::name().into(), NulFreeValue::schema()));
     }
 }
 

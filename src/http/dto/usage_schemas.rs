@@ -59,6 +59,44 @@ impl ToSchema for CatalogueMetricSchema {
     }
 }
 
+/// Any JSON value without U+0000 in its strings or keys (the server refuses a body that holds
+/// one anywhere, since PostgreSQL cannot store it): what unknown members and metadata take.
+pub struct NulFreeValue;
+impl PartialSchema for NulFreeValue {
+    fn schema() -> RefOr<Schema> {
+        let me = || Ref::from_schema_name("NulFreeValue");
+        let any = utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(no_nul_string())
+            .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+                Type::Number,
+                Type::Boolean,
+                Type::Null,
+            ])))
+            .item(ArrayBuilder::new().items(me()))
+            .item(nul_free_object(me()));
+        RefOr::T(Schema::AnyOf(any.build()))
+    }
+}
+impl ToSchema for NulFreeValue {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("NulFreeValue")
+    }
+}
+
+fn no_nul_string() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^[^\u0000]*$"))
+}
+
+/// An object whose keys hold no U+0000 and whose other members are `values`.
+fn nul_free_object(values: Ref) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(no_nul_string()))
+        .additional_properties(Some(values))
+}
+
 /// The gauge metrics of the catalogue (levels: `set`, or a signed delta); the others are
 /// counters. A test compares this list with the `metrics` table.
 pub const GAUGE_METRICS: [&str; 3] = ["fields", "storage_gb", "team_members"];
@@ -88,19 +126,28 @@ fn event_members(o: ObjectBuilder, event_id_required: bool) -> ObjectBuilder {
         .description(Some(
             "Deduplication key: the same event_id is counted once.",
         ));
-    let timestamp = ObjectBuilder::new()
-        .schema_type(nullable(Type::String))
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::DateTime,
-        )))
-        .description(Some(
-            "When the usage happened (default: now): not before the current billing period \
+    let timestamp = timestamp(nullable(Type::String)).description(Some(
+        "When the usage happened (default: now): not before the current billing period \
              and at most 5 minutes ahead of the server's clock (422 otherwise).",
-        ));
+    ));
     o.property("event_id", event_id)
         .property("timestamp", timestamp)
         .property("metadata", metadata_schema())
 }
+
+/// An RFC 3339 timestamp as the server parses it (the format alone is only an annotation in
+/// JSON Schema 2020-12, so the pattern says it too).
+fn timestamp(t: SchemaType) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(t)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::DateTime,
+        )))
+        .pattern(Some(TIMESTAMP_PATTERN))
+}
+
+/// Dates and times in range (a day the month does not have is still refused, 422).
+const TIMESTAMP_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
 
 fn labels(values: &'static [&'static str]) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -151,7 +198,11 @@ fn event_shapes(event_id_required: bool) -> [ObjectBuilder; 3] {
         .property("action", increment())
         .property("quantity", non_zero);
     [counter, level, delta].map(|o| {
-        let o = event_members(o.schema_type(Type::Object), event_id_required).required("metric");
+        let o = o
+            .schema_type(Type::Object)
+            .property_names(Some(no_nul_string()))
+            .additional_properties(Some(Ref::from_schema_name("NulFreeValue")));
+        let o = event_members(o, event_id_required).required("metric");
         if event_id_required {
             o.required("event_id")
         } else {
@@ -187,15 +238,8 @@ pub(super) fn quantity_schema() -> RefOr<Schema> {
 /// Any JSON object (null is taken as none) up to 16 KiB, stored with the record. Like every
 /// string of a body, its keys and values may not hold U+0000.
 pub(super) fn metadata_schema() -> RefOr<Schema> {
-    let no_nul = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(r"^[^\u0000]*$"));
-    let o = ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::Object,
-            Type::Null,
-        ]))
-        .property_names(Some(no_nul))
+    let o = nul_free_object(Ref::from_schema_name("NulFreeValue"))
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
         .description(Some(
             "Any JSON object up to 16 KiB (serialized), stored with the record.",
         ));
@@ -211,9 +255,7 @@ fn batch_event_schema() -> ObjectBuilder {
         .description(Some(
             "Required in a batch: the same event_id is counted once.",
         ));
-    let timestamp = ObjectBuilder::new().schema_type(Type::String).format(Some(
-        utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime),
-    ));
+    let timestamp = timestamp(nullable(Type::String));
     ObjectBuilder::new()
         .property("tenant_id", Ref::from_schema_name("TenantId"))
         .property("metric", Ref::from_schema_name("MetricName"))
@@ -231,8 +273,16 @@ fn batch_event_schema() -> ObjectBuilder {
 /// `events`: 1 to 10 000 of them. An event that fails its checks is reported in `rejected`
 /// by index and the others are still written.
 pub(super) fn batch_events_schema() -> RefOr<Schema> {
+    // Any item is taken: one that is not an event is not refused with the request but
+    // reported in `rejected` by index (so the schema of an item cannot be a constraint).
+    let item = utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(batch_event_schema())
+        .item(ObjectBuilder::new().schema_type(SchemaType::AnyValue))
+        .description(Some(
+            "An event (the first shape); anything else is reported in `rejected` by index.",
+        ));
     let a = ArrayBuilder::new()
-        .items(batch_event_schema())
+        .items(item)
         .min_items(Some(1))
         .max_items(Some(10_000));
     RefOr::T(Schema::Array(a.build()))

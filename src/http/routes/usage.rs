@@ -142,7 +142,8 @@ struct ReportQuery {
     #[param(value_type = Option<chrono::NaiveDate>)]
     from: Option<String>,
     /// End of the range, exclusive: usage on this day is not counted (default: the current
-    /// period's end_date). Not before `from`.
+    /// period's end_date). Not before `from` (without `from`, not before the current period's
+    /// start): 422 otherwise.
     #[param(value_type = Option<chrono::NaiveDate>)]
     to: Option<String>,
 }
