@@ -16,7 +16,6 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,15 +77,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             &["/reports/revenue", "/reports/subscriptions"],
         ))
         .merge(routes::tenants::router())
-        .merge(legacy(
-            routes::usage::router(),
-            &[
-                "/tenants/{tenant_id}/usage",
-                "/usage/batch",
-                "/tenants/{tenant_id}/quota",
-                "/enforce",
-            ],
-        ))
+        .merge(routes::usage::router())
         .merge(legacy(routes::refunds::router(), &["/refunds"]))
         .merge(legacy(
             routes::webhooks::router(),
@@ -96,16 +87,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// Operator routes, at the root only.
 fn ops_routes() -> OpenApiRouter<AppState> {
-    let ops = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs));
-    legacy(
-        ops,
-        &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"],
-    )
+    routes::health::router()
 }
 
 /// The document parts the router carries: the API routes (relative to `/v1`) and the operator

@@ -3,8 +3,11 @@
 //! return domain values and these types map them to the wire (money as strings).
 
 pub mod number;
+pub mod ops;
 mod plan_schemas;
 pub mod plans;
 pub mod rates;
 pub mod subscriptions;
 pub mod tenants;
+pub mod usage;
+pub mod usage_schemas;

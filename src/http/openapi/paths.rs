@@ -16,25 +16,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
     use Who::*;
     let s = |n: &str| json!({ "type": "string", "description": n });
     vec![
-        ("get", "/healthz", op("Operations", "Liveness; pings the database pool", Ops, 200, r("Health"))),
-        ("get", "/readyz", op("Operations", "Readiness: database reachable and migrations applied", Ops, 200, r("Ready")).also(503, "Not ready", r("Ready"))),
-        ("get", "/metrics", op("Operations", "Prometheus metrics", Ops, 200, json!({ "type": "string" })).content("text/plain")),
-        ("get", "/openapi.json", op("Operations", "This document", Ops, 200, json!({ "type": "object" }))),
-        ("get", "/docs", op("Operations", "A page that renders this document", Ops, 200, json!({ "type": "string" })).content("text/html")),
-        ("post", "/v1/tenants/{tenant_id}/usage", op("Usage", "Record usage (checked against the quota and counted in one step)", Roles(TENANT), 201, r("UsageRecorded"))
-            .also(200, "A replay, or a duplicate event_id", r("UsageRecorded")).body(r("RecordUsageRequest"), true).idempotent().quota()),
-        ("get", "/v1/tenants/{tenant_id}/usage", op("Usage", "Usage per metric over a date range (default: the current period)", Roles(TENANT), 200, r("UsageReport"))
-            .params([date("from", "First day (inclusive)."), date("to", "End of the range, exclusive: usage on this day is not counted (default: the current period's end_date).")])),
-        ("post", "/v1/usage/batch", op("Usage", "Ingest up to 10 000 usage events (body up to 16 MiB)", Roles(&["service", "super_admin"]), 200, r("UsageBatchResponse"))
-            .body(r("UsageBatchRequest"), true).idempotent().errs(&[413])),
-        ("get", "/v1/tenants/{tenant_id}/quota", op("Usage", "Quota report per metric", Roles(TENANT), 200, r("QuotaReport"))),
-        ("get", "/v1/enforce", op("Usage", "May the tenant use `quantity` more of `metric`? (the gateway's check)", Roles(TENANT), 200, r("EnforceResponse"))
-            .params([
-                query("metric", r("MetricName"), "Required."),
-                query("quantity", json!({ "type": "integer", "minimum": 1, "maximum": 100000, "default": 1 }), "Units asked for."),
-                json!({ "name": "X-Tenant-Id", "in": "header", "required": false, "schema": r("TenantId"),
-                    "description": "Required for service and super_admin callers; ignored for tenant principals (they ask for themselves)." }),
-            ]).quota()),
         ("get", "/v1/tenants/{tenant_id}/invoices", op("Invoices", "List the tenant's invoices", Roles(TENANT), 200, r("InvoiceList"))
             .params([query("status", r("InvoiceStatus"), "Only invoices in this status.")]).params(page())),
         ("post", "/v1/tenants/{tenant_id}/invoices/generate", op("Invoices", "Invoice the current period (201 created, 200 the existing one)", Roles(&["tenant_admin", "super_admin"]), 201, r("InvoiceResponse"))
