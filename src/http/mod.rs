@@ -47,19 +47,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(legacy(routes::admin::router(), &["/admin/billing-run"]))
         .merge(legacy(routes::audit::router(), &["/audit"]))
         .merge(legacy(routes::events::router(), &["/events"]))
-        .merge(legacy(
-            routes::invoices::router(),
-            &[
-                "/tenants/{tenant_id}/invoices",
-                "/tenants/{tenant_id}/invoices/generate",
-                "/invoices/{invoice_id}",
-                "/invoices/{invoice_id}/void",
-            ],
-        ))
-        .merge(legacy(
-            routes::invoice_document::router(),
-            &["/invoices/{invoice_id}/document"],
-        ))
+        .merge(routes::invoices::router())
+        .merge(routes::invoice_document::router())
         .merge(legacy(
             routes::payments::router(),
             &[

@@ -47,17 +47,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 json!({ "name": "X-Tenant-Id", "in": "header", "required": false, "schema": r("TenantId"),
                     "description": "Required for service and super_admin callers; ignored for tenant principals (they ask for themselves)." }),
             ]).quota()),
-        ("get", "/v1/tenants/{tenant_id}/invoices", op("Invoices", "List the tenant's invoices", Roles(TENANT), 200, r("InvoiceList"))
-            .params([query("status", r("InvoiceStatus"), "Only invoices in this status.")]).params(page())),
-        ("post", "/v1/tenants/{tenant_id}/invoices/generate", op("Invoices", "Invoice the current period (201 created, 200 the existing one)", Roles(&["tenant_admin", "super_admin"]), 201, r("InvoiceResponse"))
-            .also(200, "The period's existing invoice", r("InvoiceResponse")).idempotent()),
-        ("get", "/v1/invoices/{invoice_id}", op("Invoices", "Get an invoice with its lines", Roles(TENANT), 200, r("InvoiceDetail"))),
-        ("get", "/v1/invoices/{invoice_id}/document", op("Invoices", "The printable invoice as a self-contained HTML page", Roles(TENANT), 200, json!({ "type": "string" }))
-            .params([
-                query("lang", json!({ "type": "string", "enum": ["ar", "en"] }), "Language of the page."),
-                query("numerals", json!({ "type": "string", "enum": ["arabic", "latin"] }), "Digits used for figures."),
-            ]).content("text/html")),
-        ("post", "/v1/invoices/{invoice_id}/void", op("Invoices", "Void an invoice", Roles(SUPER), 200, r("InvoiceResponse")).errs(&[409])),
         ("post", "/v1/payments", op("Payments", "Pay an invoice (card via Stripe, tharwatt, or offline methods awaiting confirmation). A card needing 3-D Secure answers 201 with requires_action, client_secret and next_action: the app confirms with Stripe.js or the mobile SDK and the webhook settles the payment. A declined card is 402 card_declined (decline_code); 502 gateway_error is a gateway fault", Roles(&["tenant_admin", "super_admin"]), 201, r("PaymentResponse"))
             .body(r("CreatePaymentRequest"), true).idempotent().errs(&[402, 502])),
         ("get", "/v1/payments/{payment_id}", op("Payments", "Get a payment", Roles(TENANT), 200, r("PaymentDetail"))),
