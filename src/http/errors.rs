@@ -76,3 +76,19 @@ impl From<crate::services::invoice_document::DocumentError> for AppError {
         }
     }
 }
+
+impl From<crate::services::reports::ReportError> for AppError {
+    fn from(e: crate::services::reports::ReportError) -> Self {
+        use crate::services::reports::ReportError;
+        match e {
+            ReportError::BadDate(field) => AppError::field(field, "must be a date as YYYY-MM-DD"),
+            ReportError::EndBeforeStart => {
+                AppError::field("end_date", "must be on or after start_date")
+            }
+            ReportError::BadRate(rate) => {
+                AppError::internal(anyhow::anyhow!("exchange rate {rate} cannot convert"))
+            }
+            ReportError::Database(e) => AppError::from(e),
+        }
+    }
+}

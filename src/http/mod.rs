@@ -44,9 +44,9 @@ fn legacy(router: Router<AppState>, paths: &[&str]) -> OpenApiRouter<AppState> {
 /// Routes served under every API prefix (paths relative to the prefix).
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(legacy(routes::admin::router(), &["/admin/billing-run"]))
-        .merge(legacy(routes::audit::router(), &["/audit"]))
-        .merge(legacy(routes::events::router(), &["/events"]))
+        .merge(routes::admin::router())
+        .merge(routes::audit::router())
+        .merge(routes::events::router())
         .merge(routes::invoices::router())
         .merge(routes::invoice_document::router())
         .merge(legacy(
@@ -70,10 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .merge(routes::plans::router())
         .merge(legacy(routes::rates::router(), &["/exchange-rates"]))
-        .merge(legacy(
-            routes::reports::router(),
-            &["/reports/revenue", "/reports/subscriptions"],
-        ))
+        .merge(routes::reports::router())
         .merge(legacy(
             routes::tenants::router(),
             &[

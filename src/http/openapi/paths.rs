@@ -59,24 +59,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
         ("post", "/v1/exchange-rates", op("Exchange rates", "Set a rate from a date (201 new, 200 replaced)", Roles(SUPER), 201, r("SetRateResponse"))
             .also(200, "Replaced the rate of that date", r("SetRateResponse")).body(r("SetRateRequest"), true)),
-        ("get", "/v1/reports/revenue", op("Reports", "Revenue figures by currency, plan, method and month", Roles(SUPER), 200, r("RevenueReport"))
-            .params([date("start_date", "First day (inclusive)."), date("end_date", "Last day (inclusive).")])),
-        ("get", "/v1/reports/subscriptions", op("Reports", "Subscription counts, MRR/ARR, churn and trial conversion", Roles(SUPER), 200, r("SubscriptionReport"))),
-        ("get", "/v1/events", op("Events", "The outbox events, oldest first", Roles(SUPER), 200, r("EventList")).params([
-            query("after", json!({ "type": "integer", "minimum": 0 }), "The seq of the last event seen."),
-            query("starting_after", json!({ "type": "integer", "minimum": 0 }), "Same as after."),
-            param("Limit"),
-            query("type", s("An event type such as invoice.paid."), ""),
-            query("tenant_id", r("TenantId"), "Only this tenant's events."),
-        ])),
-        ("get", "/v1/audit", op("Audit", "The audit log of admin and money-moving actions", Roles(SUPER), 200, r("AuditList")).params([
-            query("tenant_id", r("TenantId"), "Only this tenant's entries."),
-            query("action", s("An action such as payment.confirm."), ""),
-            query("after", json!({ "type": "integer", "minimum": 0 }), "The seq of the last entry seen."),
-            param("Limit"),
-        ])),
-        ("post", "/v1/admin/billing-run", op("Admin", "Run the daily billing jobs as of a date", Roles(SUPER), 200, r("BillingRunReport"))
-            .params([date("date", "Default: today.")])),
         ("post", "/v1/webhooks/stripe", op("Webhooks", "Stripe events (deduplicated by event id)", Signature("Stripe-Signature"), 200, r("WebhookAck"))
             .params([json!({ "name": "Stripe-Signature", "in": "header", "required": true, "schema": s("t=<unix>,v1=<hex HMAC-SHA256 of t.body>; 300 s tolerance") })])
             .body(json!({ "type": "object", "description": "A Stripe event (id, type, data.object)." }), true)),
