@@ -58,6 +58,7 @@ impl From<crate::services::invoices::InvoiceError> for AppError {
             .with_extra("invoice_status", status),
             InvoiceError::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
             InvoiceError::Database(e) => AppError::from(e),
+            InvoiceError::Payload(e) => AppError::internal(e),
             InvoiceError::Service(e) => e,
         }
     }

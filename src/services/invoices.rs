@@ -52,6 +52,9 @@ pub enum InvoiceError {
     Inconsistent(&'static str),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// An event payload that did not serialize.
+    #[error(transparent)]
+    Payload(#[from] serde_json::Error),
     /// Issuing, dunning and the audit log still answer in the boundary's error type.
     #[error(transparent)]
     Service(#[from] AppError),
@@ -250,7 +253,7 @@ pub async fn void(
         total: money_string(row.total),
         currency: &row.currency,
     };
-    let payload = serde_json::to_value(payload).map_err(AppError::internal)?;
+    let payload = serde_json::to_value(payload)?;
     OutboxRepository::record(&mut tx, "invoice.voided", Some(&tenant_id), payload).await?;
     // Voiding the last overdue invoice ends the dunning state at once, as a payment would.
     crate::services::dunning::reactivate(&mut tx, Some(&tenant_id)).await?;
