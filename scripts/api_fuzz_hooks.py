@@ -19,6 +19,8 @@ def map_case(context, case):
         return _usage_range_in_order(case)
     if case.operation.path == "/v1/enforce":
         return _enforce_names_a_tenant(case)
+    if case.operation.path in ("/v1/reports/revenue", "/v1/events"):
+        return _keep_cross_parameter_rules(context, case)
     if case.operation.path != "/v1/admin/billing-run" or not isinstance(case.query, dict):
         return case
     value = case.query.get("date")
@@ -77,4 +79,40 @@ def _enforce_names_a_tenant(case):
     if not any(k.lower() == "x-tenant-id" for k in headers):
         headers["X-Tenant-Id"] = "demo-farm-active"
         case.headers = headers
+    return case
+
+
+def _date(value):
+    try:
+        return datetime.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _keep_cross_parameter_rules(context, case):
+    """Rules between two query parameters, which the document states in words because a
+    parameter's schema cannot refer to another: the revenue range never ends before it starts
+    (a missing bound is the current month's), and the events cursor given under both names
+    names one seq. A case that breaks only such a rule is moved inside it; every other case,
+    valid or not, is left as generated."""
+    if not isinstance(case.query, dict):
+        return case
+    q = case.query
+    if case.operation.path == "/v1/reports/revenue":
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        month_start = today.replace(day=1)
+        month_end = (month_start + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+        start, end = _date(q.get("start_date")), _date(q.get("end_date"))
+        given = lambda k: q.get(k) not in (None, "")
+        if start and end and start > end:
+            q["start_date"], q["end_date"] = q["end_date"], q["start_date"]
+        elif end and not given("start_date") and end < month_start:
+            q["start_date"] = end.replace(day=1).isoformat()
+        elif start and not given("end_date") and start > month_end:
+            q["end_date"] = start.isoformat()
+    elif case.operation.path == "/v1/events":
+        seq = lambda v: int(str(v)) if not isinstance(v, bool) and str(v).isdigit() else None
+        a, b = seq(q.get("after")), seq(q.get("starting_after"))
+        if a is not None and b is not None and a != b:
+            q["starting_after"] = q["after"]
     return case

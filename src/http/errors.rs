@@ -25,3 +25,71 @@ impl From<PlanError> for AppError {
         }
     }
 }
+
+impl From<crate::services::invoices::InvoiceError> for AppError {
+    fn from(e: crate::services::invoices::InvoiceError) -> Self {
+        use crate::services::invoices::InvoiceError;
+        use axum::http::StatusCode;
+        match e {
+            InvoiceError::NotFound => crate::services::invoices::invoice_not_found(),
+            InvoiceError::TenantNotFound => crate::services::invoices::tenant_not_found(),
+            InvoiceError::NoLiveSubscription => AppError::new(
+                StatusCode::NOT_FOUND,
+                "no_active_subscription",
+                "The tenant has no live subscription",
+                "لا يوجد اشتراك",
+            ),
+            InvoiceError::InTrial => AppError::conflict(
+                "subscription_in_trial",
+                "The subscription is in its trial; the first invoice is issued when the trial ends",
+                "الاشتراك في الفترة التجريبية ولا تصدر فاتورة قبل انتهائها",
+            ),
+            InvoiceError::NotVoidable {
+                status,
+                amount_paid,
+            } => AppError::conflict(
+                "invoice_not_voidable",
+                format!(
+                    "Only unpaid pending, overdue or draft invoices can be voided; this one is {status} with {} paid",
+                    crate::billing::money::money_string(amount_paid)
+                ),
+                "لا يمكن إلغاء هذه الفاتورة",
+            )
+            .with_extra("invoice_status", status),
+            InvoiceError::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
+            InvoiceError::Database(e) => AppError::from(e),
+            InvoiceError::Payload(e) => AppError::internal(e),
+            InvoiceError::Service(e) => e,
+        }
+    }
+}
+
+impl From<crate::services::invoice_document::DocumentError> for AppError {
+    fn from(e: crate::services::invoice_document::DocumentError) -> Self {
+        use crate::services::invoice_document::DocumentError;
+        match e {
+            DocumentError::InvalidOption { field, issue } => AppError::field(field, issue),
+            DocumentError::NotFound => crate::services::invoices::invoice_not_found(),
+            DocumentError::TenantMissing => {
+                AppError::internal(anyhow::anyhow!("invoice without its tenant"))
+            }
+            DocumentError::Database(e) => AppError::from(e),
+        }
+    }
+}
+
+impl From<crate::services::reports::ReportError> for AppError {
+    fn from(e: crate::services::reports::ReportError) -> Self {
+        use crate::services::reports::ReportError;
+        match e {
+            ReportError::BadDate(field) => AppError::field(field, "must be a date as YYYY-MM-DD"),
+            ReportError::EndBeforeStart => {
+                AppError::field("end_date", "must be on or after start_date")
+            }
+            ReportError::BadRate(rate) => {
+                AppError::internal(anyhow::anyhow!("exchange rate {rate} cannot convert"))
+            }
+            ReportError::Database(e) => AppError::from(e),
+        }
+    }
+}

@@ -43,22 +43,11 @@ fn legacy(router: Router<AppState>, paths: &[&str]) -> OpenApiRouter<AppState> {
 /// Routes served under every API prefix (paths relative to the prefix).
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(legacy(routes::admin::router(), &["/admin/billing-run"]))
-        .merge(legacy(routes::audit::router(), &["/audit"]))
-        .merge(legacy(routes::events::router(), &["/events"]))
-        .merge(legacy(
-            routes::invoices::router(),
-            &[
-                "/tenants/{tenant_id}/invoices",
-                "/tenants/{tenant_id}/invoices/generate",
-                "/invoices/{invoice_id}",
-                "/invoices/{invoice_id}/void",
-            ],
-        ))
-        .merge(legacy(
-            routes::invoice_document::router(),
-            &["/invoices/{invoice_id}/document"],
-        ))
+        .merge(routes::admin::router())
+        .merge(routes::audit::router())
+        .merge(routes::events::router())
+        .merge(routes::invoices::router())
+        .merge(routes::invoice_document::router())
         .merge(legacy(
             routes::payments::router(),
             &[
@@ -72,10 +61,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
         .merge(routes::rates::router())
-        .merge(legacy(
-            routes::reports::router(),
-            &["/reports/revenue", "/reports/subscriptions"],
-        ))
+        .merge(routes::reports::router())
         .merge(routes::tenants::router())
         .merge(routes::usage::router())
         .merge(legacy(routes::refunds::router(), &["/refunds"]))

@@ -134,9 +134,9 @@ pub async fn list(
     filter: AuditFilter<'_>,
     after: Option<i64>,
     limit: i64,
-) -> AppResult<(Vec<AuditRow>, i64, bool)> {
+) -> sqlx::Result<(Vec<AuditRow>, i64, bool)> {
     let mut conn = pool.acquire().await?;
-    Ok(AuditRepository::list(&mut conn, filter, after, limit).await?)
+    AuditRepository::list(&mut conn, filter, after, limit).await
 }
 
 #[cfg(test)]

@@ -15,12 +15,28 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::billing::types::Currency;
-use crate::error::{AppError, AppResult};
 use crate::repository::invoices::{InvoiceLineRow, InvoiceRepository, InvoiceRow};
 use crate::repository::rates::RateRepository;
 use crate::repository::tenants::{TenantRepository, TenantRow};
-use crate::services::invoices::invoice_not_found;
 use crate::services::invoicing::amount_in_yer;
+
+/// What can go wrong rendering the document (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// A query value outside its enum: the parameter and what it must be.
+    #[error("{field} {issue}")]
+    InvalidOption {
+        field: &'static str,
+        issue: &'static str,
+    },
+    /// Missing, or another tenant's (indistinguishable on purpose).
+    #[error("invoice not found")]
+    NotFound,
+    #[error("invoice without its tenant")]
+    TenantMissing,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// The document's language; Arabic is the default (the platform's customers read Arabic).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -68,16 +84,24 @@ pub struct DocumentOptions {
 
 impl DocumentOptions {
     /// From the raw `lang` and `numerals` query values; absent or empty → the default,
-    /// anything else unknown → 422 naming the parameter.
-    pub fn from_query(lang: Option<&str>, numerals: Option<&str>) -> AppResult<DocumentOptions> {
+    /// anything else unknown is an error naming the parameter.
+    pub fn from_query(
+        lang: Option<&str>,
+        numerals: Option<&str>,
+    ) -> Result<DocumentOptions, DocumentError> {
         let lang = match lang.filter(|s| !s.trim().is_empty()) {
             None => Lang::default(),
-            Some(s) => Lang::parse(s).ok_or_else(|| AppError::field("lang", "must be ar or en"))?,
+            Some(s) => Lang::parse(s).ok_or(DocumentError::InvalidOption {
+                field: "lang",
+                issue: "must be ar or en",
+            })?,
         };
         let numerals = match numerals.filter(|s| !s.trim().is_empty()) {
             None => Numerals::default(),
-            Some(s) => Numerals::parse(s)
-                .ok_or_else(|| AppError::field("numerals", "must be arabic or latin"))?,
+            Some(s) => Numerals::parse(s).ok_or(DocumentError::InvalidOption {
+                field: "numerals",
+                issue: "must be arabic or latin",
+            })?,
         };
         Ok(DocumentOptions { lang, numerals })
     }
@@ -110,14 +134,14 @@ pub async fn load(
     tenant_scope: Option<&str>,
     invoice_id: Uuid,
     today: NaiveDate,
-) -> AppResult<InvoiceDocument> {
+) -> Result<InvoiceDocument, DocumentError> {
     let mut conn = pool.acquire().await?;
     let invoice = InvoiceRepository::get_by_id(&mut conn, tenant_scope, invoice_id)
         .await?
-        .ok_or_else(invoice_not_found)?;
+        .ok_or(DocumentError::NotFound)?;
     let tenant = TenantRepository::get(&mut conn, &invoice.tenant_id)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("invoice without its tenant")))?;
+        .ok_or(DocumentError::TenantMissing)?;
     let lines = InvoiceRepository::lines(&mut conn, invoice.invoice_id).await?;
     let yer = if invoice.currency == Currency::Yer.code() {
         YerFigures {
@@ -148,7 +172,7 @@ pub async fn render(
     invoice_id: Uuid,
     opts: DocumentOptions,
     today: NaiveDate,
-) -> AppResult<String> {
+) -> Result<String, DocumentError> {
     let doc = load(pool, tenant_scope, invoice_id, today).await?;
     Ok(html::render(&doc, opts))
 }

@@ -3,48 +3,127 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use chrono::NaiveDate;
-use serde_json::{json, Value};
+use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::billing::money::money_string;
 use crate::billing::types::{Currency, InvoiceStatus, SubscriptionStatus};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::repository::invoices::{InvoiceChanges, InvoiceLineRow, InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::PlanRepository;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRepository;
-use crate::repository::tenants::TenantRepository;
+use crate::repository::tenants::{TenantRepository, TenantRow};
 use crate::services::audit::{self, Actor, AuditEvent};
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoicing::{amount_in_yer, invoice_json, issue_subscription_invoice};
 
+/// Payments answer a missing invoice exactly as `InvoiceError::NotFound` does.
 pub fn invoice_not_found() -> AppError {
     AppError::not_found("Invoice", "الفاتورة غير موجودة")
 }
 
 pub use crate::services::missing::tenant_not_found;
 
-/// The invoice with its lines, in the API shape.
-pub async fn invoice_with_lines(conn: &mut PgConnection, inv: &InvoiceRow) -> AppResult<Value> {
-    let lines = InvoiceRepository::lines(conn, inv.invoice_id).await?;
-    Ok(invoice_json(inv, &lines))
+/// What can go wrong with an invoice use case (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceError {
+    /// Missing, or another tenant's (indistinguishable on purpose).
+    #[error("invoice not found")]
+    NotFound,
+    #[error("tenant not found")]
+    TenantNotFound,
+    #[error("the tenant has no live subscription")]
+    NoLiveSubscription,
+    /// The first invoice is issued when the trial ends.
+    #[error("the subscription is in its trial")]
+    InTrial,
+    /// Only unpaid pending, overdue or draft invoices can be voided.
+    #[error("invoice is {status} with {amount_paid} paid")]
+    NotVoidable {
+        status: InvoiceStatus,
+        amount_paid: Decimal,
+    },
+    /// A row the schema guarantees is missing (an invoice without its tenant, ...).
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// An event payload that did not serialize.
+    #[error(transparent)]
+    Payload(#[from] serde_json::Error),
+    /// Issuing, dunning and the audit log still answer in the boundary's error type.
+    #[error(transparent)]
+    Service(#[from] AppError),
 }
 
-/// One page of a tenant's invoices (API shape), the true total and whether more follow.
+pub type InvoiceResult<T> = Result<T, InvoiceError>;
+
+/// The payload of `invoice.voided` (SPEC section 7).
+#[derive(Serialize)]
+struct InvoiceVoided<'a> {
+    invoice_id: Uuid,
+    invoice_number: &'a str,
+    total: String,
+    currency: &'a str,
+}
+
+/// An invoice and its lines, in line order.
+#[derive(Clone, Debug)]
+pub struct InvoiceWithLines {
+    pub invoice: InvoiceRow,
+    pub lines: Vec<InvoiceLineRow>,
+}
+
+/// One page of a tenant's invoices, the true total and whether more follow.
+#[derive(Clone, Debug)]
+pub struct InvoicePage {
+    pub invoices: Vec<InvoiceWithLines>,
+    pub total: i64,
+    pub has_more: bool,
+}
+
+/// An invoice as `GET /invoices/{id}` shows it: with its tenant and its total in YER.
+#[derive(Clone, Debug)]
+pub struct InvoiceView {
+    pub invoice: InvoiceWithLines,
+    pub tenant: TenantRow,
+    pub amount_yer: Decimal,
+}
+
+/// The current period's invoice: issued by this call (`created`) or found.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub created: bool,
+    pub invoice: InvoiceWithLines,
+}
+
+/// The invoice with its lines.
+pub async fn invoice_with_lines(
+    conn: &mut PgConnection,
+    inv: &InvoiceRow,
+) -> sqlx::Result<InvoiceWithLines> {
+    let lines = InvoiceRepository::lines(conn, inv.invoice_id).await?;
+    Ok(InvoiceWithLines {
+        invoice: inv.clone(),
+        lines,
+    })
+}
+
+/// One page of a tenant's invoices.
 pub async fn list_invoices(
     pool: &PgPool,
     tenant_id: &str,
     status: Option<InvoiceStatus>,
     limit: i64,
     starting_after: Option<Uuid>,
-) -> AppResult<(Vec<Value>, i64, bool)> {
+) -> InvoiceResult<InvoicePage> {
     let mut conn = pool.acquire().await?;
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
-        return Err(tenant_not_found());
+        return Err(InvoiceError::TenantNotFound);
     }
     let (rows, total, has_more) =
         InvoiceRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)
@@ -54,59 +133,43 @@ pub async fn list_invoices(
     for line in InvoiceRepository::lines_for(&mut conn, &ids).await? {
         by_invoice.entry(line.invoice_id).or_default().push(line);
     }
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            invoice_json(
-                r,
-                by_invoice
-                    .get(&r.invoice_id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
-            )
+    let invoices = rows
+        .into_iter()
+        .map(|invoice| InvoiceWithLines {
+            lines: by_invoice.remove(&invoice.invoice_id).unwrap_or_default(),
+            invoice,
         })
         .collect();
-    Ok((items, total, has_more))
+    Ok(InvoicePage {
+        invoices,
+        total,
+        has_more,
+    })
 }
 
-/// `{invoice, tenant, amount_yer}`. `tenant_scope` is the caller's tenant (None for platform
+/// The invoice, its tenant and its total in YER at `today`'s rate. `tenant_scope` is the caller's tenant (None for platform
 /// callers): the query itself carries it, so another tenant's invoice is simply not found.
 pub async fn get_invoice(
     pool: &PgPool,
     tenant_scope: Option<&str>,
     invoice_id: Uuid,
     today: NaiveDate,
-) -> AppResult<Value> {
+) -> InvoiceResult<InvoiceView> {
     let mut conn = pool.acquire().await?;
     let inv = InvoiceRepository::get_by_id(&mut conn, tenant_scope, invoice_id)
         .await?
-        .ok_or_else(invoice_not_found)?;
+        .ok_or(InvoiceError::NotFound)?;
     let tenant = TenantRepository::get(&mut conn, &inv.tenant_id)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("invoice without its tenant")))?;
+        .ok_or(InvoiceError::Inconsistent("invoice without its tenant"))?;
     let yer_rate = RateRepository::rate_on(&mut conn, Currency::Yer, today).await?;
+    let amount_yer = amount_in_yer(&inv, yer_rate);
     let invoice = invoice_with_lines(&mut conn, &inv).await?;
-    Ok(json!({
-        "invoice": invoice,
-        "tenant": {"tenant_id": tenant.tenant_id, "name": tenant.name, "name_ar": tenant.name_ar},
-        "amount_yer": money_string(amount_in_yer(&inv, yer_rate)),
-    }))
-}
-
-/// [`generate`] under an optional idempotency key (replayed on retries).
-pub async fn generate_idempotent(
-    pool: &PgPool,
-    scope: &str,
-    key: Option<&IdempotencyKey>,
-    fingerprint: &str,
-    tenant_id: String,
-    today: NaiveDate,
-    due_days: u32,
-) -> AppResult<Outcome> {
-    idempotency::run(pool, scope, key, fingerprint, move |conn| {
-        Box::pin(async move { generate(conn, &tenant_id, today, due_days).await })
+    Ok(InvoiceView {
+        invoice,
+        tenant,
+        amount_yer,
     })
-    .await
 }
 
 /// Issues (or finds) the invoice of the live subscription's current period. Runs inside the
@@ -117,78 +180,65 @@ pub async fn generate(
     tenant_id: &str,
     today: NaiveDate,
     due_days: u32,
-) -> AppResult<(StatusCode, Value)> {
+) -> InvoiceResult<Generated> {
     let tenant = TenantRepository::lock(conn, tenant_id)
         .await?
-        .ok_or_else(tenant_not_found)?;
+        .ok_or(InvoiceError::TenantNotFound)?;
     let sub = SubscriptionRepository::lock_live(conn, tenant_id)
         .await?
-        .ok_or_else(|| {
-            AppError::new(
-                StatusCode::NOT_FOUND,
-                "no_active_subscription",
-                "The tenant has no live subscription",
-                "لا يوجد اشتراك",
-            )
-        })?;
+        .ok_or(InvoiceError::NoLiveSubscription)?;
     if sub.status == SubscriptionStatus::Trial {
-        return Err(AppError::conflict(
-            "subscription_in_trial",
-            "The subscription is in its trial; the first invoice is issued when the trial ends",
-            "الاشتراك في الفترة التجريبية ولا تصدر فاتورة قبل انتهائها",
-        ));
+        return Err(InvoiceError::InTrial);
     }
     if let Some(existing) =
         InvoiceRepository::get_for_period(conn, tenant_id, sub.subscription_id, sub.start_date)
             .await?
     {
         let invoice = invoice_with_lines(conn, &existing).await?;
-        return Ok((
-            StatusCode::OK,
-            json!({"success": true, "created": false, "invoice": invoice}),
-        ));
+        return Ok(Generated {
+            created: false,
+            invoice,
+        });
     }
     let plan = PlanRepository::get(conn, &sub.plan_id)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription plan missing")))?;
+        .ok_or(InvoiceError::Inconsistent("subscription plan missing"))?;
     // Under the subscription lock the period cannot have been invoiced since the check above.
     let row = issue_subscription_invoice(conn, &tenant, &sub, &plan, today, due_days)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("period invoiced under our lock")))?;
+        .ok_or(InvoiceError::Inconsistent("period invoiced under our lock"))?;
     let invoice = invoice_with_lines(conn, &row).await?;
-    Ok((
-        StatusCode::CREATED,
-        json!({"success": true, "created": true, "invoice": invoice}),
-    ))
+    Ok(Generated {
+        created: true,
+        invoice,
+    })
 }
 
 /// Voids an unpaid invoice: pending, overdue or draft with nothing paid → `canceled`.
-pub async fn void(pool: &PgPool, invoice_id: Uuid, actor: &Actor) -> AppResult<Value> {
+pub async fn void(
+    pool: &PgPool,
+    invoice_id: Uuid,
+    actor: &Actor,
+) -> InvoiceResult<InvoiceWithLines> {
     let mut tx = pool.begin().await?;
     // Learn the tenant first so the locks follow the documented order (tenant → invoice).
     let tenant_id = InvoiceRepository::get_by_id(&mut tx, None, invoice_id)
         .await?
-        .ok_or_else(invoice_not_found)?
+        .ok_or(InvoiceError::NotFound)?
         .tenant_id;
     TenantRepository::lock(&mut tx, &tenant_id).await?;
     let inv = InvoiceRepository::lock(&mut tx, &tenant_id, invoice_id)
         .await?
-        .ok_or_else(invoice_not_found)?;
+        .ok_or(InvoiceError::NotFound)?;
     let voidable = matches!(
         inv.status,
         InvoiceStatus::Pending | InvoiceStatus::Overdue | InvoiceStatus::Draft
     ) && inv.amount_paid.is_zero();
     if !voidable {
-        return Err(AppError::conflict(
-            "invoice_not_voidable",
-            format!(
-                "Only unpaid pending, overdue or draft invoices can be voided; this one is {} with {} paid",
-                inv.status,
-                money_string(inv.amount_paid)
-            ),
-            "لا يمكن إلغاء هذه الفاتورة",
-        )
-        .with_extra("invoice_status", inv.status));
+        return Err(InvoiceError::NotVoidable {
+            status: inv.status,
+            amount_paid: inv.amount_paid,
+        });
     }
     let changes = InvoiceChanges {
         status: Some(InvoiceStatus::Canceled),
@@ -196,19 +246,15 @@ pub async fn void(pool: &PgPool, invoice_id: Uuid, actor: &Actor) -> AppResult<V
     };
     let row = InvoiceRepository::update(&mut tx, &tenant_id, invoice_id, &changes)
         .await?
-        .ok_or_else(invoice_not_found)?;
-    OutboxRepository::record(
-        &mut tx,
-        "invoice.voided",
-        Some(&tenant_id),
-        json!({
-            "invoice_id": row.invoice_id,
-            "invoice_number": row.invoice_number,
-            "total": money_string(row.total),
-            "currency": row.currency,
-        }),
-    )
-    .await?;
+        .ok_or(InvoiceError::NotFound)?;
+    let payload = InvoiceVoided {
+        invoice_id: row.invoice_id,
+        invoice_number: &row.invoice_number,
+        total: money_string(row.total),
+        currency: &row.currency,
+    };
+    let payload = serde_json::to_value(payload)?;
+    OutboxRepository::record(&mut tx, "invoice.voided", Some(&tenant_id), payload).await?;
     // Voiding the last overdue invoice ends the dunning state at once, as a payment would.
     crate::services::dunning::reactivate(&mut tx, Some(&tenant_id)).await?;
     let (old, new) = audit::changed(&invoice_json(&inv, &[]), &invoice_json(&row, &[]));
@@ -223,5 +269,5 @@ pub async fn void(pool: &PgPool, invoice_id: Uuid, actor: &Actor) -> AppResult<V
     audit::record(&mut tx, actor, event).await?;
     let invoice = invoice_with_lines(&mut tx, &row).await?;
     tx.commit().await?;
-    Ok(json!({"success": true, "invoice": invoice}))
+    Ok(invoice)
 }

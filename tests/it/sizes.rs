@@ -17,7 +17,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/usage.rs", None),
     ("services/payments.rs", None),
     ("services/payments/gateway.rs", None),
-    ("services/reports.rs", None),
     ("services/usage/batch.rs", None),
     ("services/usage/record.rs", None),
     ("repository/invoices.rs", Some("insert")),

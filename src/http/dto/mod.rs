@@ -2,11 +2,16 @@
 //! schema (`ToSchema`), so the document describes exactly what is parsed and sent; services
 //! return domain values and these types map them to the wire (money as strings).
 
+pub mod admin;
+pub mod events;
+pub mod invoice_schemas;
+pub mod invoices;
 pub mod number;
 pub mod ops;
 mod plan_schemas;
 pub mod plans;
 pub mod rates;
+pub mod reports;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;

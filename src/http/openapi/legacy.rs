@@ -71,20 +71,12 @@ impl Op {
         self.body = Some((schema, required));
         self
     }
-    pub(super) fn also(mut self, status: u16, description: &'static str, schema: Value) -> Self {
-        self.ok.push((status, description, schema));
-        self
-    }
     pub(super) fn errs(mut self, e: &[u16]) -> Self {
         self.errors.extend_from_slice(e);
         self
     }
     pub(super) fn idempotent(self) -> Self {
         self.params([param("IdempotencyKey")]).errs(&[409])
-    }
-    pub(super) fn content(mut self, content: &'static str) -> Self {
-        self.content = content;
-        self
     }
 
     fn build(self, path: &str) -> Value {

@@ -1,38 +1,58 @@
 //! `/audit`: the audit log of admin and money-moving actions, for super admins.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::billing::types::TenantId;
 use crate::error::{AppError, AppResult};
+use crate::http::dto::events::{AuditEntry, AuditList};
+use crate::http::dto::invoice_schemas::{action_filter, tenant_filter};
 use crate::http::extract::ApiQuery;
-use crate::http::pagination::{list_body, PageQuery};
+use crate::http::openapi::components::{Forbidden, Unauthorized, Unprocessable};
+use crate::http::pagination::PageQuery;
 use crate::repository::audit::AuditFilter;
 use crate::services::audit;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_audit))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this tenant's entries.
+    #[param(schema_with = tenant_filter)]
     tenant_id: Option<String>,
+    /// Only this action.
+    #[param(schema_with = action_filter)]
     action: Option<String>,
-    /// The `seq` of the last row seen.
+    /// The `seq` of the last entry seen (0: from the start).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
     limit: Option<String>,
 }
 
+/// The audit log of admin and money-moving actions
+///
+/// Roles: super_admin. Oldest first.
+#[utoipa::path(get, path = "/audit", tag = "Audit", params(AuditQuery),
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "One page of the log", body = AuditList),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable)))]
 async fn list_audit(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<AuditList>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let limit = PageQuery {
         limit: q.limit,
@@ -68,7 +88,11 @@ async fn list_audit(
         action,
     };
     let (rows, total, has_more) = audit::list(&state.pool, filter, after, limit).await?;
-    Ok(Json(list_body("audit", rows, total, has_more)))
+    Ok(Json(AuditList {
+        audit: rows.into_iter().map(AuditEntry::from).collect(),
+        total,
+        has_more,
+    }))
 }
 
 fn nonempty(v: Option<&str>) -> Option<&str> {

@@ -2,39 +2,61 @@
 //! NATS (without `NATS_URL` this is how other systems catch up).
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::billing::types::TenantId;
 use crate::error::{AppError, AppResult};
+use crate::http::dto::events::{EventBody, EventList};
+use crate::http::dto::invoice_schemas::{event_type_filter, tenant_filter};
 use crate::http::extract::ApiQuery;
-use crate::http::pagination::{list_body, PageQuery};
+use crate::http::openapi::components::{Forbidden, Unauthorized, Unprocessable};
+use crate::http::pagination::PageQuery;
 use crate::repository::outbox::{EventFilter, OutboxRepository};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(list_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
-    /// The `seq` of the last event seen; `starting_after` is accepted as the conventional name.
+    /// The `seq` of the last event seen (0: from the start).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
+    /// Same as `after` (the conventional name); when both are given they must be equal.
+    #[param(value_type = Option<i64>, minimum = 0)]
     starting_after: Option<String>,
+    /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
     limit: Option<String>,
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[param(schema_with = event_type_filter)]
     event_type: Option<String>,
+    /// Only this tenant's events.
+    #[param(schema_with = tenant_filter)]
     tenant_id: Option<String>,
 }
 
+/// The outbox events, oldest first
+///
+/// Roles: super_admin. Readable whether or not a relay publishes them to NATS.
+#[utoipa::path(get, path = "/events", tag = "Events", params(EventsQuery),
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "One page of events", body = EventList),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 422, response = Unprocessable)))]
 async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<EventsQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<EventList>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let limit = PageQuery {
         limit: q.limit,
@@ -62,7 +84,11 @@ async fn list_events(
     };
     let mut conn = state.pool.acquire().await?;
     let (events, total, has_more) = OutboxRepository::list(&mut conn, filter, after, limit).await?;
-    Ok(Json(list_body("events", events, total, has_more)))
+    Ok(Json(EventList {
+        events: events.into_iter().map(EventBody::from).collect(),
+        total,
+        has_more,
+    }))
 }
 
 fn nonempty(v: Option<&str>) -> Option<&str> {

@@ -4,27 +4,72 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
+use utoipa::openapi::schema::Schema;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::AppResult;
+use crate::http::dto::invoice_schemas::one_of_labels;
 use crate::http::extract::{parse_uuid, ApiPath, ApiQuery};
+use crate::http::openapi::components::{
+    BadRequest, Forbidden, NotFound, Unauthorized, Unprocessable,
+};
 use crate::services::invoice_document::{self, DocumentOptions};
 use crate::services::payments::tenant_scope;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/invoices/{invoice_id}/document", get(get_document))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_document))
 }
 
-#[derive(Deserialize)]
+fn lang_schema() -> Schema {
+    one_of_labels(
+        &["ar", "en"],
+        "The language of the page (ar: right to left).",
+    )
+}
+
+fn numerals_schema() -> Schema {
+    one_of_labels(
+        &["arabic", "latin"],
+        "The digits figures are written with (arabic: Arabic-Indic digits).",
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DocumentQuery {
+    /// Language of the page (default ar); case-insensitive.
+    #[param(schema_with = lang_schema)]
     lang: Option<String>,
+    /// Digits used for figures (default latin); case-insensitive.
+    #[param(schema_with = numerals_schema)]
     numerals: Option<String>,
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documents the path; the handler reads it with `ApiPath`
+struct InvoicePath {
+    /// The invoice's id.
+    #[param(format = Uuid)]
+    invoice_id: String,
+}
+
+/// The printable invoice as a self-contained HTML page
+///
+/// Roles: tenant_admin, tenant_user, super_admin, service. Another tenant's invoice answers 404.
+/// The page fetches nothing (inline styles, no scripts); print it to get a PDF.
+#[utoipa::path(get, path = "/invoices/{invoice_id}/document", tag = "Invoices",
+    params(InvoicePath, DocumentQuery), security(("bearerAuth" = []), ("apiKeyAuth" = [])),
+    responses((status = 200, description = "The invoice page", body = String,
+            content_type = "text/html"),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable)))]
 async fn get_document(
     State(state): State<AppState>,
     principal: Principal,
