@@ -8,7 +8,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 
+use crate::billing::types::PaymentMethod;
 use crate::error::AppResult;
+use crate::gateways;
 use crate::services::webhooks;
 use crate::state::AppState;
 
@@ -29,8 +31,10 @@ async fn stripe(
 ) -> AppResult<Json<Value>> {
     let secret = state.config.stripe_webhook_secret.as_deref();
     let sig = header(&headers, "stripe-signature");
+    let gateway = gateways::for_method(&state.config, PaymentMethod::CreditCard);
+    let now = state.clock.now();
     Ok(Json(
-        webhooks::stripe_event(&state.pool, secret, sig, &body, state.clock.now()).await?,
+        webhooks::stripe_event(&state.pool, gateway.as_deref(), secret, sig, &body, now).await?,
     ))
 }
 
