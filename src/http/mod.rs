@@ -60,16 +60,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             routes::invoice_document::router(),
             &["/invoices/{invoice_id}/document"],
         ))
-        .merge(legacy(
-            routes::payments::router(),
-            &[
-                "/payments",
-                "/payments/{payment_id}",
-                "/payments/{payment_id}/confirm",
-                "/payments/{payment_id}/reject",
-                "/tenants/{tenant_id}/payments",
-            ],
-        ))
+        .merge(routes::payments::router())
         .merge(legacy(
             routes::lifecycle::router(),
             &[

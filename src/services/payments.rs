@@ -5,13 +5,12 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::{money_string, PositiveAmount};
+use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -23,23 +22,9 @@ use crate::repository::tenants::TenantRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
-use crate::services::validate::{check_len, is_phone, Checks};
 
 pub mod gateway;
 pub mod reconcile;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePaymentRequest {
-    pub invoice_id: String,
-    pub amount: PositiveAmount,
-    pub method: PaymentMethod,
-    pub stripe_token: Option<String>,
-    pub phone_number: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub reference: Option<String>,
-    pub notes: Option<String>,
-}
 
 /// A payment request after validation.
 #[derive(Clone, Debug)]
@@ -51,76 +36,6 @@ pub struct PaymentInput {
     pub phone_number: Option<String>,
     pub reference: Option<String>,
     pub notes: Option<String>,
-}
-
-impl CreatePaymentRequest {
-    pub fn validate(self) -> AppResult<PaymentInput> {
-        let mut checks = Checks::default();
-        let invoice_id = Uuid::parse_str(self.invoice_id.trim()).ok();
-        if invoice_id.is_none() {
-            checks.push("invoice_id", "must be a UUID");
-        }
-        if self.phone_number.as_deref().is_some_and(|p| !is_phone(p)) {
-            checks.push(
-                "phone_number",
-                "must be 5-20 digits with an optional leading +",
-            );
-        }
-        if self.stripe_token.as_deref().is_some_and(|t| t.len() > 500) {
-            checks.push("stripe_token", "must be at most 500 characters");
-        }
-        // What each gateway needs to start a payment.
-        if self.method == PaymentMethod::CreditCard
-            && self
-                .stripe_token
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-        {
-            checks.push("stripe_token", "is required for credit_card payments");
-        } else if self.method == PaymentMethod::CreditCard
-            && self
-                .stripe_token
-                .as_deref()
-                .is_some_and(|t| !is_card_token(t.trim()))
-        {
-            checks.push(
-                "stripe_token",
-                "must be a Stripe PaymentMethod id (pm_...) or a card token (tok_...)",
-            );
-        }
-        if self.method == PaymentMethod::Tharwatt && self.phone_number.is_none() {
-            checks.push("phone_number", "is required for tharwatt payments");
-        }
-        if let Some(r) = &self.reference {
-            check_len(&mut checks, "reference", r, 200);
-        }
-        if let Some(n) = &self.notes {
-            check_len(&mut checks, "notes", n, 1000);
-        }
-        checks.finish()?;
-        let Some(invoice_id) = invoice_id else {
-            return Err(AppError::field("invoice_id", "must be a UUID"));
-        };
-        Ok(PaymentInput {
-            invoice_id,
-            amount: self.amount.value(),
-            method: self.method,
-            stripe_token: self.stripe_token.map(|s| s.trim().to_string()),
-            phone_number: self.phone_number,
-            reference: self.reference.map(|s| s.trim().to_string()),
-            notes: self.notes.map(|s| s.trim().to_string()),
-        })
-    }
-}
-
-/// What a card payment may name: a PaymentMethod (`pm_…`, what Stripe.js and the mobile SDKs
-/// create) or a legacy card token (`tok_…`, turned into a PaymentMethod before confirming).
-fn is_card_token(t: &str) -> bool {
-    let id = t
-        .strip_prefix("pm_")
-        .or_else(|| t.strip_prefix("tok_"))
-        .unwrap_or("");
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The request identity for idempotency: the body without its `idempotency_key` member, so
@@ -639,29 +554,31 @@ pub(crate) async fn audit_payment(
 }
 
 /// `{payment}`, scoped to the caller's tenant (another tenant's payment is not found).
-pub async fn get_payment(pool: &PgPool, scope: Option<&str>, payment_id: Uuid) -> AppResult<Value> {
+pub async fn get_payment(
+    pool: &PgPool,
+    scope: Option<&str>,
+    payment_id: Uuid,
+) -> AppResult<PaymentRow> {
     let mut conn = pool.acquire().await?;
-    let p = PaymentRepository::get_by_id(&mut conn, scope, payment_id)
+    PaymentRepository::get_by_id(&mut conn, scope, payment_id)
         .await?
-        .ok_or_else(payment_not_found)?;
-    Ok(json!({"payment": payment_json(&p)}))
+        .ok_or_else(payment_not_found)
 }
 
-/// One page of a tenant's payments (API shape), the true total and whether more follow.
+/// One page of a tenant's payments, the true total and whether more follow.
 pub async fn list_payments(
     pool: &PgPool,
     tenant_id: &str,
     status: Option<PaymentStatus>,
     limit: i64,
     starting_after: Option<Uuid>,
-) -> AppResult<(Vec<Value>, i64, bool)> {
+) -> AppResult<(Vec<PaymentRow>, i64, bool)> {
     let mut conn = pool.acquire().await?;
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
         return Err(tenant_not_found());
     }
-    let (rows, total, has_more) =
+    Ok(
         PaymentRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)
-            .await?;
-    let items: Vec<Value> = rows.iter().map(payment_json).collect();
-    Ok((items, total, has_more))
+            .await?,
+    )
 }

@@ -3,5 +3,6 @@
 //! return domain values and these types map them to the wire (money as strings).
 
 pub mod number;
+pub mod payments;
 mod plan_schemas;
 pub mod plans;

@@ -58,13 +58,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 query("numerals", json!({ "type": "string", "enum": ["arabic", "latin"] }), "Digits used for figures."),
             ]).content("text/html")),
         ("post", "/v1/invoices/{invoice_id}/void", op("Invoices", "Void an invoice", Roles(SUPER), 200, r("InvoiceResponse")).errs(&[409])),
-        ("post", "/v1/payments", op("Payments", "Pay an invoice (card via Stripe, tharwatt, or offline methods awaiting confirmation). A card needing 3-D Secure answers 201 with requires_action, client_secret and next_action: the app confirms with Stripe.js or the mobile SDK and the webhook settles the payment. A declined card is 402 card_declined (decline_code); 502 gateway_error is a gateway fault", Roles(&["tenant_admin", "super_admin"]), 201, r("PaymentResponse"))
-            .body(r("CreatePaymentRequest"), true).idempotent().errs(&[402, 502])),
-        ("get", "/v1/payments/{payment_id}", op("Payments", "Get a payment", Roles(TENANT), 200, r("PaymentDetail"))),
-        ("post", "/v1/payments/{payment_id}/confirm", op("Payments", "Confirm an offline payment", Roles(SUPER), 200, r("PaymentResponse")).body(r("PaymentDecisionRequest"), false).errs(&[409])),
-        ("post", "/v1/payments/{payment_id}/reject", op("Payments", "Reject an offline payment", Roles(SUPER), 200, r("PaymentResponse")).body(r("PaymentDecisionRequest"), false).errs(&[409])),
-        ("get", "/v1/tenants/{tenant_id}/payments", op("Payments", "List the tenant's payments", Roles(TENANT), 200, r("PaymentList"))
-            .params([query("status", r("PaymentStatus"), "Only payments in this status.")]).params(page())),
         ("post", "/v1/refunds", op("Refunds", "Refund (part of) a succeeded payment; cumulative refunds never exceed it. A card refund is status pending until Stripe reports it succeeded (only then does it count); a 502 after a timeout leaves it pending, and a retry with the same Idempotency-Key never refunds twice", Roles(SUPER), 201, r("RefundResponse"))
             .body(r("CreateRefundRequest"), true).idempotent().errs(&[502])),
         ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
