@@ -93,7 +93,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 "/enforce",
             ],
         ))
-        .merge(legacy(routes::refunds::router(), &["/refunds"]))
+        .merge(routes::refunds::router())
         .merge(legacy(
             routes::webhooks::router(),
             &["/webhooks/stripe", "/webhooks/tharwatt"],

@@ -6,3 +6,4 @@ pub mod number;
 pub mod payments;
 mod plan_schemas;
 pub mod plans;
+pub mod refunds;

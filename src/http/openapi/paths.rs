@@ -58,8 +58,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
                 query("numerals", json!({ "type": "string", "enum": ["arabic", "latin"] }), "Digits used for figures."),
             ]).content("text/html")),
         ("post", "/v1/invoices/{invoice_id}/void", op("Invoices", "Void an invoice", Roles(SUPER), 200, r("InvoiceResponse")).errs(&[409])),
-        ("post", "/v1/refunds", op("Refunds", "Refund (part of) a succeeded payment; cumulative refunds never exceed it. A card refund is status pending until Stripe reports it succeeded (only then does it count); a 502 after a timeout leaves it pending, and a retry with the same Idempotency-Key never refunds twice", Roles(SUPER), 201, r("RefundResponse"))
-            .body(r("CreateRefundRequest"), true).idempotent().errs(&[502])),
         ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
         ("post", "/v1/exchange-rates", op("Exchange rates", "Set a rate from a date (201 new, 200 replaced)", Roles(SUPER), 201, r("SetRateResponse"))
             .also(200, "Replaced the rate of that date", r("SetRateResponse")).body(r("SetRateRequest"), true)),
