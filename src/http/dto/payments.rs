@@ -1,11 +1,13 @@
 //! `/payments`: payments on the wire (the Python service's field names, money as strings).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::ToSchema;
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::billing::money::{money_string, PositiveAmount};
@@ -228,6 +230,55 @@ fn is_card_token(t: &str) -> bool {
         .or_else(|| t.strip_prefix("tok_"))
         .unwrap_or("");
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The document's `CreatePaymentRequest`: the members of [`CreatePaymentRequest`] in one
+/// variant per kind of method, so the rules across members are in the schema too: a card
+/// payment needs `stripe_token` (a PaymentMethod id or card token), a Tharwatt payment
+/// `phone_number`; other methods take neither rule.
+pub struct CreatePaymentSchema;
+
+impl PartialSchema for CreatePaymentSchema {
+    fn schema() -> RefOr<Schema> {
+        let fields = <CreatePaymentRequest as PartialSchema>::schema();
+        let RefOr::T(Schema::Object(base)) = fields else {
+            return fields;
+        };
+        let variants: [(&[&str], Option<&str>); 3] = [
+            (&["cash", "bank_transfer", "mobile_money"], None),
+            (&["credit_card"], Some("stripe_token")),
+            (&["tharwatt"], Some("phone_number")),
+        ];
+        let mut one_of = OneOfBuilder::new().description(base.description.clone());
+        for (methods, needs) in variants {
+            let mut o = base.clone();
+            o.description = None;
+            let method = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(methods.iter().copied()));
+            o.properties
+                .insert("method".into(), RefOr::T(Schema::Object(method.build())));
+            if let Some(field) = needs {
+                o.required.push(field.into());
+                if let Some(RefOr::T(Schema::Object(p))) = o.properties.get_mut(field) {
+                    p.schema_type = SchemaType::Type(Type::String);
+                }
+            }
+            if needs != Some("stripe_token") {
+                if let Some(RefOr::T(Schema::Object(p))) = o.properties.get_mut("stripe_token") {
+                    p.pattern = None;
+                }
+            }
+            one_of = one_of.item(Schema::Object(o));
+        }
+        RefOr::T(Schema::OneOf(one_of.build()))
+    }
+}
+
+impl ToSchema for CreatePaymentSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CreatePaymentRequest")
+    }
 }
 
 /// An optional reason for the decision.

@@ -15,8 +15,8 @@ use crate::auth::{Principal, Role};
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
 use crate::http::dto::payments::{
-    CreatePaymentRequest, PaymentBody, PaymentDecisionRequest, PaymentDetail, PaymentList,
-    PaymentResponse,
+    CreatePaymentRequest, CreatePaymentSchema, PaymentBody, PaymentDecisionRequest, PaymentDetail,
+    PaymentList, PaymentResponse,
 };
 use crate::http::extract::{parse_json, parse_uuid, ApiPath, ApiQuery};
 use crate::http::openapi::components::{
@@ -69,7 +69,7 @@ struct TenantPath {
 /// open: retry with the same Idempotency-Key). 409: the invoice is paid, voided or refunded
 /// (`invoice_not_payable`), or the key was used for another request.
 #[utoipa::path(post, path = "/payments", tag = "Payments", params(IdempotencyKeyHeader),
-    request_body = CreatePaymentRequest, security(("bearerAuth" = [])),
+    request_body = CreatePaymentSchema, security(("bearerAuth" = [])),
     responses((status = 201, description = "Recorded", body = PaymentResponse),
         (status = 401, response = Unauthorized), (status = 402, response = PaymentRequired),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
@@ -178,9 +178,10 @@ async fn list_payments(
     }))
 }
 
-/// The body is optional for both decisions; a reason, when given, is 1-1000 characters.
+/// The body is optional for both decisions (none, or JSON `null`, is no reason); a reason,
+/// when given, is 1-1000 characters.
 fn decision(body: &Bytes) -> AppResult<PaymentDecisionRequest> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.trim_ascii().is_empty() || body.trim_ascii() == b"null" {
         return Ok(PaymentDecisionRequest { reason: None });
     }
     let (d, _) = parse_json::<PaymentDecisionRequest>(body)?;
