@@ -94,10 +94,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             ],
         ))
         .merge(routes::refunds::router())
-        .merge(legacy(
-            routes::webhooks::router(),
-            &["/webhooks/stripe", "/webhooks/tharwatt"],
-        ))
+        .merge(routes::webhooks::router())
 }
 
 /// Operator routes, at the root only.

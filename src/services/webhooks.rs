@@ -6,11 +6,11 @@
 //! reported failure settles it (the payer retried the PaymentIntent with another card).
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::billing::types::PaymentMethod;
+use crate::billing::types::{PaymentMethod, PaymentStatus};
 use crate::error::{AppError, AppResult};
 use crate::gateways::{from_minor_units, stripe, PaymentGateway, RefundReason};
 use crate::repository::payments::webhook_events::WebhookEventRepository;
@@ -50,6 +50,23 @@ pub(super) fn payload(raw: &[u8]) -> AppResult<Value> {
     Ok(v)
 }
 
+/// What a Stripe delivery did: `duplicate` for an event id already recorded (no effect),
+/// else what the event did (`outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StripeReceipt {
+    pub duplicate: bool,
+    pub outcome: Option<&'static str>,
+}
+
+/// What a Tharwatt callback did, and the payment's status after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TharwattReceipt {
+    pub payment_id: Uuid,
+    pub status: PaymentStatus,
+    pub duplicate: bool,
+    pub outcome: Option<&'static str>,
+}
+
 /// POST /webhooks/stripe.
 pub async fn stripe_event(
     pool: &PgPool,
@@ -58,7 +75,7 @@ pub async fn stripe_event(
     signature: Option<&str>,
     raw: &[u8],
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<StripeReceipt> {
     stripe::verify_signature(secret, signature, raw, now).map_err(|e| {
         tracing::warn!(reason = %e, "stripe webhook refused");
         invalid_signature()
@@ -72,7 +89,10 @@ pub async fn stripe_event(
     let latest = latest::latest_states(pool, gateway, kind, obj).await?;
     let mut tx = pool.begin().await?;
     if !WebhookEventRepository::record(&mut tx, "stripe", event_id, kind, &event).await? {
-        return Ok(json!({"received": true, "duplicate": true}));
+        return Ok(StripeReceipt {
+            duplicate: true,
+            outcome: None,
+        });
     }
     let (payment_id, outcome) = match kind {
         "payment_intent.succeeded"
@@ -86,7 +106,10 @@ pub async fn stripe_event(
     };
     WebhookEventRepository::set_outcome(&mut tx, "stripe", event_id, payment_id, outcome).await?;
     tx.commit().await?;
-    Ok(json!({"received": true, "outcome": outcome}))
+    Ok(StripeReceipt {
+        duplicate: false,
+        outcome: Some(outcome),
+    })
 }
 
 async fn stripe_intent_event(

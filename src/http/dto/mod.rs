@@ -7,3 +7,4 @@ pub mod payments;
 mod plan_schemas;
 pub mod plans;
 pub mod refunds;
+pub mod webhooks;

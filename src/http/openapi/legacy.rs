@@ -25,8 +25,6 @@ pub(super) fn query(name: &str, schema: Value, description: &str) -> Value {
 pub(super) enum Who {
     /// Role names; `service` means an `X-API-Key` works too.
     Roles(&'static [&'static str]),
-    /// Authenticated by the gateway's signature header, not by a principal; not rate limited.
-    Signature(&'static str),
     /// Operator endpoints at the root: public, not rate limited.
     Ops,
 }
@@ -105,10 +103,6 @@ impl Op {
         let mut errors = self.errors;
         let description = match self.who {
             Who::Ops => "Public operator endpoint; not rate limited.".to_string(),
-            Who::Signature(h) => {
-                errors.push(400);
-                format!("Authenticated by the `{h}` signature over the raw body; not rate limited.")
-            }
             Who::Roles(roles) => {
                 errors.extend([401, 403]);
                 o.insert("x-roles".into(), json!(roles));

@@ -79,14 +79,5 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ])),
         ("post", "/v1/admin/billing-run", op("Admin", "Run the daily billing jobs as of a date", Roles(SUPER), 200, r("BillingRunReport"))
             .params([date("date", "Default: today.")])),
-        ("post", "/v1/webhooks/stripe", op("Webhooks", "Stripe events (deduplicated by event id)", Signature("Stripe-Signature"), 200, r("WebhookAck"))
-            .params([json!({ "name": "Stripe-Signature", "in": "header", "required": true, "schema": s("t=<unix>,v1=<hex HMAC-SHA256 of t.body>; 300 s tolerance") })])
-            .body(json!({ "type": "object", "description": "A Stripe event (id, type, data.object)." }), true)),
-        ("post", "/v1/webhooks/tharwatt", op("Webhooks", "Tharwatt payment results (deduplicated by transaction and status)", Signature("X-Tharwatt-Signature"), 200, r("WebhookAck"))
-            .params([json!({ "name": "X-Tharwatt-Signature", "in": "header", "required": true, "schema": s("hex HMAC-SHA256 of the raw body") })])
-            .body(json!({ "type": "object", "required": ["transaction_id", "status", "amount", "currency", "reference"], "properties": {
-                "transaction_id": { "type": "string" }, "status": { "type": "string", "enum": ["completed", "failed", "cancelled"] },
-                "amount": r("MoneyInput"), "currency": r("Currency"), "reference": { "type": "string", "description": "The payment_id." },
-                "phone_number": { "type": "string" }, "error_message": { "type": "string" } } }), true)),
     ]
 }

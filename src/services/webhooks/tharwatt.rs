@@ -1,12 +1,11 @@
 //! Tharwatt's deposit callbacks, deduplicated by transaction id and status.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::settle::{on_failure, on_success, Success};
-use super::{invalid_payload, invalid_signature, payload};
+use super::{invalid_payload, invalid_signature, payload, TharwattReceipt};
 use crate::billing::money::decimal_from_json;
 use crate::billing::types::PaymentMethod;
 use crate::error::AppResult;
@@ -22,7 +21,7 @@ pub async fn tharwatt_event(
     signature: Option<&str>,
     raw: &[u8],
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<TharwattReceipt> {
     if !tharwatt::verify_signature(secret, signature, raw) {
         tracing::warn!("tharwatt webhook refused");
         return Err(invalid_signature());
@@ -50,9 +49,12 @@ pub async fn tharwatt_event(
         .ok_or_else(payment_not_found)?;
     let event_id = format!("{tx_id}:{status}");
     if !WebhookEventRepository::record(&mut tx, "tharwatt", &event_id, status, &body).await? {
-        return Ok(
-            json!({"success": true, "duplicate": true, "payment_id": payment.payment_id, "status": payment.status}),
-        );
+        return Ok(TharwattReceipt {
+            payment_id: payment.payment_id,
+            status: payment.status,
+            duplicate: true,
+            outcome: None,
+        });
     }
     let outcome = match status {
         "completed" => {
@@ -90,7 +92,10 @@ pub async fn tharwatt_event(
         .await?
         .ok_or_else(payment_not_found)?;
     tx.commit().await?;
-    Ok(
-        json!({"success": true, "payment_id": after.payment_id, "status": after.status, "outcome": outcome}),
-    )
+    Ok(TharwattReceipt {
+        payment_id: after.payment_id,
+        status: after.status,
+        duplicate: false,
+        outcome: Some(outcome),
+    })
 }
