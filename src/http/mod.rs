@@ -26,20 +26,6 @@ use crate::state::AppState;
 /// Default request body limit (batch ingestion raises its own).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// Registers a router whose resource is not yet documented through `#[utoipa::path]`: its paths
-/// enter the router's document without operations, and the document takes those from the
-/// hand-written part (`openapi/paths.rs`). Temporary: each converted resource leaves this list.
-fn legacy(router: Router<AppState>, paths: &[&str]) -> OpenApiRouter<AppState> {
-    let mut r = OpenApiRouter::from(router);
-    for p in paths {
-        r.get_openapi_mut()
-            .paths
-            .paths
-            .insert(p.to_string(), Default::default());
-    }
-    r
-}
-
 /// Routes served under every API prefix (paths relative to the prefix).
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,27 +34,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::events::router())
         .merge(routes::invoices::router())
         .merge(routes::invoice_document::router())
-        .merge(legacy(
-            routes::payments::router(),
-            &[
-                "/payments",
-                "/payments/{payment_id}",
-                "/payments/{payment_id}/confirm",
-                "/payments/{payment_id}/reject",
-                "/tenants/{tenant_id}/payments",
-            ],
-        ))
+        .merge(routes::payments::router())
         .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
         .merge(routes::rates::router())
         .merge(routes::reports::router())
         .merge(routes::tenants::router())
         .merge(routes::usage::router())
-        .merge(legacy(routes::refunds::router(), &["/refunds"]))
-        .merge(legacy(
-            routes::webhooks::router(),
-            &["/webhooks/stripe", "/webhooks/tharwatt"],
-        ))
+        .merge(routes::refunds::router())
+        .merge(routes::webhooks::router())
 }
 
 /// Operator routes, at the root only.

@@ -5,13 +5,12 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::{money_string, PositiveAmount};
+use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -20,26 +19,22 @@ use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
-use crate::services::audit::{self, Actor, AuditEvent};
+use crate::services::audit::Actor;
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
-use crate::services::validate::{check_len, is_phone, Checks};
 
+mod audit_row;
+mod body;
+mod decisions;
 pub mod gateway;
+mod reads;
 pub mod reconcile;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePaymentRequest {
-    pub invoice_id: String,
-    pub amount: PositiveAmount,
-    pub method: PaymentMethod,
-    pub stripe_token: Option<String>,
-    pub phone_number: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub reference: Option<String>,
-    pub notes: Option<String>,
-}
+pub(crate) use audit_row::{audit_payment, audit_snapshot};
+pub(crate) use body::payment_body;
+pub use body::payment_json;
+pub use decisions::{confirm, reject};
+pub use reads::{get_payment, list_payments};
 
 /// A payment request after validation.
 #[derive(Clone, Debug)]
@@ -51,76 +46,6 @@ pub struct PaymentInput {
     pub phone_number: Option<String>,
     pub reference: Option<String>,
     pub notes: Option<String>,
-}
-
-impl CreatePaymentRequest {
-    pub fn validate(self) -> AppResult<PaymentInput> {
-        let mut checks = Checks::default();
-        let invoice_id = Uuid::parse_str(self.invoice_id.trim()).ok();
-        if invoice_id.is_none() {
-            checks.push("invoice_id", "must be a UUID");
-        }
-        if self.phone_number.as_deref().is_some_and(|p| !is_phone(p)) {
-            checks.push(
-                "phone_number",
-                "must be 5-20 digits with an optional leading +",
-            );
-        }
-        if self.stripe_token.as_deref().is_some_and(|t| t.len() > 500) {
-            checks.push("stripe_token", "must be at most 500 characters");
-        }
-        // What each gateway needs to start a payment.
-        if self.method == PaymentMethod::CreditCard
-            && self
-                .stripe_token
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-        {
-            checks.push("stripe_token", "is required for credit_card payments");
-        } else if self.method == PaymentMethod::CreditCard
-            && self
-                .stripe_token
-                .as_deref()
-                .is_some_and(|t| !is_card_token(t.trim()))
-        {
-            checks.push(
-                "stripe_token",
-                "must be a Stripe PaymentMethod id (pm_...) or a card token (tok_...)",
-            );
-        }
-        if self.method == PaymentMethod::Tharwatt && self.phone_number.is_none() {
-            checks.push("phone_number", "is required for tharwatt payments");
-        }
-        if let Some(r) = &self.reference {
-            check_len(&mut checks, "reference", r, 200);
-        }
-        if let Some(n) = &self.notes {
-            check_len(&mut checks, "notes", n, 1000);
-        }
-        checks.finish()?;
-        let Some(invoice_id) = invoice_id else {
-            return Err(AppError::field("invoice_id", "must be a UUID"));
-        };
-        Ok(PaymentInput {
-            invoice_id,
-            amount: self.amount.value(),
-            method: self.method,
-            stripe_token: self.stripe_token.map(|s| s.trim().to_string()),
-            phone_number: self.phone_number,
-            reference: self.reference.map(|s| s.trim().to_string()),
-            notes: self.notes.map(|s| s.trim().to_string()),
-        })
-    }
-}
-
-/// What a card payment may name: a PaymentMethod (`pm_…`, what Stripe.js and the mobile SDKs
-/// create) or a legacy card token (`tok_…`, turned into a PaymentMethod before confirming).
-fn is_card_token(t: &str) -> bool {
-    let id = t
-        .strip_prefix("pm_")
-        .or_else(|| t.strip_prefix("tok_"))
-        .unwrap_or("");
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The request identity for idempotency: the body without its `idempotency_key` member, so
@@ -168,43 +93,6 @@ pub(crate) fn exceeds_due(status: StatusCode, inv: &InvoiceRow) -> AppError {
         "المبلغ أكبر من المبلغ المستحق على الفاتورة",
     )
     .with_extra("amount_due", money_string(inv.amount_due))
-}
-
-pub fn payment_json(p: &PaymentRow) -> Value {
-    json!({
-        "payment_id": p.payment_id,
-        "tenant_id": p.tenant_id,
-        "invoice_id": p.invoice_id,
-        "amount": money_string(p.amount),
-        "currency": p.currency,
-        "method": p.method,
-        "status": p.status,
-        "gateway_amount": p.gateway_amount.map(money_string),
-        "gateway_currency": p.gateway_currency,
-        "external_id": p.external_id,
-        "refunded_amount": money_string(p.refunded_amount),
-        "failure_reason": p.failure_reason,
-        "paid_at": p.paid_at,
-        "processed_at": p.processed_at,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    })
-}
-
-pub(crate) fn payment_body(
-    p: &PaymentRow,
-    inv: &InvoiceRow,
-    message: &str,
-    message_ar: &str,
-) -> Value {
-    json!({
-        "success": true,
-        "payment": payment_json(p),
-        "invoice_status": inv.status,
-        "amount_due": money_string(inv.amount_due),
-        "message": message,
-        "message_ar": message_ar,
-    })
 }
 
 /// Records a payment under `key` (replayed on retries). A super admin's cash payment is
@@ -466,27 +354,11 @@ pub async fn settle_with_external(
     })
 }
 
-/// A gateway call is bounded by its HTTP timeout (seconds); a payment `processing` this long
-/// belongs to a request that died.
-const STALE_PROCESSING_MINUTES: i64 = 10;
-
 pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
     matches!(m, PaymentMethod::CreditCard | PaymentMethod::Tharwatt)
 }
 
-fn gateway_decides(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "invalid_payment_state",
-        format!(
-            "A {} payment is settled by its gateway, not by hand",
-            p.method
-        ),
-        "تتم تسوية هذه الدفعة عبر بوابة الدفع",
-    )
-    .with_extra("payment_status", p.status)
-}
-
-fn invalid_state(p: &PaymentRow) -> AppError {
+pub(crate) fn invalid_state(p: &PaymentRow) -> AppError {
     AppError::conflict(
         "invalid_payment_state",
         format!(
@@ -516,152 +388,4 @@ pub(crate) async fn lock_payment(
         .await?
         .ok_or_else(payment_not_found)?;
     Ok((tenant_id, inv, payment))
-}
-
-/// A super admin confirms an offline payment: it settles, or 409 if it is not pending.
-pub async fn confirm(
-    pool: &PgPool,
-    payment_id: Uuid,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> AppResult<Value> {
-    let mut tx = pool.begin().await?;
-    // The state the confirmation starts from, under the locks settle takes again.
-    let (_, inv_before, before) = lock_payment(&mut tx, payment_id).await?;
-    // Card and Tharwatt payments settle only on the gateway's word (its answer or webhook).
-    if is_gateway_method(before.method) {
-        return Err(gateway_decides(&before));
-    }
-    let s = settle(&mut tx, payment_id, Some(&actor.subject), now).await?;
-    if !s.settled_now {
-        return Err(invalid_state(&s.payment));
-    }
-    let (old, new) = audit::changed(
-        &audit_snapshot(&before, &inv_before),
-        &audit_snapshot(&s.payment, &s.invoice),
-    );
-    audit_payment(
-        &mut tx,
-        actor,
-        "payment.confirm",
-        &s.payment,
-        Some(old),
-        new,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(payment_body(
-        &s.payment,
-        &s.invoice,
-        "Payment confirmed",
-        "تم تأكيد الدفعة",
-    ))
-}
-
-/// A super admin rejects an offline payment: failed with `reason`; the invoice is unchanged.
-pub async fn reject(
-    pool: &PgPool,
-    payment_id: Uuid,
-    reason: Option<&str>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> AppResult<Value> {
-    let mut tx = pool.begin().await?;
-    let (tenant_id, inv, before) = lock_payment(&mut tx, payment_id).await?;
-    // A gateway call in flight (`processing`, recently) must finish first. A gateway payment
-    // left `pending` (outcome unknown), or `processing` long after any call could still be
-    // running (the process died mid-call), may be rejected to unblock the invoice; a late
-    // success from the gateway is then recorded on the payment, not applied.
-    let in_flight = before.status == PaymentStatus::Processing
-        && now - before.updated_at < chrono::Duration::minutes(STALE_PROCESSING_MINUTES);
-    if is_gateway_method(before.method) && in_flight {
-        return Err(gateway_decides(&before));
-    }
-    let reason = reason.unwrap_or("Rejected by an administrator");
-    let payment = PaymentRepository::mark_failed(
-        &mut tx,
-        &tenant_id,
-        payment_id,
-        reason,
-        Some(&actor.subject),
-        now,
-    )
-    .await?
-    .ok_or_else(|| invalid_state(&before))?;
-    let (old, new) = audit::changed(
-        &audit_snapshot(&before, &inv),
-        &audit_snapshot(&payment, &inv),
-    );
-    audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
-    crate::metrics::count_payment(payment.method, "failed");
-    OutboxRepository::record(
-        &mut tx,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": payment.payment_id, "invoice_id": payment.invoice_id, "error": reason}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(payment_body(
-        &payment,
-        &inv,
-        "Payment rejected",
-        "تم رفض الدفعة",
-    ))
-}
-
-/// The payment as the API shows it, with its invoice's status and amount due: what a payment
-/// action's audit row compares.
-pub(crate) fn audit_snapshot(p: &PaymentRow, inv: &InvoiceRow) -> Value {
-    let mut v = payment_json(p);
-    v["invoice_status"] = json!(inv.status);
-    v["invoice_amount_due"] = json!(money_string(inv.amount_due));
-    v
-}
-
-pub(crate) async fn audit_payment(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    action: &str,
-    p: &PaymentRow,
-    before: Option<Value>,
-    after: Value,
-) -> AppResult<()> {
-    let event = AuditEvent {
-        tenant_id: Some(&p.tenant_id),
-        action,
-        target_type: "payment",
-        target_id: p.payment_id.to_string(),
-        before,
-        after: Some(after),
-    };
-    audit::record(conn, actor, event).await
-}
-
-/// `{payment}`, scoped to the caller's tenant (another tenant's payment is not found).
-pub async fn get_payment(pool: &PgPool, scope: Option<&str>, payment_id: Uuid) -> AppResult<Value> {
-    let mut conn = pool.acquire().await?;
-    let p = PaymentRepository::get_by_id(&mut conn, scope, payment_id)
-        .await?
-        .ok_or_else(payment_not_found)?;
-    Ok(json!({"payment": payment_json(&p)}))
-}
-
-/// One page of a tenant's payments (API shape), the true total and whether more follow.
-pub async fn list_payments(
-    pool: &PgPool,
-    tenant_id: &str,
-    status: Option<PaymentStatus>,
-    limit: i64,
-    starting_after: Option<Uuid>,
-) -> AppResult<(Vec<Value>, i64, bool)> {
-    let mut conn = pool.acquire().await?;
-    if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
-        return Err(tenant_not_found());
-    }
-    let (rows, total, has_more) =
-        PaymentRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)
-            .await?;
-    let items: Vec<Value> = rows.iter().map(payment_json).collect();
-    Ok((items, total, has_more))
 }

@@ -8,13 +8,12 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::{money_string, round_money, PositiveAmount};
+use crate::billing::money::{money_string, round_money};
 use crate::billing::types::PaymentStatus;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -29,18 +28,6 @@ use crate::services::payments::{audit_snapshot, lock_payment, payment_json};
 
 pub mod events;
 pub mod gateway;
-use crate::services::validate::{check_len, Checks};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRefundRequest {
-    pub payment_id: String,
-    pub amount: Option<PositiveAmount>,
-    pub reason: String,
-    pub reason_ar: Option<String>,
-    /// Stripe's vocabulary for why: duplicate, fraudulent or requested_by_customer (default).
-    pub reason_code: Option<String>,
-}
 
 #[derive(Clone, Debug)]
 pub struct RefundInput {
@@ -50,40 +37,6 @@ pub struct RefundInput {
     pub reason: String,
     pub reason_ar: Option<String>,
     pub reason_code: RefundReason,
-}
-
-impl CreateRefundRequest {
-    pub fn validate(self) -> AppResult<RefundInput> {
-        let mut checks = Checks::default();
-        let payment_id = Uuid::parse_str(self.payment_id.trim()).ok();
-        if payment_id.is_none() {
-            checks.push("payment_id", "must be a UUID");
-        }
-        check_len(&mut checks, "reason", &self.reason, 1000);
-        if let Some(r) = &self.reason_ar {
-            check_len(&mut checks, "reason_ar", r, 1000);
-        }
-        let reason_code = match self.reason_code.as_deref().map(str::trim) {
-            None => Some(RefundReason::default()),
-            Some(c) => RefundReason::parse(c),
-        };
-        if reason_code.is_none() {
-            checks.push(
-                "reason_code",
-                "must be duplicate, fraudulent or requested_by_customer",
-            );
-        }
-        checks.finish()?;
-        let payment_id =
-            payment_id.ok_or_else(|| AppError::field("payment_id", "must be a UUID"))?;
-        Ok(RefundInput {
-            payment_id,
-            amount: self.amount.map(PositiveAmount::value),
-            reason: self.reason.trim().to_string(),
-            reason_ar: self.reason_ar.map(|s| s.trim().to_string()),
-            reason_code: reason_code.unwrap_or_default(),
-        })
-    }
 }
 
 fn not_refundable(p: &PaymentRow) -> AppError {

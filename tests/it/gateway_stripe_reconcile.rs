@@ -340,3 +340,5 @@ async fn the_job_settles_a_processing_payment_from_stripe_and_leaves_a_young_one
         "paid"
     );
 }
+
+mod reopen;

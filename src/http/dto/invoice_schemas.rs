@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
+use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus, PaymentStatus};
 
 /// A named string schema built by `$schema` (a marker type: the wire value is a string).
 macro_rules! named_string {
@@ -40,6 +40,15 @@ named_string!(
     labels(
         InvoiceStatus::ALL.iter().map(|v| v.as_str()),
         "An invoice's status."
+    )
+    .build()
+);
+named_string!(
+    PaymentStatusSchema,
+    "PaymentStatus",
+    labels(
+        PaymentStatus::ALL.iter().map(|v| v.as_str()),
+        "A payment's status."
     )
     .build()
 );

@@ -178,6 +178,41 @@ impl RefundRepository {
         .await
     }
 
+    /// failed → pending again, so a refund the gateway reports succeeded after we failed it
+    /// (the reconciliation found no record of it, or an older answer said failed) can be
+    /// applied like any pending one. `None` unless the refund is failed.
+    pub async fn reopen_failed(
+        conn: &mut PgConnection,
+        refund_id: Uuid,
+    ) -> sqlx::Result<Option<RefundRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE refunds SET status = 'pending', failure_reason = NULL, updated_at = now()
+             WHERE refund_id = $1 AND status = 'failed'
+             RETURNING {REFUND_COLUMNS}"
+        ))
+        .bind(refund_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Notes on a failed refund why staff must look at it. `None` when it already carries
+    /// that note (a second report of the same success), so the alarm is raised once.
+    pub async fn flag_failed(
+        conn: &mut PgConnection,
+        refund_id: Uuid,
+        note: &str,
+    ) -> sqlx::Result<Option<RefundRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE refunds SET failure_reason = $2, updated_at = now()
+             WHERE refund_id = $1 AND status = 'failed' AND failure_reason IS DISTINCT FROM $2
+             RETURNING {REFUND_COLUMNS}"
+        ))
+        .bind(refund_id)
+        .bind(note)
+        .fetch_optional(conn)
+        .await
+    }
+
     /// Claims up to `limit` pending refunds of `method` payments untouched for `grace_secs`,
     /// oldest first, the way [`PaymentRepository::claim_stale_open`] claims payments.
     ///

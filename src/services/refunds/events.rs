@@ -35,6 +35,12 @@ pub enum Change {
     Failed,
     /// succeeded → failed: the totals moved back.
     Reversed,
+    /// failed → succeeded: the gateway refunded it after all (we had failed it for want of a
+    /// record, or on an older answer); the totals moved as for any success.
+    Reopened,
+    /// The gateway refunded a refund we had failed, but the payment has no room left for it
+    /// (another refund took the money meanwhile): it stays failed and staff are told.
+    NeedsAttention,
     /// Already in that state (a redelivery, or an older event after a newer one).
     Unchanged,
 }
@@ -46,6 +52,8 @@ impl Change {
             Change::StillPending => "refund_pending",
             Change::Failed => "refund_failed",
             Change::Reversed => "refund_reversed",
+            Change::Reopened => "refund_reopened",
+            Change::NeedsAttention => "refund_needs_attention",
             Change::Unchanged => "already_recorded",
         }
     }
@@ -97,6 +105,7 @@ pub async fn on_gateway_state(
             reverse(conn, &refund, reason, now).await?;
             Change::Reversed
         }
+        (RefundStatus::Failed, GatewayStatus::Succeeded) => reopen(conn, &refund, ext, now).await?,
         _ => Change::Unchanged,
     };
     let refund = RefundRepository::get(conn, refund_id)
@@ -142,6 +151,62 @@ async fn reverse(
         tracing::error!(refund.id = %refund.refund_id, "a failed refund could not be given back to its invoice");
     }
     failed_event(conn, refund, reason, true).await
+}
+
+/// Kept on a failed refund the gateway refunded after all when the payment had no room for it.
+pub const NEEDS_ATTENTION: &str = "The payment gateway refunded this after it was recorded as \
+    failed, and the payment has nothing left to refund: staff must settle it";
+
+/// failed → succeeded, when the gateway's latest word is that the money went back. It is
+/// applied exactly as a success of a pending refund if the payment still has that much left to
+/// refund; otherwise the books cannot take it: it stays failed, the error is logged and a
+/// `payment.refund_needs_attention` event is written (once). The caller holds the locks.
+async fn reopen(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    ext: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Change> {
+    let payment = PaymentRepository::get_by_id(conn, Some(&refund.tenant_id), refund.payment_id)
+        .await?
+        .ok_or_else(vanished)?;
+    let committed = RefundRepository::committed_total(conn, refund.payment_id).await?;
+    let refundable = payment.amount - committed;
+    if payment.status == PaymentStatus::Succeeded && refund.amount <= refundable {
+        let pending = RefundRepository::reopen_failed(conn, refund.refund_id)
+            .await?
+            .ok_or_else(vanished)?;
+        apply(conn, &pending, ext, now).await?;
+        return Ok(Change::Reopened);
+    }
+    if RefundRepository::flag_failed(conn, refund.refund_id, NEEDS_ATTENTION)
+        .await?
+        .is_none()
+    {
+        return Ok(Change::Unchanged);
+    }
+    tracing::error!(
+        refund.id = %refund.refund_id,
+        payment.id = %refund.payment_id,
+        "the gateway refunded a refund recorded as failed, and the payment has no room left for it"
+    );
+    OutboxRepository::record(
+        conn,
+        "payment.refund_needs_attention",
+        Some(&refund.tenant_id),
+        json!({
+            "refund_id": refund.refund_id,
+            "payment_id": refund.payment_id,
+            "invoice_id": refund.invoice_id,
+            "refund_amount": money_string(refund.amount),
+            "refundable": money_string(refundable.max(Decimal::ZERO)),
+            "currency": refund.currency,
+            "external_refund_id": ext.or(refund.external_refund_id.as_deref()),
+            "reason": "succeeded_at_gateway_after_failed",
+        }),
+    )
+    .await?;
+    Ok(Change::NeedsAttention)
 }
 
 async fn failed_event(

@@ -75,6 +75,19 @@ impl Fake {
     }
 }
 
+impl Fake {
+    /// Stripe loses sight of an object (a lookup finds nothing) until [`Fake::put_object`]
+    /// brings it back; returns it.
+    pub fn take_object(&self, id: &str) -> Value {
+        let mut i = self.inner.lock().unwrap();
+        let at = i.objects.iter().position(|o| o["id"] == id).unwrap();
+        i.objects.remove(at)
+    }
+    pub fn put_object(&self, object: Value) {
+        self.inner.lock().unwrap().objects.push(object);
+    }
+}
+
 /// Counts the request, records its headers and returns the stored answer for its key.
 fn arrive(fake: &Fake, headers: &HeaderMap, key: Option<&str>) -> Option<(u16, Value)> {
     let mut i = fake.inner.lock().unwrap();
