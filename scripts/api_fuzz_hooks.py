@@ -13,6 +13,12 @@ import schemathesis
 
 @schemathesis.hook
 def map_case(context, case):
+    if case.operation.path == "/v1/tenants/{tenant_id}/usage" and case.method.upper() == "POST":
+        return _usage_timestamp_now(case)
+    if case.operation.path == "/v1/tenants/{tenant_id}/usage" and case.method.upper() == "GET":
+        return _usage_range_in_order(case)
+    if case.operation.path == "/v1/enforce":
+        return _enforce_names_a_tenant(case)
     if case.operation.path != "/v1/admin/billing-run" or not isinstance(case.query, dict):
         return case
     value = case.query.get("date")
@@ -22,6 +28,55 @@ def map_case(context, case):
         return case
     near = datetime.date.today() + datetime.timedelta(days=random.randint(-3, 3))
     case.query["date"] = near.isoformat()
+    return case
+
+
+def _usage_timestamp_now(case):
+    """A usage event's timestamp must fall in the tenant's current billing period and at most
+    five minutes ahead (the document says so; a schema cannot say "now"). A valid generated one
+    is moved to now; an invalid one is kept."""
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("timestamp"), str):
+        return case
+    try:
+        datetime.datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+    except ValueError:
+        return case
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    body["timestamp"] = now.isoformat().replace("+00:00", "Z")
+    return case
+
+
+def _usage_range_in_order(case):
+    """`from` must not be after `to`, and a lone `to` not before the current period's start
+    (the default `from`) nor a lone `from` after its end, which a schema cannot say: valid dates
+    are put in order, and a lone valid one gets the other the same. Invalid dates are kept."""
+    query = case.query if isinstance(case.query, dict) else None
+    if not query:
+        return case
+    dates = {}
+    for name in ("from", "to"):
+        try:
+            dates[name] = datetime.date.fromisoformat(query[name]) if name in query else None
+        except (TypeError, ValueError):
+            return case
+    if dates["to"] is not None and dates["from"] is None:
+        query["from"] = query["to"]
+    elif dates["from"] is not None and dates["to"] is None:
+        query["to"] = query["from"]
+    elif dates["to"] is not None and dates["from"] > dates["to"]:
+        query["from"], query["to"] = query["to"], query["from"]
+    return case
+
+
+def _enforce_names_a_tenant(case):
+    """Service and platform callers name the tenant in X-Tenant-Id (400 without it); a tenant
+    principal's is ignored. The document cannot make a header required for some callers only,
+    so a case without it names the seeded farm (the run's super_admin has no tenant of its own)."""
+    headers = case.headers if case.headers is not None else {}
+    if not any(k.lower() == "x-tenant-id" for k in headers):
+        headers["X-Tenant-Id"] = "demo-farm-active"
+        case.headers = headers
     return case
 
 

@@ -16,7 +16,6 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -59,35 +58,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 "/tenants/{tenant_id}/payments",
             ],
         ))
-        .merge(legacy(
-            routes::lifecycle::router(),
-            &[
-                "/tenants/{tenant_id}/subscription",
-                "/tenants/{tenant_id}/cancel",
-                "/tenants/{tenant_id}/subscription/cancel",
-                "/tenants/{tenant_id}/subscription/resume",
-            ],
-        ))
+        .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
-        .merge(legacy(routes::rates::router(), &["/exchange-rates"]))
+        .merge(routes::rates::router())
         .merge(routes::reports::router())
-        .merge(legacy(
-            routes::tenants::router(),
-            &[
-                "/tenants",
-                "/tenants/{tenant_id}",
-                "/tenants/{tenant_id}/subscription",
-            ],
-        ))
-        .merge(legacy(
-            routes::usage::router(),
-            &[
-                "/tenants/{tenant_id}/usage",
-                "/usage/batch",
-                "/tenants/{tenant_id}/quota",
-                "/enforce",
-            ],
-        ))
+        .merge(routes::tenants::router())
+        .merge(routes::usage::router())
         .merge(legacy(routes::refunds::router(), &["/refunds"]))
         .merge(legacy(
             routes::webhooks::router(),
@@ -97,16 +73,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// Operator routes, at the root only.
 fn ops_routes() -> OpenApiRouter<AppState> {
-    let ops = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs));
-    legacy(
-        ops,
-        &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"],
-    )
+    routes::health::router()
 }
 
 /// The document parts the router carries: the API routes (relative to `/v1`) and the operator

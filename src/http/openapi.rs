@@ -31,6 +31,12 @@ use components::*;
 
 const DOCS_PAGE: &str = include_str!("openapi/docs.html");
 
+/// This document
+///
+/// Public operator endpoint; not rate limited. OpenAPI 3.1, generated from the router.
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations",
+    responses((status = 200, description = "The document", content_type = "application/json",
+        body = Object)))]
 pub async fn document() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -39,6 +45,12 @@ pub async fn document() -> Response {
         .into_response()
 }
 
+/// A page that renders this document
+///
+/// Public operator endpoint; not rate limited. Self-contained (no CDN): it fetches
+/// `openapi.json` and renders it.
+#[utoipa::path(get, path = "/docs", tag = "Operations",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 pub async fn docs() -> Html<&'static str> {
     Html(DOCS_PAGE)
 }

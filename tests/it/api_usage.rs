@@ -562,6 +562,14 @@ async fn enforce_answers_for_the_tokens_tenant_and_for_a_service_naming_one() {
         .header("x-api-key", SERVICE_KEY)
         .header("x-tenant-id", "no such!");
     assert_status!(app.send(raw, &Auth::None).await, 422);
+    // A tenant principal's header is ignored, but one that is not a tenant id is refused too.
+    let bad = app
+        .client
+        .get(app.url("/v1/enforce?metric=fields"))
+        .header("x-tenant-id", "{}");
+    let bad = app.send(bad, &Auth::TenantUser(t.clone())).await;
+    assert_status!(bad, 422);
+    assert_eq!(bad.field_names(), ["X-Tenant-Id"]);
     assert_status!(
         app.get(
             "/v1/enforce?metric=fields&quantity=0",
@@ -1031,4 +1039,18 @@ async fn blocked_count(app: &TestApp) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn the_documented_gauge_metrics_are_the_database_ones() {
+    let app = TestApp::spawn().await;
+    let gauges: Vec<String> =
+        sqlx::query_scalar("SELECT metric FROM metrics WHERE kind = 'gauge' ORDER BY metric")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        gauges,
+        billing_core::http::dto::usage_schemas::GAUGE_METRICS
+    );
 }

@@ -27,12 +27,9 @@ pub(super) enum Who {
     Roles(&'static [&'static str]),
     /// Authenticated by the gateway's signature header, not by a principal; not rate limited.
     Signature(&'static str),
-    /// Operator endpoints at the root: public, not rate limited.
-    Ops,
 }
 
 pub(super) const TENANT: &[&str] = &["tenant_admin", "tenant_user", "super_admin", "service"];
-pub(super) const TENANT_ADMIN: &[&str] = &["tenant_admin", "super_admin", "service"];
 pub(super) const SUPER: &[&str] = &["super_admin"];
 
 pub(super) struct Op {
@@ -43,7 +40,6 @@ pub(super) struct Op {
     body: Option<(Value, bool)>,
     ok: Vec<(u16, &'static str, Value)>,
     errors: Vec<u16>,
-    quota: bool,
     content: &'static str,
 }
 
@@ -62,7 +58,6 @@ pub(super) fn op(
         body: None,
         ok: vec![(status, "Success", schema)],
         errors: Vec::new(),
-        quota: false,
         content: "application/json",
     }
 }
@@ -76,25 +71,12 @@ impl Op {
         self.body = Some((schema, required));
         self
     }
-    pub(super) fn also(mut self, status: u16, description: &'static str, schema: Value) -> Self {
-        self.ok.push((status, description, schema));
-        self
-    }
     pub(super) fn errs(mut self, e: &[u16]) -> Self {
         self.errors.extend_from_slice(e);
         self
     }
     pub(super) fn idempotent(self) -> Self {
         self.params([param("IdempotencyKey")]).errs(&[409])
-    }
-    /// Usage and enforce answer 429 for an exhausted quota as well as for the rate limit.
-    pub(super) fn quota(mut self) -> Self {
-        self.quota = true;
-        self.errs(&[402])
-    }
-    pub(super) fn content(mut self, content: &'static str) -> Self {
-        self.content = content;
-        self
     }
 
     fn build(self, path: &str) -> Value {
@@ -104,7 +86,6 @@ impl Op {
         o.insert("summary".into(), json!(self.summary));
         let mut errors = self.errors;
         let description = match self.who {
-            Who::Ops => "Public operator endpoint; not rate limited.".to_string(),
             Who::Signature(h) => {
                 errors.push(400);
                 format!("Authenticated by the `{h}` signature over the raw body; not rate limited.")
@@ -149,9 +130,7 @@ impl Op {
         if limited {
             errors.push(429);
         }
-        if !matches!(self.who, Who::Ops) {
-            errors.push(503);
-        }
+        errors.push(503);
         let mut responses = Map::new();
         for (status, desc, schema) in self.ok {
             let mut resp = json!({
@@ -170,19 +149,13 @@ impl Op {
         errors.sort_unstable();
         errors.dedup();
         for e in errors {
-            let name = match e {
-                429 if self.quota => "TooManyRequestsOrQuota",
-                _ => error_response_name(e),
-            };
+            let name = error_response_name(e);
             responses.insert(
                 e.to_string(),
                 json!({ "$ref": format!("#/components/responses/{name}") }),
             );
         }
         o.insert("responses".into(), Value::Object(responses));
-        if matches!(self.who, Who::Ops) {
-            o.insert("servers".into(), json!([{ "url": "/" }]));
-        }
         Value::Object(o)
     }
 }

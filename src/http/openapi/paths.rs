@@ -2,51 +2,16 @@
 
 use serde_json::{json, Value};
 
-use super::legacy::{op, param, query, r, Op, Who, SUPER, TENANT, TENANT_ADMIN};
+use super::legacy::{op, param, query, r, Op, Who, SUPER, TENANT};
 
 fn page() -> [Value; 2] {
     [param("Limit"), param("StartingAfter")]
-}
-
-fn date(name: &str, d: &str) -> Value {
-    query(name, r("Date"), d)
 }
 
 pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
     use Who::*;
     let s = |n: &str| json!({ "type": "string", "description": n });
     vec![
-        ("get", "/healthz", op("Operations", "Liveness; pings the database pool", Ops, 200, r("Health"))),
-        ("get", "/readyz", op("Operations", "Readiness: database reachable and migrations applied", Ops, 200, r("Ready")).also(503, "Not ready", r("Ready"))),
-        ("get", "/metrics", op("Operations", "Prometheus metrics", Ops, 200, json!({ "type": "string" })).content("text/plain")),
-        ("get", "/openapi.json", op("Operations", "This document", Ops, 200, json!({ "type": "object" }))),
-        ("get", "/docs", op("Operations", "A page that renders this document", Ops, 200, json!({ "type": "string" })).content("text/html")),
-        ("get", "/v1/tenants", op("Tenants", "List tenants", Roles(SUPER), 200, r("TenantList")).params(page())),
-        ("post", "/v1/tenants", op("Tenants", "Sign up a tenant with its subscription (and first invoice for a paid plan without trial)", Roles(&["super_admin", "service"]), 201, r("SignUpResponse"))
-            .body(r("SignUpRequest"), true).idempotent()),
-        ("get", "/v1/tenants/{tenant_id}", op("Tenants", "Get a tenant with its subscription and usage", Roles(TENANT), 200, r("TenantDetail"))),
-        ("get", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Get the tenant's latest subscription", Roles(TENANT), 200, r("SubscriptionDetail"))),
-        ("patch", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Change plan, billing cycle or payment method (prorated)", Roles(TENANT_ADMIN), 200, r("SubscriptionChanged"))
-            .body(r("ChangeSubscriptionRequest"), true).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/cancel", op("Subscriptions", "Cancel the subscription (at period end unless immediate)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/subscription/cancel", op("Subscriptions", "Cancel the subscription (same as /tenants/{tenant_id}/cancel)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/subscription/resume", op("Subscriptions", "Undo a pending cancellation", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse")).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/usage", op("Usage", "Record usage (checked against the quota and counted in one step)", Roles(TENANT), 201, r("UsageRecorded"))
-            .also(200, "A replay, or a duplicate event_id", r("UsageRecorded")).body(r("RecordUsageRequest"), true).idempotent().quota()),
-        ("get", "/v1/tenants/{tenant_id}/usage", op("Usage", "Usage per metric over a date range (default: the current period)", Roles(TENANT), 200, r("UsageReport"))
-            .params([date("from", "First day (inclusive)."), date("to", "End of the range, exclusive: usage on this day is not counted (default: the current period's end_date).")])),
-        ("post", "/v1/usage/batch", op("Usage", "Ingest up to 10 000 usage events (body up to 16 MiB)", Roles(&["service", "super_admin"]), 200, r("UsageBatchResponse"))
-            .body(r("UsageBatchRequest"), true).idempotent().errs(&[413])),
-        ("get", "/v1/tenants/{tenant_id}/quota", op("Usage", "Quota report per metric", Roles(TENANT), 200, r("QuotaReport"))),
-        ("get", "/v1/enforce", op("Usage", "May the tenant use `quantity` more of `metric`? (the gateway's check)", Roles(TENANT), 200, r("EnforceResponse"))
-            .params([
-                query("metric", r("MetricName"), "Required."),
-                query("quantity", json!({ "type": "integer", "minimum": 1, "maximum": 100000, "default": 1 }), "Units asked for."),
-                json!({ "name": "X-Tenant-Id", "in": "header", "required": false, "schema": r("TenantId"),
-                    "description": "Required for service and super_admin callers; ignored for tenant principals (they ask for themselves)." }),
-            ]).quota()),
         ("post", "/v1/payments", op("Payments", "Pay an invoice (card via Stripe, tharwatt, or offline methods awaiting confirmation). A card needing 3-D Secure answers 201 with requires_action, client_secret and next_action: the app confirms with Stripe.js or the mobile SDK and the webhook settles the payment. A declined card is 402 card_declined (decline_code); 502 gateway_error is a gateway fault", Roles(&["tenant_admin", "super_admin"]), 201, r("PaymentResponse"))
             .body(r("CreatePaymentRequest"), true).idempotent().errs(&[402, 502])),
         ("get", "/v1/payments/{payment_id}", op("Payments", "Get a payment", Roles(TENANT), 200, r("PaymentDetail"))),
@@ -56,9 +21,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .params([query("status", r("PaymentStatus"), "Only payments in this status.")]).params(page())),
         ("post", "/v1/refunds", op("Refunds", "Refund (part of) a succeeded payment; cumulative refunds never exceed it. A card refund is status pending until Stripe reports it succeeded (only then does it count); a 502 after a timeout leaves it pending, and a retry with the same Idempotency-Key never refunds twice", Roles(SUPER), 201, r("RefundResponse"))
             .body(r("CreateRefundRequest"), true).idempotent().errs(&[502])),
-        ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
-        ("post", "/v1/exchange-rates", op("Exchange rates", "Set a rate from a date (201 new, 200 replaced)", Roles(SUPER), 201, r("SetRateResponse"))
-            .also(200, "Replaced the rate of that date", r("SetRateResponse")).body(r("SetRateRequest"), true)),
         ("post", "/v1/webhooks/stripe", op("Webhooks", "Stripe events (deduplicated by event id)", Signature("Stripe-Signature"), 200, r("WebhookAck"))
             .params([json!({ "name": "Stripe-Signature", "in": "header", "required": true, "schema": s("t=<unix>,v1=<hex HMAC-SHA256 of t.body>; 300 s tolerance") })])
             .body(json!({ "type": "object", "description": "A Stripe event (id, type, data.object)." }), true)),

@@ -12,19 +12,20 @@
 //!   order, so concurrent batches cannot deadlock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{tenant_not_found, RecordUsageRequest, UsageInput};
 use crate::auth::Principal;
 use crate::billing::types::{MetricKind, TenantId, UsageAction};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldIssue};
 use crate::repository::plans::PlanRepository;
 use crate::repository::usage::{
     CounterDeltas, CounterKey, QuotaContext, RecordColumns, TenantSubscription, UsageRepository,
@@ -47,7 +48,37 @@ pub struct BatchRequest<'a> {
 /// index in the batch) and the rejections.
 pub struct ParsedBatch {
     events: Vec<(usize, TenantId, UsageInput)>,
-    rejected: Vec<Value>,
+    rejected: Vec<Rejection>,
+}
+
+/// An event of the batch that was not written: its index and why (the error it would have
+/// answered alone).
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    pub index: usize,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Vec<FieldIssue>,
+}
+
+/// What a batch came to.
+#[derive(Clone, Debug)]
+pub struct BatchSummary {
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// In batch order.
+    pub rejected: Vec<Rejection>,
+}
+
+/// The wire form of a summary (status and body), from `http`: what an Idempotency-Key stores.
+pub type RenderBatch = fn(&BatchSummary) -> (StatusCode, Value);
+
+/// The counts of a summary, for after the commit.
+#[derive(Clone, Copy)]
+struct Counts {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,13 +130,15 @@ impl BatchRequest<'_> {
     }
 }
 
-/// The batch under the request's Idempotency-Key; answers 200 `{accepted, duplicates, rejected}`.
+/// The batch in one transaction, under the request's Idempotency-Key when it has one; the
+/// answer (200 `{accepted, duplicates, rejected}`) is `render`'s.
 pub async fn ingest_batch(
     state: &AppState,
     principal: &Principal,
     batch: ParsedBatch,
     key: Option<IdempotencyKey>,
     fingerprint: &str,
+    render: RenderBatch,
 ) -> AppResult<Outcome> {
     let now = state.clock.now();
     let tenants: HashSet<String> = batch
@@ -113,35 +146,45 @@ pub async fn ingest_batch(
         .iter()
         .map(|(_, t, _)| t.as_str().to_string())
         .collect();
+    let seen: Arc<OnceLock<Counts>> = Arc::default();
+    let witness = seen.clone();
     let outcome = idempotency::run(
         &state.pool,
         &principal.scope,
         key.as_ref(),
         fingerprint,
-        move |conn| Box::pin(async move { ingest_in(conn, batch, now).await }),
+        move |conn| {
+            Box::pin(async move {
+                let summary = ingest_in(conn, batch, now).await?;
+                let _ = witness.set(Counts {
+                    accepted: summary.accepted,
+                    duplicates: summary.duplicates,
+                    rejected: summary.rejected.len(),
+                });
+                Ok(render(&summary))
+            })
+        },
     )
     .await?;
-    if !outcome.replayed {
+    let counts = Arc::into_inner(seen).and_then(OnceLock::into_inner);
+    if let (false, Some(c)) = (outcome.replayed, counts) {
         // Enforce in this process sees the new levels at once, not after the cache TTL.
         state.usage_cache.forget_levels(&tenants);
-        let b = &outcome.body;
         use crate::metrics::count_usage;
-        count_usage("accepted", b["accepted"].as_u64().unwrap_or(0));
-        count_usage("duplicate", b["duplicates"].as_u64().unwrap_or(0));
-        count_usage(
-            "rejected",
-            b["rejected"].as_array().map_or(0, |r| r.len() as u64),
-        );
+        count_usage("accepted", c.accepted as u64);
+        count_usage("duplicate", c.duplicates as u64);
+        count_usage("rejected", c.rejected as u64);
     }
     Ok(outcome)
 }
 
-fn rejection(index: usize, e: &AppError) -> Value {
-    let mut r = json!({"index": index, "error": e.code, "message": e.message});
-    if !e.fields.is_empty() {
-        r["fields"] = json!(e.fields);
+fn rejection(index: usize, e: &AppError) -> Rejection {
+    Rejection {
+        index,
+        code: e.code,
+        message: e.message.clone(),
+        fields: e.fields.clone(),
     }
-    r
 }
 
 /// Shape checks of one event (no database): the single-event rules plus a required event id.
@@ -210,7 +253,7 @@ async fn ingest_in(
     conn: &mut PgConnection,
     batch: ParsedBatch,
     now: DateTime<Utc>,
-) -> AppResult<(StatusCode, Value)> {
+) -> AppResult<BatchSummary> {
     let ParsedBatch {
         events: parsed,
         mut rejected,
@@ -253,21 +296,18 @@ async fn ingest_in(
             }
         }
     }
-    rejected.sort_by_key(|r| r["index"].as_u64());
+    rejected.sort_by_key(|r| r.index);
 
     let inserted = write_records(conn, &mut accepted, now).await?;
     let written = inserted.iter().filter(|i| **i).count();
     duplicates += accepted.len() - written;
     apply_counters(conn, &accepted, &inserted).await?;
 
-    Ok((
-        StatusCode::OK,
-        json!({
-            "accepted": written,
-            "duplicates": duplicates,
-            "rejected": rejected,
-        }),
-    ))
+    Ok(BatchSummary {
+        accepted: written,
+        duplicates,
+        rejected,
+    })
 }
 
 /// Inserts the records sorted by (tenant, event id); returns, per (sorted) event, whether

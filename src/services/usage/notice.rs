@@ -4,44 +4,40 @@
 //! event: the outbox is for state changes, and a full window is one.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 
 use super::cache::UsageCache;
 use super::window::{counter_window, current_period, period_info};
-use crate::billing::types::TenantId;
-use crate::error::{AppError, AppResult};
+use super::Refusal;
+use crate::error::AppResult;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::usage::UsageRepository;
 
-/// After `refusal` (a `quota_exceeded` error for an event at `at`) was answered: writes the
+/// After `refusal` (of an event at `at`) was answered: writes the
 /// window's `quota.exceeded` event if no refusal in that window has. A failure here is logged,
 /// not answered: the refusal stands, and the next one tries again.
 pub(super) async fn quota_exceeded_once(
     pool: &PgPool,
     cache: &UsageCache,
-    tenant: &TenantId,
-    refusal: &AppError,
+    refusal: &Refusal,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) {
-    if let Err(e) = notify(pool, cache, tenant, refusal, at, now).await {
-        tracing::warn!(tenant.id = tenant.as_str(), error = %e, "quota.exceeded event not written");
+    if let Err(e) = notify(pool, cache, refusal, at, now).await {
+        let tenant = refusal.tenant_id.as_str();
+        tracing::warn!(tenant.id = tenant, error = %e, "quota.exceeded event not written");
     }
 }
 
 async fn notify(
     pool: &PgPool,
     cache: &UsageCache,
-    tenant: &TenantId,
-    refusal: &AppError,
+    refusal: &Refusal,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let tenant_id = tenant.as_str();
-    let Some(metric) = refusal.extra.get("metric").and_then(Value::as_str) else {
-        return Ok(());
-    };
+    let (tenant_id, metric) = (refusal.tenant_id.as_str(), refusal.metric.as_str());
     // The context the refusal was decided on (it was confirmed against the database, so the
     // cache holds it).
     let Some(ctx) = cache.quota_context(tenant_id, metric).await? else {
@@ -57,9 +53,9 @@ async fn notify(
         let payload = json!({
             "metric": metric,
             "window_start": window_start,
-            "limit": refusal.extra.get("limit"),
-            "used": refusal.extra.get("used"),
-            "requested": refusal.extra.get("requested"),
+            "limit": refusal.view.limit,
+            "used": refusal.view.used,
+            "requested": refusal.requested,
         });
         OutboxRepository::record(&mut tx, "quota.exceeded", Some(tenant_id), payload).await?;
     }

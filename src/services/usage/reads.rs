@@ -15,8 +15,9 @@ use crate::repository::tenants::TenantRepository;
 use crate::repository::usage::{CounterKey, UsageRepository};
 use crate::state::AppState;
 
-/// The answer of an allowed enforce check (fields in the order the service has always sent).
-#[derive(Debug, serde::Serialize)]
+/// The answer of an allowed enforce check (plain values borrowed from the request: the hot
+/// path allocates nothing for its answer but the serialized bytes).
+#[derive(Clone, Copy, Debug)]
 pub struct Allowed<'a> {
     pub allowed: bool,
     pub limit: i64,
@@ -74,10 +75,37 @@ pub async fn enforce<'a>(
     })
 }
 
+/// A metric's limit and use for the quota report (limit 0 without a live subscription).
+#[derive(Clone, Debug)]
+pub struct MetricQuota {
+    pub metric: String,
+    pub kind: MetricKind,
+    pub view: QuotaView,
+}
+
+/// The plan of the live subscription, by id and name.
+#[derive(Clone, Debug)]
+pub struct PlanNames {
+    pub plan_id: String,
+    pub name: String,
+    pub name_ar: String,
+}
+
+/// GET /tenants/{id}/quota: the live subscription's plan and state, every catalogue metric's
+/// figures, and the current period's (exclusive) end.
+#[derive(Clone, Debug)]
+pub struct QuotaReport {
+    pub tenant_id: String,
+    pub plan: Option<PlanNames>,
+    pub status: Option<SubscriptionStatus>,
+    pub usage: Vec<MetricQuota>,
+    pub period_end: Option<NaiveDate>,
+}
+
 struct Snapshot {
-    usage: Value,
+    usage: Vec<MetricQuota>,
     status: Option<SubscriptionStatus>,
-    plan: Option<(String, String, String)>,
+    plan: Option<PlanNames>,
     period_end: Option<NaiveDate>,
 }
 
@@ -105,15 +133,52 @@ async fn snapshot(
     let metrics = PlanRepository::metrics(conn).await?;
     let levels =
         UsageRepository::current_levels(conn, tenant_id, period.map(|p| p.0), today, None).await?;
+    let usage = metrics
+        .into_iter()
+        .map(|m| {
+            let limit = plan.as_ref().map(|p| p.limit_for(&m.metric)).unwrap_or(0);
+            let used = levels.get(&m.metric).copied().unwrap_or(0);
+            MetricQuota {
+                metric: m.metric,
+                kind: m.kind,
+                view: QuotaView { limit, used },
+            }
+        })
+        .collect();
+    Ok(Snapshot {
+        usage,
+        status: sub.as_ref().map(|s| s.status),
+        plan: plan.map(|p| PlanNames {
+            plan_id: p.row.plan_id,
+            name: p.row.name,
+            name_ar: p.row.name_ar,
+        }),
+        period_end: period.map(|p| p.1),
+    })
+}
+
+/// Every catalogue metric's limit and use now (limit 0 without a live subscription).
+pub async fn quota_snapshot(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<MetricQuota>> {
+    Ok(snapshot(conn, tenant_id, now).await?.usage)
+}
+
+/// The `usage` map of GET /tenants/{id}: `{metric: {limit, used, remaining, percentage,
+/// kind}}`, as the quota report sends it. JSON here only until the tenant DTO maps
+/// [`quota_snapshot`] itself (`http::dto::usage::quota_usage` does it for the quota report).
+pub async fn usage_snapshot(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Value> {
     let mut usage = Map::new();
-    for m in metrics {
-        let limit = plan.as_ref().map(|p| p.limit_for(&m.metric)).unwrap_or(0);
-        let view = QuotaView {
-            limit,
-            used: levels.get(&m.metric).copied().unwrap_or(0),
-        };
+    for m in quota_snapshot(conn, tenant_id, now).await? {
+        let view = m.view;
         usage.insert(
-            m.metric.clone(),
+            m.metric,
             json!({
                 "limit": view.limit,
                 "used": view.used,
@@ -124,23 +189,7 @@ async fn snapshot(
             }),
         );
     }
-    Ok(Snapshot {
-        usage: Value::Object(usage),
-        status: sub.as_ref().map(|s| s.status),
-        plan: plan.map(|p| (p.row.plan_id, p.row.name, p.row.name_ar)),
-        period_end: period.map(|p| p.1),
-    })
-}
-
-/// The `usage` map of the quota report, for every metric in the catalogue:
-/// `{metric: {limit, used, remaining, percentage, kind}}`. Without a live subscription every
-/// limit is 0. Used by GET /tenants/{id} as well.
-pub async fn usage_snapshot(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-) -> AppResult<Value> {
-    Ok(snapshot(conn, tenant_id, now).await?.usage)
+    Ok(Value::Object(usage))
 }
 
 /// GET /tenants/{id}/quota. Reads are allowed in every subscription state.
@@ -148,23 +197,17 @@ pub async fn quota_report(
     conn: &mut PgConnection,
     tenant: &TenantId,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<QuotaReport> {
     let tenant_id = tenant.as_str();
     TenantRepository::get(conn, tenant_id)
         .await?
         .ok_or_else(tenant_not_found)?;
     let s = snapshot(conn, tenant_id, now).await?;
-    let (plan_id, plan, plan_ar) = match s.plan {
-        Some((id, name, ar)) => (Some(id), Some(name), Some(ar)),
-        None => (None, None, None),
-    };
-    Ok(json!({
-        "tenant_id": tenant_id,
-        "plan_id": plan_id,
-        "plan": plan,
-        "plan_ar": plan_ar,
-        "subscription_status": s.status,
-        "usage": s.usage,
-        "billing_cycle_ends": s.period_end,
-    }))
+    Ok(QuotaReport {
+        tenant_id: tenant_id.to_string(),
+        plan: s.plan,
+        status: s.status,
+        usage: s.usage,
+        period_end: s.period_end,
+    })
 }

@@ -4,7 +4,6 @@
 //! in the range (`peak`, tracked per billing window).
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
-use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 
 use super::tenant_not_found;
@@ -44,6 +43,33 @@ impl RangeQuery {
     }
 }
 
+/// What a tenant used over `[from, to)`, per catalogue metric.
+#[derive(Clone, Debug)]
+pub struct UsageReport {
+    pub tenant_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub metrics: Vec<MetricUsage>,
+}
+
+/// One metric's use: counters the sum over the range; gauges the level at its end, with
+/// their own figures.
+#[derive(Clone, Debug)]
+pub struct MetricUsage {
+    pub metric: String,
+    pub kind: MetricKind,
+    pub used: i64,
+    pub limit: i64,
+    pub gauge: Option<GaugeFigures>,
+}
+
+/// A gauge's highest level in the range and its level now.
+#[derive(Clone, Copy, Debug)]
+pub struct GaugeFigures {
+    pub peak: i64,
+    pub current: i64,
+}
+
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc()
 }
@@ -54,7 +80,7 @@ pub async fn usage_report(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<UsageReport> {
     let tenant_id = tenant.as_str();
     TenantRepository::get(conn, tenant_id)
         .await?
@@ -94,31 +120,32 @@ pub async fn usage_report(
     let gauges = UsageRepository::gauge_ranges(conn, tenant_id, from, to).await?;
     let levels =
         UsageRepository::current_levels(conn, tenant_id, period.map(|p| p.0), today, None).await?;
-    let mut metrics = Map::new();
+    let mut metrics = Vec::new();
     for m in PlanRepository::metrics(conn).await? {
         let limit = plan.as_ref().map(|p| p.limit_for(&m.metric)).unwrap_or(0);
-        let figures = if m.kind == MetricKind::Gauge {
+        let (used, gauge) = if m.kind == MetricKind::Gauge {
             let g = gauges.get(&m.metric).copied().unwrap_or_default();
-            json!({
-                "kind": m.kind,
-                "used": g.level_at_end,
-                "limit": limit,
-                "peak": g.peak,
-                "current": levels.get(&m.metric).copied().unwrap_or(0),
-            })
+            let current = levels.get(&m.metric).copied().unwrap_or(0);
+            let figures = GaugeFigures {
+                peak: g.peak,
+                current,
+            };
+            (g.level_at_end, Some(figures))
         } else {
-            json!({
-                "kind": m.kind,
-                "used": sums.get(&m.metric).copied().unwrap_or(0),
-                "limit": limit,
-            })
+            (sums.get(&m.metric).copied().unwrap_or(0), None)
         };
-        metrics.insert(m.metric, figures);
+        metrics.push(MetricUsage {
+            metric: m.metric,
+            kind: m.kind,
+            used,
+            limit,
+            gauge,
+        });
     }
-    Ok(json!({
-        "tenant_id": tenant_id,
-        "from": from,
-        "to": to,
-        "metrics": metrics,
-    }))
+    Ok(UsageReport {
+        tenant_id: tenant_id.to_string(),
+        from,
+        to,
+        metrics,
+    })
 }
