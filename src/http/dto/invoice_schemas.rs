@@ -148,7 +148,19 @@ pub fn action_filter() -> Schema {
     )
 }
 
-/// A query value out of `values`.
+/// A query value out of `values`, or blank (empty or only whitespace: the default).
 pub fn one_of_labels(values: &[&str], description: &str) -> Schema {
-    Schema::Object(labels(values.iter().copied(), description).build())
+    let blank = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^\s*$"))
+        .build();
+    Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(labels(values.iter().copied(), "One of the values.").build())
+            .item(blank)
+            .description(Some(format!(
+                "{description} Blank means the default; case and surrounding spaces are ignored."
+            )))
+            .build(),
+    )
 }
