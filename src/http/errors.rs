@@ -70,3 +70,17 @@ impl From<crate::services::lifecycle::SubscriptionError> for AppError {
         }
     }
 }
+
+impl From<crate::services::tenants::TenantError> for AppError {
+    fn from(e: crate::services::tenants::TenantError) -> Self {
+        use crate::services::missing::{subscription_not_found, tenant_not_found};
+        use crate::services::tenants::TenantError as E;
+        match e {
+            E::TenantNotFound => tenant_not_found(),
+            E::SubscriptionNotFound => subscription_not_found(),
+            E::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
+            E::Database(e) => AppError::internal(e),
+            E::Other(e) => e,
+        }
+    }
+}
