@@ -64,6 +64,51 @@ impl From<crate::services::invoices::InvoiceError> for AppError {
     }
 }
 
+impl From<crate::services::rates::RateError> for AppError {
+    fn from(e: crate::services::rates::RateError) -> Self {
+        use crate::services::rates::RateError;
+        match e {
+            RateError::Database(e) => AppError::internal(e),
+            RateError::Audit(e) => e,
+        }
+    }
+}
+
+impl From<crate::services::lifecycle::SubscriptionError> for AppError {
+    fn from(e: crate::services::lifecycle::SubscriptionError) -> Self {
+        use crate::services::lifecycle::SubscriptionError as E;
+        use crate::services::missing::{subscription_not_found, tenant_not_found};
+        match e {
+            E::TenantNotFound => tenant_not_found(),
+            E::SubscriptionNotFound => subscription_not_found(),
+            E::NothingToChange => AppError::field(
+                "body",
+                "give at least one of plan_id, billing_cycle, payment_method",
+            ),
+            E::UnknownPlan(plan_id) => AppError::unprocessable(
+                "unknown_plan",
+                format!("Plan {plan_id:?} does not exist or is archived"),
+                "الخطة غير موجودة",
+            ),
+            E::NotChangeable(status) => AppError::conflict(
+                "subscription_not_changeable",
+                format!(
+                    "A {status} subscription cannot be changed; settle the open invoices first"
+                ),
+                "لا يمكن تعديل الاشتراك في حالته الحالية",
+            ),
+            E::NotPendingCancellation => AppError::conflict(
+                "not_pending_cancellation",
+                "The subscription has no pending cancellation",
+                "لا يوجد إلغاء معلق لهذا الاشتراك",
+            ),
+            E::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
+            E::Database(e) => AppError::internal(e),
+            E::Other(e) => e,
+        }
+    }
+}
+
 impl From<crate::services::invoice_document::DocumentError> for AppError {
     fn from(e: crate::services::invoice_document::DocumentError) -> Self {
         use crate::services::invoice_document::DocumentError;
@@ -90,6 +135,20 @@ impl From<crate::services::reports::ReportError> for AppError {
                 AppError::internal(anyhow::anyhow!("exchange rate {rate} cannot convert"))
             }
             ReportError::Database(e) => AppError::from(e),
+        }
+    }
+}
+
+impl From<crate::services::tenants::TenantError> for AppError {
+    fn from(e: crate::services::tenants::TenantError) -> Self {
+        use crate::services::missing::{subscription_not_found, tenant_not_found};
+        use crate::services::tenants::TenantError as E;
+        match e {
+            E::TenantNotFound => tenant_not_found(),
+            E::SubscriptionNotFound => subscription_not_found(),
+            E::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
+            E::Database(e) => AppError::internal(e),
+            E::Other(e) => e,
         }
     }
 }

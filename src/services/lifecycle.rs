@@ -14,7 +14,7 @@ use crate::billing::types::{
     TenantId,
 };
 use crate::config::Config;
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::repository::invoices::NewLine;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{PlanRepository, PlanRow};
@@ -22,12 +22,40 @@ use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::{SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
+use crate::services::credits;
 use crate::services::invoicing::{self, InvoiceDraft};
 use crate::services::tenants::subscription_json;
-use crate::services::{credits, tenants};
 
 mod cancel;
 pub use cancel::{cancel, resume, Canceled};
+
+/// What can go wrong with a subscription change (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("tenant not found")]
+    TenantNotFound,
+    #[error("subscription not found")]
+    SubscriptionNotFound,
+    #[error("give at least one of plan_id, billing_cycle, payment_method")]
+    NothingToChange,
+    #[error("plan {0:?} does not exist or is archived")]
+    UnknownPlan(String),
+    /// A suspended subscription is changed only once its open invoices are settled.
+    #[error("a {0} subscription cannot be changed")]
+    NotChangeable(SubscriptionStatus),
+    #[error("the subscription has no pending cancellation")]
+    NotPendingCancellation,
+    /// Stored data that breaks an invariant (a subscription's plan or currency missing).
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Invoicing and the audit log still answer in the boundary's error type.
+    #[error(transparent)]
+    Other(#[from] AppError),
+}
+
+pub type SubscriptionResult<T> = Result<T, SubscriptionError>;
 
 /// What a subscription change asks for (`None`: kept).
 #[derive(Debug)]
@@ -70,22 +98,17 @@ fn proration_json(p: Option<&ProrationOutcome>) -> Value {
     })
 }
 
-fn not_changeable(status: SubscriptionStatus) -> AppError {
-    AppError::conflict(
-        "subscription_not_changeable",
-        format!("A {status} subscription cannot be changed; settle the open invoices first"),
-        "لا يمكن تعديل الاشتراك في حالته الحالية",
-    )
-}
-
 /// Locks tenant then subscription (the documented order) and returns the live subscription.
-async fn lock_live(conn: &mut PgConnection, tenant: &TenantId) -> AppResult<SubscriptionRow> {
+async fn lock_live(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> SubscriptionResult<SubscriptionRow> {
     TenantRepository::lock(conn, tenant.as_str())
         .await?
-        .ok_or_else(tenants::tenant_not_found)?;
+        .ok_or(SubscriptionError::TenantNotFound)?;
     SubscriptionRepository::lock_live(conn, tenant.as_str())
         .await?
-        .ok_or_else(tenants::subscription_not_found)
+        .ok_or(SubscriptionError::SubscriptionNotFound)
 }
 
 pub async fn change(
@@ -95,18 +118,15 @@ pub async fn change(
     req: ChangeRequest,
     now: DateTime<Utc>,
     actor: &Actor,
-) -> AppResult<Changed> {
+) -> SubscriptionResult<Changed> {
     if req.plan_id.is_none() && req.billing_cycle.is_none() && req.payment_method.is_none() {
-        return Err(AppError::field(
-            "body",
-            "give at least one of plan_id, billing_cycle, payment_method",
-        ));
+        return Err(SubscriptionError::NothingToChange);
     }
     let today = now.date_naive();
     let mut sub = lock_live(conn, tenant).await?;
     let before = snapshot(&sub);
     if sub.status == SubscriptionStatus::Suspended {
-        return Err(not_changeable(sub.status));
+        return Err(SubscriptionError::NotChangeable(sub.status));
     }
     let mut changes: Vec<String> = Vec::new();
     let mut proration: Option<ProrationOutcome> = None;
@@ -114,23 +134,15 @@ pub async fn change(
     if let Some(plan_id) = req.plan_id.as_deref().filter(|p| *p != sub.plan_id) {
         let new_plan = match PlanRepository::get(conn, plan_id).await? {
             Some(p) if p.row.is_active => p,
-            _ => {
-                return Err(AppError::unprocessable(
-                    "unknown_plan",
-                    format!("Plan {plan_id:?} does not exist or is archived"),
-                    "الخطة غير موجودة",
-                ))
-            }
+            _ => return Err(SubscriptionError::UnknownPlan(plan_id.to_string())),
         };
-        let old_plan = PlanRepository::get(conn, &sub.plan_id)
-            .await?
-            .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
-            })?;
+        let old_plan = PlanRepository::get(conn, &sub.plan_id).await?.ok_or(
+            SubscriptionError::Inconsistent("subscription refers to a missing plan"),
+        )?;
         if sub.status != SubscriptionStatus::Trial {
-            let currency = Currency::parse(&sub.currency).ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("unknown subscription currency"))
-            })?;
+            let currency = Currency::parse(&sub.currency).ok_or(
+                SubscriptionError::Inconsistent("unknown subscription currency"),
+            )?;
             let rate = RateRepository::rate_on(conn, currency, today).await?;
             let old_price = convert_from_usd(old_plan.price_usd(sub.billing_cycle), rate);
             let new_price = convert_from_usd(new_plan.price_usd(sub.billing_cycle), rate);
@@ -140,7 +152,7 @@ pub async fn change(
             if net > Decimal::ZERO {
                 let tenant_row = TenantRepository::get(conn, tenant.as_str())
                     .await?
-                    .ok_or_else(tenants::tenant_not_found)?;
+                    .ok_or(SubscriptionError::TenantNotFound)?;
                 let lines = proration_lines(&old_plan.row, &new_plan.row, &p);
                 let inv = invoicing::issue(
                     conn,
@@ -160,9 +172,9 @@ pub async fn change(
                     },
                 )
                 .await?
-                .ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!("proration invoice not stored"))
-                })?;
+                .ok_or(SubscriptionError::Inconsistent(
+                    "proration invoice not stored",
+                ))?;
                 invoice_id = Some(inv.invoice_id);
             } else if net < Decimal::ZERO {
                 credits::grant(
@@ -297,7 +309,7 @@ async fn audit_subscription(
     sub: &SubscriptionRow,
     before: Value,
     after: Value,
-) -> AppResult<()> {
+) -> SubscriptionResult<()> {
     let event = AuditEvent {
         tenant_id: Some(&sub.tenant_id),
         action,
@@ -306,5 +318,5 @@ async fn audit_subscription(
         before: Some(before),
         after: Some(after),
     };
-    audit::record(conn, actor, event).await
+    Ok(audit::record(conn, actor, event).await?)
 }

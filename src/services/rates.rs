@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::billing::money::{decimal_from_json, AmountError};
 use crate::billing::types::Currency;
-use crate::error::AppResult;
+use crate::error::AppError;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::rates::{RateRepository, RateRow};
 use crate::services::audit::{self, Actor, AuditEvent};
@@ -17,6 +17,18 @@ use crate::services::audit::{self, Actor, AuditEvent};
 /// Rates are stored as `numeric(18, 6)`: at most 6 decimals and 12 integer digits.
 const RATE_DECIMALS: u32 = 6;
 const RATE_INTEGER_DIGITS: usize = 12;
+
+/// What can go wrong with a rate use case (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum RateError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The audit log still answers in the boundary's error type.
+    #[error(transparent)]
+    Audit(#[from] AppError),
+}
+
+pub type RateResult<T> = Result<T, RateError>;
 
 /// A validated rate change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +104,7 @@ pub struct RateList {
 }
 
 /// Every stored rate and, for every currency of the allow-list, the rate in force on `today`.
-pub async fn list_rates(pool: &PgPool, today: NaiveDate) -> AppResult<RateList> {
+pub async fn list_rates(pool: &PgPool, today: NaiveDate) -> RateResult<RateList> {
     let mut conn = pool.acquire().await?;
     let rows = RateRepository::list(&mut conn).await?;
     let mut current = Vec::with_capacity(Currency::ALL.len());
@@ -109,7 +121,7 @@ pub struct StoredRate {
 }
 
 /// Stores a rate. The outbox event carries the rate in force on that date before the change.
-pub async fn set_rate(pool: &PgPool, change: RateChange, actor: &Actor) -> AppResult<StoredRate> {
+pub async fn set_rate(pool: &PgPool, change: RateChange, actor: &Actor) -> RateResult<StoredRate> {
     let mut tx = pool.begin().await?;
     let (row, inserted) = store(&mut tx, change, actor).await?;
     tx.commit().await?;
@@ -120,7 +132,7 @@ async fn store(
     conn: &mut PgConnection,
     change: RateChange,
     actor: &Actor,
-) -> AppResult<(RateRow, bool)> {
+) -> RateResult<(RateRow, bool)> {
     RateRepository::lock_currency(conn, change.currency).await?;
     // Before the earliest stored rate there is none in force; that is not an error here.
     let previous = RateRepository::rate_on(conn, change.currency, change.effective_date)

@@ -205,7 +205,24 @@ pub fn subscription_json(s: &SubscriptionRow) -> Value {
     })
 }
 
-pub use crate::services::missing::{subscription_not_found, tenant_not_found};
+/// What can go wrong reading a tenant (`http::errors` turns it into the envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("tenant not found")]
+    TenantNotFound,
+    #[error("subscription not found")]
+    SubscriptionNotFound,
+    /// Stored data that breaks an invariant (a subscription's plan missing).
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The usage snapshot still answers in the boundary's error type.
+    #[error(transparent)]
+    Other(#[from] AppError),
+}
+
+pub type TenantResult<T> = Result<T, TenantError>;
 
 /// A tenant, its latest subscription and its usage per metric (the quota view).
 #[derive(Debug)]
@@ -220,10 +237,10 @@ pub async fn get_tenant(
     conn: &mut PgConnection,
     tenant_id: &TenantId,
     now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<TenantView> {
+) -> TenantResult<TenantView> {
     let tenant = TenantRepository::get(conn, tenant_id.as_str())
         .await?
-        .ok_or_else(tenant_not_found)?;
+        .ok_or(TenantError::TenantNotFound)?;
     let subscription = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str()).await?;
     let usage = crate::services::usage::usage_snapshot(conn, tenant_id.as_str(), now).await?;
     Ok(TenantView {
@@ -236,7 +253,7 @@ pub async fn get_tenant(
 pub async fn list_tenants(
     conn: &mut PgConnection,
     page: &PageRequest,
-) -> AppResult<Page<TenantRow>> {
+) -> TenantResult<Page<TenantRow>> {
     let (items, total, has_more) =
         TenantRepository::list(conn, page.limit, page.starting_after.as_deref()).await?;
     Ok(Page {
@@ -260,15 +277,15 @@ pub async fn get_subscription(
     conn: &mut PgConnection,
     tenant_id: &TenantId,
     today: NaiveDate,
-) -> AppResult<SubscriptionView> {
+) -> TenantResult<SubscriptionView> {
     let subscription = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str())
         .await?
-        .ok_or_else(subscription_not_found)?;
+        .ok_or(TenantError::SubscriptionNotFound)?;
     let plan = PlanRepository::get(conn, &subscription.plan_id)
         .await?
-        .ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
-        })?;
+        .ok_or(TenantError::Inconsistent(
+            "subscription refers to a missing plan",
+        ))?;
     let yer_rate = plans::yer_rate(conn, today).await?;
     let days_remaining = (subscription.end_date - today).num_days().max(0);
     Ok(SubscriptionView {

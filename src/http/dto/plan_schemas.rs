@@ -42,7 +42,6 @@ fn feature_input_schema() -> RefOr<Schema> {
                 .schema_type(Type::Integer)
                 .minimum(Some(-1)),
         )
-        .required("key")
         .additional_properties(Some(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ));

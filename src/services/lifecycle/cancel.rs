@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::{audit_subscription, lock_live, snapshot};
+use super::{audit_subscription, lock_live, snapshot, SubscriptionError, SubscriptionResult};
 use crate::billing::types::TenantId;
-use crate::error::{AppError, AppResult};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::services::audit::{self, Actor};
@@ -28,7 +27,7 @@ pub async fn cancel(
     immediate: bool,
     now: DateTime<Utc>,
     actor: &Actor,
-) -> AppResult<Canceled> {
+) -> SubscriptionResult<Canceled> {
     let sub = lock_live(conn, tenant).await?;
     let today = now.date_naive();
     let saved: SubscriptionRow = if immediate {
@@ -87,14 +86,10 @@ pub async fn resume(
     conn: &mut PgConnection,
     tenant: &TenantId,
     actor: &Actor,
-) -> AppResult<SubscriptionRow> {
+) -> SubscriptionResult<SubscriptionRow> {
     let sub = lock_live(conn, tenant).await?;
     if !sub.cancel_at_period_end {
-        return Err(AppError::conflict(
-            "not_pending_cancellation",
-            "The subscription has no pending cancellation",
-            "لا يوجد إلغاء معلق لهذا الاشتراك",
-        ));
+        return Err(SubscriptionError::NotPendingCancellation);
     }
     let saved = set_cancel_flag(conn, &sub, false).await?;
     let (old, new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
@@ -106,7 +101,7 @@ async fn set_cancel_flag(
     conn: &mut PgConnection,
     sub: &SubscriptionRow,
     on: bool,
-) -> AppResult<SubscriptionRow> {
+) -> SubscriptionResult<SubscriptionRow> {
     Ok(sqlx::query_as(&format!(
         "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1 RETURNING {}",
         crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
