@@ -12,6 +12,55 @@ use crate::auth::{issue_token, Role};
 use crate::cli::{Command, DbCommand};
 use crate::config::Config;
 
+/// `token`: prints a signed token for the role (and tenant).
+fn token(
+    config: &Config,
+    role: &str,
+    tenant: Option<&str>,
+    subject: &str,
+    ttl: i64,
+) -> anyhow::Result<u8> {
+    let role = Role::parse(role).with_context(|| {
+        format!("unknown role {role:?}: use super_admin, tenant_admin, tenant_user or service")
+    })?;
+    if matches!(role, Role::TenantAdmin | Role::TenantUser) && tenant.is_none() {
+        bail!("--tenant is required for the {} role", role.as_str());
+    }
+    if let Some(t) = tenant {
+        crate::billing::types::TenantId::parse(t).map_err(anyhow::Error::msg)?;
+    }
+    println!(
+        "{}",
+        issue_token(&config.jwt_secret, subject, role, tenant, ttl)?
+    );
+    Ok(0)
+}
+
+/// `db embedded [--stop]`: starts (or reuses) the embedded server and prints its URL, or stops it.
+async fn embedded(config: &Config, stop: bool) -> anyhow::Result<u8> {
+    let pgdata = config.embedded_pgdata.clone();
+    if stop {
+        let stopped =
+            tokio::task::spawn_blocking(move || crate::db::embedded::stop(pgdata.as_deref()))
+                .await??;
+        println!(
+            "{}",
+            if stopped {
+                "embedded PostgreSQL stopped"
+            } else {
+                "embedded PostgreSQL was not running"
+            }
+        );
+    } else {
+        let url = tokio::task::spawn_blocking(move || {
+            crate::db::embedded::ensure_running(pgdata.as_deref())
+        })
+        .await??;
+        println!("{url}");
+    }
+    Ok(0)
+}
+
 /// How long a command waits for PostgreSQL to answer before giving up. Commands are run by
 /// people and deploy scripts, who should hear about a wrong DATABASE_URL in seconds, not after
 /// the service's pool timeout.
@@ -45,50 +94,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<u8> {
             tenant,
             subject,
             ttl,
-        } => {
-            let role = Role::parse(&role).with_context(|| {
-                format!(
-                    "unknown role {role:?}: use super_admin, tenant_admin, tenant_user or service"
-                )
-            })?;
-            if matches!(role, Role::TenantAdmin | Role::TenantUser) && tenant.is_none() {
-                bail!("--tenant is required for the {} role", role.as_str());
-            }
-            if let Some(t) = &tenant {
-                crate::billing::types::TenantId::parse(t).map_err(anyhow::Error::msg)?;
-            }
-            println!(
-                "{}",
-                issue_token(&config.jwt_secret, &subject, role, tenant.as_deref(), ttl)?
-            );
-            Ok(0)
-        }
+        } => token(&config, &role, tenant.as_deref(), &subject, ttl),
         Command::Db { command } => match command {
-            DbCommand::Embedded { stop } => {
-                if stop {
-                    let pgdata = config.embedded_pgdata.clone();
-                    let stopped = tokio::task::spawn_blocking(move || {
-                        crate::db::embedded::stop(pgdata.as_deref())
-                    })
-                    .await??;
-                    println!(
-                        "{}",
-                        if stopped {
-                            "embedded PostgreSQL stopped"
-                        } else {
-                            "embedded PostgreSQL was not running"
-                        }
-                    );
-                } else {
-                    let pgdata = config.embedded_pgdata.clone();
-                    let url = tokio::task::spawn_blocking(move || {
-                        crate::db::embedded::ensure_running(pgdata.as_deref())
-                    })
-                    .await??;
-                    println!("{url}");
-                }
-                Ok(0)
-            }
+            DbCommand::Embedded { stop } => embedded(&config, stop).await,
             DbCommand::Init {
                 seed,
                 drop,

@@ -101,51 +101,11 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase) {
-            None => Environment::Development,
-            Some(v) => match v.as_str() {
-                "production" | "prod" => Environment::Production,
-                "development" | "dev" => Environment::Development,
-                "test" | "testing" => Environment::Test,
-                other => {
-                    return Err(ConfigError(format!(
-                        "ENVIRONMENT must be production, development or test, not {other:?}"
-                    )))
-                }
-            },
-        };
+        let environment = environment(&var)?;
         let jwt_secret = jwt_secret(&var, environment)?;
         let jwt_policy = jwt_policy(&var)?;
-        let yer_exchange_rate = match var("YER_EXCHANGE_RATE") {
-            None => None,
-            Some(v) => {
-                let rate: Decimal = v.parse().map_err(|_| {
-                    ConfigError(format!(
-                        "YER_EXCHANGE_RATE must be a decimal number, not {v:?}"
-                    ))
-                })?;
-                if rate <= Decimal::ZERO {
-                    return Err(ConfigError("YER_EXCHANGE_RATE must be positive".into()));
-                }
-                Some(rate)
-            }
-        };
-        let log_format = match var("LOG_FORMAT").as_deref() {
-            None => {
-                if environment == Environment::Production {
-                    LogFormat::Json
-                } else {
-                    LogFormat::Pretty
-                }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "LOG_FORMAT must be json or pretty, not {other:?}"
-                )))
-            }
-        };
+        let yer_exchange_rate = yer_exchange_rate(&var)?;
+        let log_format = log_format(&var, environment)?;
         Ok(Config {
             database_url: var("DATABASE_URL"),
             db_pool_size: parse_num(&var, "DB_POOL_SIZE", 20, 1, 1000)?,
@@ -161,12 +121,7 @@ impl Config {
             jwt_secret,
             jwt_policy,
             api_keys: var("AUTH_API_KEYS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|k| k.trim().to_string())
-                        .filter(|k| !k.is_empty())
-                        .collect()
-                })
+                .map(|v| comma_list(&v))
                 .unwrap_or_default(),
             yer_exchange_rate,
             invoice_due_days: parse_num(&var, "INVOICE_DUE_DAYS", 7, 0, 365)?,
@@ -188,15 +143,7 @@ impl Config {
             redis_url: var("REDIS_URL"),
             log_format,
             billing_run_hour: parse_num(&var, "BILLING_RUN_HOUR", 2, 0, 23)?,
-            scheduler_enabled: match var("SCHEDULER_ENABLED").as_deref() {
-                None | Some("true") | Some("1") => true,
-                Some("false") | Some("0") => false,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "SCHEDULER_ENABLED must be true or false, not {other:?}"
-                    )))
-                }
-            },
+            scheduler_enabled: parse_bool(&var, "SCHEDULER_ENABLED", true)?,
             // Up to two years, the longest the HSTS preload list asks for; 0 tells browsers to
             // forget an earlier policy.
             hsts_max_age: match var("HSTS_MAX_AGE") {
@@ -226,6 +173,75 @@ impl Config {
         cfg.api_keys = vec!["test-service-key".to_string()];
         cfg
     }
+}
+
+fn environment(var: &impl Fn(&str) -> Option<String>) -> Result<Environment, ConfigError> {
+    let Some(v) = var("ENVIRONMENT").map(|v| v.to_ascii_lowercase()) else {
+        return Ok(Environment::Development);
+    };
+    match v.as_str() {
+        "production" | "prod" => Ok(Environment::Production),
+        "development" | "dev" => Ok(Environment::Development),
+        "test" | "testing" => Ok(Environment::Test),
+        other => Err(ConfigError(format!(
+            "ENVIRONMENT must be production, development or test, not {other:?}"
+        ))),
+    }
+}
+
+fn yer_exchange_rate(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Decimal>, ConfigError> {
+    let Some(v) = var("YER_EXCHANGE_RATE") else {
+        return Ok(None);
+    };
+    let rate: Decimal = v.parse().map_err(|_| {
+        ConfigError(format!(
+            "YER_EXCHANGE_RATE must be a decimal number, not {v:?}"
+        ))
+    })?;
+    if rate <= Decimal::ZERO {
+        return Err(ConfigError("YER_EXCHANGE_RATE must be positive".into()));
+    }
+    Ok(Some(rate))
+}
+
+/// JSON in production unless told otherwise, readable text elsewhere.
+fn log_format(
+    var: &impl Fn(&str) -> Option<String>,
+    environment: Environment,
+) -> Result<LogFormat, ConfigError> {
+    match var("LOG_FORMAT").as_deref() {
+        None if environment == Environment::Production => Ok(LogFormat::Json),
+        None => Ok(LogFormat::Pretty),
+        Some("json") => Ok(LogFormat::Json),
+        Some("pretty") => Ok(LogFormat::Pretty),
+        Some(other) => Err(ConfigError(format!(
+            "LOG_FORMAT must be json or pretty, not {other:?}"
+        ))),
+    }
+}
+
+fn parse_bool(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None => Ok(default),
+        Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(ConfigError(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect()
 }
 
 /// `JWT_SECRET`, or `JWT_SECRET_KEY` as every other SAHOOL service names it. Both set to

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod gateways;
 pub mod http;
 pub mod jobs;

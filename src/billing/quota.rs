@@ -32,7 +32,9 @@ impl QuotaView {
     }
 
     /// Percentage of the limit used, one decimal; `None` when unlimited. 0-limit metrics report
-    /// 100 once anything is used, else 0.
+    /// 100 once anything is used, else 0. A share of a count, not money: computed exactly in
+    /// integers and only the rounded tenths become a float for the JSON number.
+    #[allow(clippy::float_arithmetic)]
     pub fn percentage(&self) -> Option<f64> {
         if self.is_unlimited() {
             return None;

@@ -69,29 +69,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 "/tenants/{tenant_id}/payments",
             ],
         ))
-        .merge(legacy(
-            routes::lifecycle::router(),
-            &[
-                "/tenants/{tenant_id}/subscription",
-                "/tenants/{tenant_id}/cancel",
-                "/tenants/{tenant_id}/subscription/cancel",
-                "/tenants/{tenant_id}/subscription/resume",
-            ],
-        ))
+        .merge(routes::lifecycle::router())
         .merge(routes::plans::router())
-        .merge(legacy(routes::rates::router(), &["/exchange-rates"]))
+        .merge(routes::rates::router())
         .merge(legacy(
             routes::reports::router(),
             &["/reports/revenue", "/reports/subscriptions"],
         ))
-        .merge(legacy(
-            routes::tenants::router(),
-            &[
-                "/tenants",
-                "/tenants/{tenant_id}",
-                "/tenants/{tenant_id}/subscription",
-            ],
-        ))
+        .merge(routes::tenants::router())
         .merge(routes::usage::router())
         .merge(legacy(routes::refunds::router(), &["/refunds"]))
         .merge(legacy(

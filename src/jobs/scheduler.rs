@@ -9,35 +9,18 @@ use chrono::{NaiveDate, Timelike};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::repository::job_runs::JobRunRepository;
 use crate::state::AppState;
 
 const JOB: &str = "daily_billing";
 
 /// Claims the run for `date`; true when this replica should do it.
 pub async fn claim(pool: &PgPool, date: NaiveDate) -> sqlx::Result<bool> {
-    let claimed: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO job_runs (job, run_date) VALUES ($1, $2)
-         ON CONFLICT (job, run_date) DO UPDATE SET started_at = now(), updated_at = now()
-            WHERE job_runs.finished_at IS NULL AND job_runs.started_at < now() - interval '1 hour'
-         RETURNING 1",
-    )
-    .bind(JOB)
-    .bind(date)
-    .fetch_optional(pool)
-    .await?;
-    Ok(claimed.is_some())
+    JobRunRepository::claim(pool, JOB, date).await
 }
 
 async fn finish(pool: &PgPool, date: NaiveDate, report: &serde_json::Value) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE job_runs SET finished_at = now(), report = $3 WHERE job = $1 AND run_date = $2",
-    )
-    .bind(JOB)
-    .bind(date)
-    .bind(report)
-    .execute(pool)
-    .await?;
-    Ok(())
+    JobRunRepository::finish(pool, JOB, date, report).await
 }
 
 /// One scheduler tick: run today's jobs if due and not yet claimed.

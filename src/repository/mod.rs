@@ -3,11 +3,15 @@
 //! its tenant.
 
 pub mod audit;
+pub mod dunning;
 pub mod invoices;
+pub mod job_runs;
 pub mod outbox;
+pub mod overage;
 pub mod payments;
 pub mod plans;
 pub mod rates;
+pub mod renewal;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;

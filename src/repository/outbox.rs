@@ -7,7 +7,30 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::events::{Event, TenantEvent};
+
 pub struct OutboxRepository;
+
+/// The envelope every payload carries: `event_id`, `type`, `occurred_at`, `tenant_id`. Payloads
+/// may carry gateway or client text (a failure reason), so the result is made storable.
+fn envelope(
+    mut body: Map<String, Value>,
+    event_id: Uuid,
+    event_type: &str,
+    tenant_id: Option<&str>,
+    occurred_at: DateTime<Utc>,
+) -> Value {
+    body.insert("event_id".into(), Value::from(event_id.to_string()));
+    body.insert("type".into(), Value::from(event_type));
+    body.insert("occurred_at".into(), Value::from(occurred_at.to_rfc3339()));
+    body.insert(
+        "tenant_id".into(),
+        tenant_id.map(Value::from).unwrap_or(Value::Null),
+    );
+    let mut body = Value::Object(body);
+    crate::storable::scrub(&mut body);
+    body
+}
 
 /// An unpublished event as the relay needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -60,7 +83,7 @@ impl OutboxRepository {
     ) -> sqlx::Result<Uuid> {
         let event_id = Uuid::new_v4();
         let occurred_at = chrono::Utc::now();
-        let mut body = match payload {
+        let body = match payload {
             Value::Object(m) => m,
             other => {
                 let mut m = Map::new();
@@ -68,16 +91,7 @@ impl OutboxRepository {
                 m
             }
         };
-        body.insert("event_id".into(), Value::from(event_id.to_string()));
-        body.insert("type".into(), Value::from(event_type));
-        body.insert("occurred_at".into(), Value::from(occurred_at.to_rfc3339()));
-        body.insert(
-            "tenant_id".into(),
-            tenant_id.map(Value::from).unwrap_or(Value::Null),
-        );
-        let mut body = Value::Object(body);
-        // Payloads may carry gateway or client text (a failure reason).
-        crate::storable::scrub(&mut body);
+        let body = envelope(body, event_id, event_type, tenant_id, occurred_at);
         sqlx::query(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -91,6 +105,72 @@ impl OutboxRepository {
         .execute(conn)
         .await?;
         Ok(event_id)
+    }
+
+    /// Records one event of the catalogue (`crate::events`).
+    pub async fn record_event(
+        conn: &mut PgConnection,
+        tenant_id: Option<&str>,
+        event: &Event,
+    ) -> sqlx::Result<Uuid> {
+        Self::record(
+            conn,
+            event.event_type(),
+            tenant_id,
+            Value::Object(event.payload()),
+        )
+        .await
+    }
+
+    /// Records many events in one statement (the set-based jobs): the payloads are built here,
+    /// in Rust, and passed as arrays, so no event is assembled in SQL.
+    pub async fn record_events(
+        conn: &mut PgConnection,
+        events: &[TenantEvent],
+    ) -> sqlx::Result<u64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let occurred_at = chrono::Utc::now();
+        let n = events.len();
+        let (mut ids, mut subjects, mut types, mut tenants, mut payloads) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for e in events {
+            let event_id = Uuid::new_v4();
+            let event_type = e.event.event_type();
+            let tenant = e.tenant_id.as_deref();
+            ids.push(event_id);
+            subjects.push(format!("sahool.billing.{event_type}"));
+            types.push(event_type);
+            tenants.push(e.tenant_id.clone());
+            payloads.push(envelope(
+                e.event.payload(),
+                event_id,
+                event_type,
+                tenant,
+                occurred_at,
+            ));
+        }
+        let done = sqlx::query(
+            "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
+             SELECT e.id, e.subject, e.type, e.tenant, e.payload, $6
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+                  AS e(id, subject, type, tenant, payload)",
+        )
+        .bind(&ids)
+        .bind(&subjects)
+        .bind(&types)
+        .bind(&tenants)
+        .bind(&payloads)
+        .bind(occurred_at)
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Locks up to `limit` unpublished events, oldest first. Rows another relay holds are

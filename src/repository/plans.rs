@@ -102,6 +102,16 @@ const PLAN_COLUMNS: &str = "plan_id, name, name_ar, description, description_ar,
 pub struct PlanRepository;
 
 impl PlanRepository {
+    /// Locks the plan's row until the transaction ends; false when there is no such plan.
+    pub async fn lock(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<bool> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
+                .bind(plan_id)
+                .fetch_optional(conn)
+                .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn get(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<Option<Plan>> {
         let row: Option<PlanRow> = sqlx::query_as(&format!(
             "SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1"

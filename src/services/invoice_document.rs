@@ -153,4 +153,4 @@ pub async fn render(
     Ok(html::render(&doc, opts))
 }
 
-pub use text::{escape_html, localize_digits, status_label};
+pub use text::{localize_digits, status_label};

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::billing::money::{convert_from_usd, money_string};
 use crate::billing::proration::{prorate, Proration};
@@ -26,12 +26,48 @@ use crate::services::invoicing::{self, InvoiceDraft};
 use crate::services::tenants::subscription_json;
 use crate::services::{credits, tenants};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+mod cancel;
+pub use cancel::{cancel, resume, Canceled};
+
+/// What a subscription change asks for (`None`: kept).
+#[derive(Debug)]
 pub struct ChangeRequest {
     pub plan_id: Option<String>,
     pub billing_cycle: Option<BillingCycle>,
     pub payment_method: Option<PaymentMethod>,
+}
+
+/// The proration of a plan change outside a trial.
+#[derive(Debug, Clone)]
+pub struct ProrationOutcome {
+    pub proration: Proration,
+    pub currency: Currency,
+    /// The proration invoice, when the net is positive.
+    pub invoice_id: Option<Uuid>,
+}
+
+/// A subscription after a change: what changed (one sentence each) and the proration.
+#[derive(Debug)]
+pub struct Changed {
+    pub subscription: SubscriptionRow,
+    pub changes: Vec<String>,
+    pub proration: Option<ProrationOutcome>,
+}
+
+/// The proration as the outbox event and the audit log record it.
+fn proration_json(p: Option<&ProrationOutcome>) -> Value {
+    let Some(p) = p else { return Value::Null };
+    let net = p.proration.net();
+    json!({
+        "credit": money_string(p.proration.credit),
+        "charge": money_string(p.proration.charge),
+        "net": money_string(net),
+        "remaining_days": p.proration.remaining_days,
+        "total_days": p.proration.total_days,
+        "currency": p.currency,
+        "invoice_id": p.invoice_id,
+        "credit_balance_added": if net < Decimal::ZERO { json!(money_string(-net)) } else { Value::Null },
+    })
 }
 
 fn not_changeable(status: SubscriptionStatus) -> AppError {
@@ -59,7 +95,7 @@ pub async fn change(
     req: ChangeRequest,
     now: DateTime<Utc>,
     actor: &Actor,
-) -> AppResult<Value> {
+) -> AppResult<Changed> {
     if req.plan_id.is_none() && req.billing_cycle.is_none() && req.payment_method.is_none() {
         return Err(AppError::field(
             "body",
@@ -73,7 +109,7 @@ pub async fn change(
         return Err(not_changeable(sub.status));
     }
     let mut changes: Vec<String> = Vec::new();
-    let mut proration = Value::Null;
+    let mut proration: Option<ProrationOutcome> = None;
 
     if let Some(plan_id) = req.plan_id.as_deref().filter(|p| *p != sub.plan_id) {
         let new_plan = match PlanRepository::get(conn, plan_id).await? {
@@ -100,7 +136,7 @@ pub async fn change(
             let new_price = convert_from_usd(new_plan.price_usd(sub.billing_cycle), rate);
             let p = prorate(old_price, new_price, sub.start_date, sub.end_date, today);
             let net = p.net();
-            let mut invoice_id = Value::Null;
+            let mut invoice_id = None;
             if net > Decimal::ZERO {
                 let tenant_row = TenantRepository::get(conn, tenant.as_str())
                     .await?
@@ -127,7 +163,7 @@ pub async fn change(
                 .ok_or_else(|| {
                     AppError::internal(anyhow::anyhow!("proration invoice not stored"))
                 })?;
-                invoice_id = json!(inv.invoice_id);
+                invoice_id = Some(inv.invoice_id);
             } else if net < Decimal::ZERO {
                 credits::grant(
                     conn,
@@ -142,15 +178,10 @@ pub async fn change(
                 )
                 .await?;
             }
-            proration = json!({
-                "credit": money_string(p.credit),
-                "charge": money_string(p.charge),
-                "net": money_string(net),
-                "remaining_days": p.remaining_days,
-                "total_days": p.total_days,
-                "currency": currency,
-                "invoice_id": invoice_id,
-                "credit_balance_added": if net < Decimal::ZERO { json!(money_string(-net)) } else { Value::Null },
+            proration = Some(ProrationOutcome {
+                proration: p,
+                currency,
+                invoice_id,
             });
         }
         OutboxRepository::record(
@@ -161,7 +192,7 @@ pub async fn change(
                 "subscription_id": sub.subscription_id,
                 "old_plan": sub.plan_id,
                 "new_plan": plan_id,
-                "proration": proration,
+                "proration": proration_json(proration.as_ref()),
             }),
         )
         .await?;
@@ -202,12 +233,16 @@ pub async fn change(
     let body = snapshot(&saved);
     if !changes.is_empty() {
         let (old, mut new) = audit::changed(&before, &body);
-        if !proration.is_null() {
-            new["proration"] = proration.clone();
+        if proration.is_some() {
+            new["proration"] = proration_json(proration.as_ref());
         }
         audit_subscription(conn, actor, "subscription.change", &saved, old, new).await?;
     }
-    Ok(json!({ "success": true, "subscription": body, "changes": changes, "proration": proration }))
+    Ok(Changed {
+        subscription: saved,
+        changes,
+        proration,
+    })
 }
 
 /// The two lines of a proration invoice. Each is one unit priced at its prorated amount, so
@@ -246,104 +281,6 @@ fn proration_lines(old: &PlanRow, new: &PlanRow, p: &Proration) -> Vec<NewLine> 
             amount: p.charge,
         },
     ]
-}
-
-/// Cancels now (`immediate`: status `canceled`, the period ends today on the service clock)
-/// or at the period end (`cancel_at_period_end`; the renewal job ends it). The answer carries
-/// the Python service's top-level fields (`success`, `status`, `end_date`, `message_ar`) beside
-/// the subscription object.
-pub async fn cancel(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    immediate: bool,
-    now: DateTime<Utc>,
-    actor: &Actor,
-) -> AppResult<Value> {
-    let sub = lock_live(conn, tenant).await?;
-    let today = now.date_naive();
-    let saved: SubscriptionRow = if immediate {
-        // The period is [start_date, end_date): ending it today leaves today out. A
-        // subscription canceled on its first day keeps an empty period (end = start).
-        let row = sqlx::query_as(&format!(
-            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
-                 end_date = GREATEST($3, start_date), next_billing_date = GREATEST($3, start_date)
-             WHERE subscription_id = $1 RETURNING {}",
-            crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
-        ))
-        .bind(sub.subscription_id)
-        .bind(now)
-        .bind(today)
-        .fetch_one(&mut *conn)
-        .await?;
-        OutboxRepository::record(
-            conn,
-            "subscription.canceled",
-            Some(tenant.as_str()),
-            json!({"subscription_id": sub.subscription_id, "at_period_end": false}),
-        )
-        .await?;
-        row
-    } else {
-        set_cancel_flag(conn, &sub, true).await?
-    };
-    let (old, mut new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
-    new["immediate"] = json!(immediate);
-    audit_subscription(conn, actor, "subscription.cancel", &saved, old, new).await?;
-    let (message, message_ar) = if immediate {
-        (
-            format!("The subscription is canceled as of {}", saved.end_date),
-            "تم إلغاء اشتراكك فوراً.".to_string(),
-        )
-    } else {
-        // The last day the subscription is active, inclusive (end_date is exclusive).
-        let last = saved.end_date.pred_opt().unwrap_or(saved.end_date);
-        (
-            format!(
-                "The subscription will be canceled at the end of the period; it stays active through {last}"
-            ),
-            format!(
-                "تم إلغاء اشتراكك. سيظل حسابك نشطاً حتى نهاية الفترة المدفوعة ({last} ضمناً)."
-            ),
-        )
-    };
-    Ok(json!({
-        "success": true,
-        "status": saved.status,
-        "end_date": saved.end_date,
-        "message": message,
-        "message_ar": message_ar,
-        "subscription": subscription_json(&saved),
-    }))
-}
-
-pub async fn resume(conn: &mut PgConnection, tenant: &TenantId, actor: &Actor) -> AppResult<Value> {
-    let sub = lock_live(conn, tenant).await?;
-    if !sub.cancel_at_period_end {
-        return Err(AppError::conflict(
-            "not_pending_cancellation",
-            "The subscription has no pending cancellation",
-            "لا يوجد إلغاء معلق لهذا الاشتراك",
-        ));
-    }
-    let saved = set_cancel_flag(conn, &sub, false).await?;
-    let (old, new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
-    audit_subscription(conn, actor, "subscription.resume", &saved, old, new).await?;
-    Ok(json!({ "success": true, "subscription": subscription_json(&saved) }))
-}
-
-async fn set_cancel_flag(
-    conn: &mut PgConnection,
-    sub: &SubscriptionRow,
-    on: bool,
-) -> AppResult<SubscriptionRow> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1 RETURNING {}",
-        crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
-    ))
-    .bind(sub.subscription_id)
-    .bind(on)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// The subscription as the API shows it, with the cycle that starts at the next renewal.

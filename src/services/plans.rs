@@ -163,9 +163,14 @@ fn finish_checks(checks: Checks, unknown: Vec<String>) -> PlanResult<()> {
     }
 }
 
+/// A list holds feature objects: a `null` member is refused, as the document's schema says.
 fn check_features(features: &Value, checks: &mut Checks) {
     if !(features.is_array() || features.is_object()) {
         checks.push("features", "must be a list of features or an object");
+    }
+    let items = features.as_array().into_iter().flatten().enumerate();
+    for (i, _) in items.filter(|(_, f)| !f.is_object()) {
+        checks.push(&format!("features[{i}]"), "must be a feature object");
     }
 }
 
@@ -362,11 +367,9 @@ async fn locked_snapshot(
     plan_id: &str,
     rate: Decimal,
 ) -> PlanResult<Value> {
-    sqlx::query("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
-        .bind(plan_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(PlanError::NotFound)?;
+    if !PlanRepository::lock(conn, plan_id).await? {
+        return Err(PlanError::NotFound);
+    }
     let plan = PlanRepository::get(conn, plan_id)
         .await?
         .ok_or(PlanError::NotFound)?;

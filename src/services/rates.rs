@@ -2,34 +2,21 @@
 //! setting a currency's rate from a date on. Issued invoices keep the rate stored on them; only
 //! invoices issued later pick up a change.
 
-use axum::http::StatusCode;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
-use crate::billing::money::decimal_from_json;
+use crate::billing::money::{decimal_from_json, AmountError};
 use crate::billing::types::Currency;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::rates::{RateRepository, RateRow};
 use crate::services::audit::{self, Actor, AuditEvent};
-use crate::services::validate::Checks;
 
 /// Rates are stored as `numeric(18, 6)`: at most 6 decimals and 12 integer digits.
 const RATE_DECIMALS: u32 = 6;
 const RATE_INTEGER_DIGITS: usize = 12;
-
-/// Every field optional and loosely typed so each problem is reported as a 422 naming its field
-/// (a missing or mistyped field would otherwise be reported against the whole body).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetRateRequest {
-    pub currency: Option<Value>,
-    pub rate: Option<Value>,
-    pub effective_date: Option<Value>,
-}
 
 /// A validated rate change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +47,22 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-fn parse_rate(v: &Value) -> Result<Decimal, &'static str> {
-    let d =
-        decimal_from_json(v).map_err(|_| "must be a decimal number given as a string or number")?;
+/// A decimal from JSON. A number in exponent form (`2e-06`: how float serializers write small
+/// values, and how serde_json prints them back) is read by its exact value; a string must be
+/// plain decimal text.
+pub fn json_decimal(v: &Value) -> Result<Decimal, AmountError> {
+    if let Value::Number(n) = v {
+        let text = n.to_string();
+        if text.contains(['e', 'E']) {
+            return Decimal::from_scientific(&text).map_err(|_| AmountError::NotANumber);
+        }
+    }
+    decimal_from_json(v)
+}
+
+/// A rate as given (string or number): > 0, at most 6 decimals and 12 integer digits.
+pub fn parse_rate(v: &Value) -> Result<Decimal, &'static str> {
+    let d = json_decimal(v).map_err(|_| "must be a decimal number given as a string or number")?;
     if d <= Decimal::ZERO {
         return Err("must be greater than zero");
     }
@@ -76,69 +76,6 @@ fn parse_rate(v: &Value) -> Result<Decimal, &'static str> {
     Ok(n)
 }
 
-impl SetRateRequest {
-    /// Checks every field, reporting all problems at once; `today` is the default date.
-    pub fn validate(&self, today: NaiveDate) -> AppResult<RateChange> {
-        let mut checks = Checks::default();
-        let currency = match &self.currency {
-            None | Some(Value::Null) => {
-                checks.push("currency", "is required");
-                None
-            }
-            Some(Value::String(s)) => match Currency::parse(s) {
-                Some(Currency::Usd) => {
-                    checks.push("currency", "USD is the base currency; its rate is always 1");
-                    None
-                }
-                Some(c) => Some(c),
-                None => {
-                    checks.push("currency", "must be one of YER, SAR, AED, EUR");
-                    None
-                }
-            },
-            Some(_) => {
-                checks.push("currency", "must be a currency code string");
-                None
-            }
-        };
-        let rate = match &self.rate {
-            None | Some(Value::Null) => {
-                checks.push("rate", "is required");
-                None
-            }
-            Some(v) => parse_rate(v)
-                .map_err(|issue| checks.push("rate", issue))
-                .ok(),
-        };
-        let effective_date = match &self.effective_date {
-            None | Some(Value::Null) => Some(today),
-            Some(Value::String(s)) => {
-                let d = parse_date(s);
-                if d.is_none() {
-                    checks.push("effective_date", "must be a date as YYYY-MM-DD");
-                }
-                d
-            }
-            Some(_) => {
-                checks.push("effective_date", "must be a date string as YYYY-MM-DD");
-                None
-            }
-        };
-        checks.finish()?;
-        match (currency, rate, effective_date) {
-            (Some(currency), Some(rate), Some(effective_date)) => Ok(RateChange {
-                currency,
-                rate,
-                effective_date,
-            }),
-            // finish() returned early for every missing piece.
-            _ => Err(AppError::internal(anyhow::anyhow!(
-                "rate validation incomplete"
-            ))),
-        }
-    }
-}
-
 fn row_json(r: &RateRow) -> Value {
     json!({
         "currency": r.currency,
@@ -148,41 +85,35 @@ fn row_json(r: &RateRow) -> Value {
     })
 }
 
-/// `{rates: [...], current: {USD: "1.00", YER: ..., ...}}`: every stored rate, and for every
-/// currency of the allow-list the rate in force on `today`.
-pub async fn list_rates(pool: &PgPool, today: NaiveDate) -> AppResult<Value> {
-    let mut conn = pool.acquire().await?;
-    let rows = RateRepository::list(&mut conn).await?;
-    let mut current = Map::new();
-    for c in Currency::ALL {
-        let rate = RateRepository::rate_on(&mut conn, *c, today).await?;
-        current.insert(c.code().to_string(), Value::from(rate_text(rate)));
-    }
-    Ok(json!({
-        "rates": rows.iter().map(row_json).collect::<Vec<_>>(),
-        "current": current,
-    }))
+/// Every stored rate, and for every currency of the allow-list the rate in force on a day.
+pub struct RateList {
+    pub rows: Vec<RateRow>,
+    pub current: Vec<(Currency, Decimal)>,
 }
 
-/// Stores a rate: 201 when the currency had none for that date, 200 when it replaced one.
-/// The outbox event carries the rate in force on that date before the change.
-pub async fn set_rate(
-    pool: &PgPool,
-    change: RateChange,
-    actor: &Actor,
-) -> AppResult<(StatusCode, Value)> {
+/// Every stored rate and, for every currency of the allow-list, the rate in force on `today`.
+pub async fn list_rates(pool: &PgPool, today: NaiveDate) -> AppResult<RateList> {
+    let mut conn = pool.acquire().await?;
+    let rows = RateRepository::list(&mut conn).await?;
+    let mut current = Vec::with_capacity(Currency::ALL.len());
+    for c in Currency::ALL {
+        current.push((*c, RateRepository::rate_on(&mut conn, *c, today).await?));
+    }
+    Ok(RateList { rows, current })
+}
+
+/// A stored rate and whether it was new for its date (false: it replaced that day's rate).
+pub struct StoredRate {
+    pub row: RateRow,
+    pub inserted: bool,
+}
+
+/// Stores a rate. The outbox event carries the rate in force on that date before the change.
+pub async fn set_rate(pool: &PgPool, change: RateChange, actor: &Actor) -> AppResult<StoredRate> {
     let mut tx = pool.begin().await?;
     let (row, inserted) = store(&mut tx, change, actor).await?;
     tx.commit().await?;
-    let status = if inserted {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        json!({ "success": true, "replaced": !inserted, "rate": row_json(&row) }),
-    ))
+    Ok(StoredRate { row, inserted })
 }
 
 async fn store(
@@ -236,38 +167,13 @@ async fn store(
 mod tests {
     use super::*;
 
-    fn req(v: Value) -> SetRateRequest {
-        serde_json::from_value(v).unwrap()
-    }
-
     #[test]
-    fn rates_take_strings_or_numbers_with_up_to_six_decimals() {
-        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        let c = req(json!({"currency": "yer", "rate": "260.123456"}))
-            .validate(today)
-            .unwrap();
-        assert_eq!(c.currency, Currency::Yer);
-        assert_eq!(rate_text(c.rate), "260.123456");
-        assert_eq!(c.effective_date, today);
-        let c = req(json!({"currency": "SAR", "rate": 3.8, "effective_date": "2026-04-01"}))
-            .validate(today)
-            .unwrap();
-        assert_eq!(rate_text(c.rate), "3.80");
-        for bad in [
-            json!("0"),
-            json!(-1),
-            json!("1.1234567"),
-            json!("abc"),
-            json!(true),
-            json!("1e3"),
-        ] {
-            assert!(
-                req(json!({"currency": "YER", "rate": bad}))
-                    .validate(today)
-                    .is_err(),
-                "{bad}"
-            );
-        }
+    fn numbers_in_exponent_form_are_read_by_their_value() {
+        let v: Value = serde_json::from_str("2e-06").unwrap();
+        assert_eq!(parse_rate(&v).map(rate_text), Ok("0.000002".to_string()));
+        assert!(parse_rate(&json!("2e-06")).is_err());
+        let tiny: Value = serde_json::from_str("2e-07").unwrap();
+        assert!(parse_rate(&tiny).is_err());
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! scheduler and an operator's `bill --date`) share the work and never bill a period twice;
 //! the unique (subscription, period_start) key backs that up.
 
-use std::collections::{HashMap, HashSet};
+mod cache;
+
+use cache::RunCache;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -18,12 +19,13 @@ use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, InvoiceKind, SubscriptionStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::repository::invoices::{InvoiceInsert, NewLine};
 use crate::repository::outbox::OutboxRepository;
-use crate::repository::plans::{Plan, PlanRepository};
-use crate::repository::rates::RateRepository;
-use crate::repository::subscriptions::{SubscriptionRow, SUBSCRIPTION_COLUMNS};
-use crate::repository::tenants::{TenantRow, TENANT_COLUMNS};
+use crate::repository::plans::Plan;
+use crate::repository::renewal::{Claim, RenewalRepository};
+use crate::repository::subscriptions::SubscriptionRow;
+use crate::repository::tenants::TenantRow;
 use crate::services::credits;
 use crate::services::invoicing::{self, plan_line, InvoiceDraft};
 use crate::services::overage;
@@ -38,80 +40,6 @@ pub struct RenewalReport {
     /// Subscriptions whose renewal failed (logged); their changes were rolled back and the
     /// next run retries them. The rest of the run is unaffected.
     pub failed: u64,
-}
-
-/// Per-run caches: plans and exchange rates do not change within a run. Per batch: the
-/// tenants of the claimed subscriptions, and which of them have credit or usage at all, so
-/// the common case (no credit, no usage counters) costs no query per subscription.
-#[derive(Default)]
-struct RunCache {
-    plans: HashMap<String, Plan>,
-    rates: HashMap<Currency, Decimal>,
-    tenants: HashMap<String, TenantRow>,
-    with_credit: HashSet<String>,
-    with_usage: HashSet<String>,
-}
-
-impl RunCache {
-    async fn load_batch(
-        &mut self,
-        conn: &mut PgConnection,
-        subs: &[SubscriptionRow],
-    ) -> sqlx::Result<()> {
-        let ids: Vec<&str> = subs.iter().map(|s| s.tenant_id.as_str()).collect();
-        let tenants: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.tenants = tenants
-            .into_iter()
-            .map(|t| (t.tenant_id.clone(), t))
-            .collect();
-        let credit: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT tenant_id FROM credit_balance_entries WHERE tenant_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.with_credit = credit.into_iter().collect();
-        let usage: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT tenant_id FROM usage_counters WHERE tenant_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        self.with_usage = usage.into_iter().collect();
-        Ok(())
-    }
-}
-
-impl RunCache {
-    async fn plan(&mut self, conn: &mut PgConnection, plan_id: &str) -> AppResult<Plan> {
-        if let Some(p) = self.plans.get(plan_id) {
-            return Ok(p.clone());
-        }
-        let p = PlanRepository::get(conn, plan_id).await?.ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
-        })?;
-        self.plans.insert(plan_id.to_string(), p.clone());
-        Ok(p)
-    }
-
-    async fn rate(
-        &mut self,
-        conn: &mut PgConnection,
-        currency: Currency,
-        on: NaiveDate,
-    ) -> AppResult<Decimal> {
-        if let Some(r) = self.rates.get(&currency) {
-            return Ok(*r);
-        }
-        let r = RateRepository::rate_on(conn, currency, on).await?;
-        self.rates.insert(currency, r);
-        Ok(r)
-    }
 }
 
 /// Processes every due subscription as of `today`, `batch` rows per transaction.
@@ -136,7 +64,14 @@ pub async fn run_renewals(
     let mut after: Option<(NaiveDate, Uuid)> = None;
     loop {
         let mut tx = pool.begin().await?;
-        let subs = claim(&mut tx, today.date_naive(), batch, &failed, None, after).await?;
+        let claim = Claim {
+            as_of: today.date_naive(),
+            batch,
+            failed: &failed,
+            only: None,
+            after,
+        };
+        let subs = RenewalRepository::claim(&mut tx, claim).await?;
         let Some(last) = subs.last() else {
             break;
         };
@@ -144,37 +79,9 @@ pub async fn run_renewals(
         let ids: Vec<Uuid> = subs.iter().map(|s| s.subscription_id).collect();
         cache.load_batch(&mut tx, &subs).await?;
         let mut fast = report.clone();
-        let mut advanced = Vec::with_capacity(subs.len());
-        let mut pending: Vec<InvoiceInsert> = Vec::new();
-        let mut ok = true;
-        for sub in subs {
-            match advance(
-                &mut tx,
-                config,
-                &mut cache,
-                sub,
-                today,
-                &mut fast,
-                Some(&mut pending),
-            )
-            .await
-            {
-                Ok(s) => advanced.push(s),
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        // Every invoice of the batch in one statement; a period found already invoiced sends
-        // the batch down the careful path like any other failure.
-        if ok {
-            ok = invoicing::issue_many(&mut tx, today.date_naive().year(), &pending)
-                .await
-                .unwrap_or(false);
-        }
-        if ok {
-            save_periods(&mut tx, &advanced).await?;
+        let advanced = fast_batch(&mut tx, config, &mut cache, subs, today, &mut fast).await;
+        if let Some(advanced) = advanced {
+            RenewalRepository::save_periods(&mut tx, &advanced).await?;
             tx.commit().await?;
             fast.subscriptions_processed += advanced.len() as u64;
             report = fast;
@@ -196,31 +103,27 @@ pub async fn run_renewals(
     Ok(report)
 }
 
-/// Claims due subscriptions (optionally only `only`), skipping rows another run holds.
-async fn claim(
-    conn: &mut PgConnection,
-    as_of: NaiveDate,
-    batch: i64,
-    failed: &[Uuid],
-    only: Option<&[Uuid]>,
-    after: Option<(NaiveDate, Uuid)>,
-) -> sqlx::Result<Vec<SubscriptionRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-         WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
-           AND subscription_id <> ALL($3) AND ($4::uuid[] IS NULL OR subscription_id = ANY($4))
-           AND ($5::date IS NULL OR (next_billing_date, subscription_id) > ($5, $6))
-         ORDER BY next_billing_date, subscription_id
-         LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
-    ))
-    .bind(as_of)
-    .bind(batch)
-    .bind(failed)
-    .bind(only)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .fetch_all(conn)
-    .await
+/// One batch, optimistically: every subscription advanced and every invoice written in one
+/// statement. `None` when anything failed (a period found already invoiced included): the
+/// caller rolls back and takes the careful path.
+async fn fast_batch(
+    tx: &mut PgConnection,
+    config: &Config,
+    cache: &mut RunCache,
+    subs: Vec<SubscriptionRow>,
+    today: DateTime<Utc>,
+    report: &mut RenewalReport,
+) -> Option<Vec<SubscriptionRow>> {
+    let mut advanced = Vec::with_capacity(subs.len());
+    let mut pending: Vec<InvoiceInsert> = Vec::new();
+    for sub in subs {
+        let s = advance(tx, config, cache, sub, today, report, Some(&mut pending)).await;
+        advanced.push(s.ok()?);
+    }
+    invoicing::issue_many(tx, today.date_naive().year(), &pending)
+        .await
+        .unwrap_or(false)
+        .then_some(advanced)
 }
 
 /// Redoes one batch with a savepoint per subscription.
@@ -234,22 +137,21 @@ async fn careful_batch(
     failed: &mut Vec<Uuid>,
 ) -> AppResult<()> {
     let mut tx = pool.begin().await?;
-    let subs = claim(
-        &mut tx,
-        today.date_naive(),
-        ids.len() as i64,
+    let claim = Claim {
+        as_of: today.date_naive(),
+        batch: ids.len() as i64,
         failed,
-        Some(ids),
-        None,
-    )
-    .await?;
+        only: Some(ids),
+        after: None,
+    };
+    let subs = RenewalRepository::claim(&mut tx, claim).await?;
     cache.load_batch(&mut tx, &subs).await?;
     for sub in subs {
         let id = sub.subscription_id;
         let mut one = report.clone();
         let mut sp = sqlx::Connection::begin(&mut *tx).await?;
         let result = match advance(&mut sp, config, cache, sub, today, &mut one, None).await {
-            Ok(s) => save_periods(&mut sp, std::slice::from_ref(&s))
+            Ok(s) => RenewalRepository::save_periods(&mut sp, std::slice::from_ref(&s))
                 .await
                 .map_err(AppError::from),
             Err(e) => Err(e),
@@ -272,6 +174,16 @@ async fn careful_batch(
     Ok(())
 }
 
+/// What every period of one subscription's catch-up shares.
+struct Account {
+    tenant: TenantRow,
+    has_credit: bool,
+    has_usage: bool,
+    currency: Currency,
+    /// Invoice currency per USD.
+    rate: Decimal,
+}
+
 /// Advances one locked subscription through every period that ended on or before `today`.
 async fn advance(
     conn: &mut PgConnection,
@@ -288,133 +200,147 @@ async fn advance(
         .get(&sub.tenant_id)
         .cloned()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("subscription without tenant")))?;
-    let has_credit = cache.with_credit.contains(&sub.tenant_id);
-    let has_usage = cache.with_usage.contains(&sub.tenant_id);
     let currency = Currency::parse(&sub.currency)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown subscription currency")))?;
-    let rate = cache.rate(conn, currency, today).await?;
+    let account = Account {
+        has_credit: cache.with_credit.contains(&sub.tenant_id),
+        has_usage: cache.with_usage.contains(&sub.tenant_id),
+        rate: cache.rate(conn, currency, today).await?,
+        tenant,
+        currency,
+    };
     while sub.next_billing_date <= today && sub.status != SubscriptionStatus::Canceled {
         let plan = cache.plan(conn, &sub.plan_id).await?;
-        let mut lines: Vec<NewLine> = Vec::new();
         if sub.cancel_at_period_end {
             // A pending cancellation ends the subscription at its period (or trial) end.
             cancel_now(conn, &mut sub, now).await?;
             report.canceled_at_period_end += 1;
             break;
         }
-        if sub.status == SubscriptionStatus::Trial {
-            // The first paid period starts when the trial ends and keeps that day as anchor.
-            let start = sub.trial_end_date.unwrap_or(sub.next_billing_date);
-            sub.anchor_day = chrono::Datelike::day(&start) as i16;
-            sub.start_date = start;
-            sub.status = SubscriptionStatus::Active;
-            OutboxRepository::record(
+        let lines = next_period(conn, &mut sub, &plan, &account, report).await?;
+        if !(plan.price_usd(sub.billing_cycle).is_zero() && lines.is_empty()) {
+            let period = Period {
+                sub: &sub,
+                plan: &plan,
+                lines,
+                today,
+            };
+            bill(
                 conn,
-                "subscription.trial_expired",
-                Some(&sub.tenant_id),
-                json!({"subscription_id": sub.subscription_id, "plan_id": sub.plan_id}),
+                config,
+                &account,
+                period,
+                deferred.as_deref_mut(),
+                report,
             )
             .await?;
-            report.trials_converted += 1;
-        } else {
-            if has_usage {
-                lines.extend(overage::lines_for_period(conn, &sub, &plan, rate).await?);
-            }
-            sub.start_date = sub.end_date;
-        }
-        let cycle: BillingCycle = sub
-            .pending_billing_cycle
-            .take()
-            .unwrap_or(sub.billing_cycle);
-        sub.billing_cycle = cycle;
-        sub.end_date = period_end(sub.start_date, sub.anchor_day as u32, cycle);
-        sub.next_billing_date = sub.end_date;
-        report.periods_renewed += 1;
-
-        if !(plan.price_usd(cycle).is_zero() && lines.is_empty()) {
-            lines.insert(0, plan_line(&plan, &sub, rate));
-            if has_credit {
-                credits::apply_to_lines(conn, &tenant.tenant_id, currency, &mut lines).await?;
-            }
-            let draft = InvoiceDraft {
-                tenant: &tenant,
-                subscription_id: Some(sub.subscription_id),
-                kind: InvoiceKind::Subscription,
-                currency,
-                exchange_rate: rate,
-                period: Some((sub.start_date, sub.end_date)),
-                lines,
-                issue_date: today,
-                due_days: config.invoice_due_days,
-                notes: Some("Thank you for choosing SAHOOL"),
-                notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
-                plan_id: Some(&plan.row.plan_id),
-            };
-            match deferred.as_deref_mut() {
-                // Stored with the whole batch in one statement at its end. A tenant with
-                // credit is issued at once instead: the credit it used is recorded against
-                // the invoice before a later period of the same catch-up reads the balance.
-                Some(batch) if !has_credit => {
-                    batch.push(invoicing::prepare(draft)?);
-                    report.invoices_issued += 1;
-                }
-                _ => match invoicing::issue(conn, draft).await? {
-                    Some(inv) => {
-                        if has_credit {
-                            credits::record_applied(conn, &inv).await?;
-                        }
-                        report.invoices_issued += 1;
-                    }
-                    // Someone invoiced this period already: roll back (the caller's
-                    // savepoint), so the invoice number taken for it is returned.
-                    None => {
-                        return Err(AppError::conflict(
-                            "period_already_invoiced",
-                            "The period already has its invoice",
-                            "الفترة مفوترة مسبقاً",
-                        ))
-                    }
-                },
-            }
         }
     }
     Ok(sub)
 }
 
-/// Writes the advanced periods of many subscriptions in one statement. A subscription that
-/// `cancel_now` already canceled keeps that status.
-async fn save_periods(conn: &mut PgConnection, subs: &[SubscriptionRow]) -> sqlx::Result<()> {
-    let live: Vec<&SubscriptionRow> = subs.iter().collect();
-    if live.is_empty() {
-        return Ok(());
+/// Moves `sub` to its next period (a trial to its first paid one) and returns the overage
+/// lines of the period that ended.
+async fn next_period(
+    conn: &mut PgConnection,
+    sub: &mut SubscriptionRow,
+    plan: &Plan,
+    account: &Account,
+    report: &mut RenewalReport,
+) -> AppResult<Vec<NewLine>> {
+    let mut lines = Vec::new();
+    if sub.status == SubscriptionStatus::Trial {
+        // The first paid period starts when the trial ends and keeps that day as anchor.
+        let start = sub.trial_end_date.unwrap_or(sub.next_billing_date);
+        sub.anchor_day = chrono::Datelike::day(&start) as i16;
+        sub.start_date = start;
+        sub.status = SubscriptionStatus::Active;
+        let event = Event::SubscriptionTrialExpired {
+            subscription_id: sub.subscription_id,
+            plan_id: sub.plan_id.clone(),
+        };
+        OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
+        report.trials_converted += 1;
+    } else {
+        if account.has_usage {
+            lines.extend(overage::lines_for_period(conn, sub, plan, account.rate).await?);
+        }
+        sub.start_date = sub.end_date;
     }
-    let ids: Vec<Uuid> = live.iter().map(|s| s.subscription_id).collect();
-    let statuses: Vec<SubscriptionStatus> = live.iter().map(|s| s.status).collect();
-    let cycles: Vec<BillingCycle> = live.iter().map(|s| s.billing_cycle).collect();
-    let pending: Vec<Option<BillingCycle>> = live.iter().map(|s| s.pending_billing_cycle).collect();
-    let anchors: Vec<i16> = live.iter().map(|s| s.anchor_day).collect();
-    let starts: Vec<NaiveDate> = live.iter().map(|s| s.start_date).collect();
-    let ends: Vec<NaiveDate> = live.iter().map(|s| s.end_date).collect();
-    sqlx::query(
-        "UPDATE subscriptions s
-         SET status = CASE WHEN s.status = 'canceled' THEN s.status ELSE t.status END,
-             billing_cycle = t.cycle,
-             pending_billing_cycle = t.pending, anchor_day = t.anchor, start_date = t.start_date,
-             end_date = t.end_date, next_billing_date = t.end_date
-         FROM UNNEST($1::uuid[], $2::subscription_status[], $3::billing_cycle[], $4::billing_cycle[],
-                     $5::smallint[], $6::date[], $7::date[])
-              AS t(id, status, cycle, pending, anchor, start_date, end_date)
-         WHERE s.subscription_id = t.id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&cycles)
-    .bind(&pending)
-    .bind(&anchors)
-    .bind(&starts)
-    .bind(&ends)
-    .execute(conn)
-    .await?;
+    let cycle: BillingCycle = sub
+        .pending_billing_cycle
+        .take()
+        .unwrap_or(sub.billing_cycle);
+    sub.billing_cycle = cycle;
+    sub.end_date = period_end(sub.start_date, sub.anchor_day as u32, cycle);
+    sub.next_billing_date = sub.end_date;
+    report.periods_renewed += 1;
+    Ok(lines)
+}
+
+/// The period being invoiced: the subscription already moved to it.
+struct Period<'a> {
+    sub: &'a SubscriptionRow,
+    plan: &'a Plan,
+    /// Overage of the period that ended; the plan line is added here.
+    lines: Vec<NewLine>,
+    today: NaiveDate,
+}
+
+/// Invoices one period: deferred into the batch's one statement when possible, else at once.
+async fn bill(
+    conn: &mut PgConnection,
+    config: &Config,
+    account: &Account,
+    period: Period<'_>,
+    deferred: Option<&mut Vec<InvoiceInsert>>,
+    report: &mut RenewalReport,
+) -> AppResult<()> {
+    let Period {
+        sub,
+        plan,
+        mut lines,
+        today,
+    } = period;
+    lines.insert(0, plan_line(plan, sub, account.rate));
+    if account.has_credit {
+        let tenant_id = &account.tenant.tenant_id;
+        credits::apply_to_lines(conn, tenant_id, account.currency, &mut lines).await?;
+    }
+    let draft = InvoiceDraft {
+        tenant: &account.tenant,
+        subscription_id: Some(sub.subscription_id),
+        kind: InvoiceKind::Subscription,
+        currency: account.currency,
+        exchange_rate: account.rate,
+        period: Some((sub.start_date, sub.end_date)),
+        lines,
+        issue_date: today,
+        due_days: config.invoice_due_days,
+        notes: Some("Thank you for choosing SAHOOL"),
+        notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
+        plan_id: Some(&plan.row.plan_id),
+    };
+    match deferred {
+        // Stored with the whole batch in one statement at its end. A tenant with credit is
+        // issued at once instead: the credit it used is recorded against the invoice before
+        // a later period of the same catch-up reads the balance.
+        Some(batch) if !account.has_credit => batch.push(invoicing::prepare(draft)?),
+        _ => match invoicing::issue(conn, draft).await? {
+            Some(inv) if account.has_credit => credits::record_applied(conn, &inv).await?,
+            Some(_) => {}
+            // Someone invoiced this period already: roll back (the caller's savepoint), so
+            // the invoice number taken for it is returned.
+            None => {
+                return Err(AppError::conflict(
+                    "period_already_invoiced",
+                    "The period already has its invoice",
+                    "الفترة مفوترة مسبقاً",
+                ))
+            }
+        },
+    }
+    report.invoices_issued += 1;
     Ok(())
 }
 
@@ -424,20 +350,11 @@ async fn cancel_now(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     sub.status = SubscriptionStatus::Canceled;
-    sqlx::query(
-        "UPDATE subscriptions SET status = 'canceled', canceled_at = COALESCE(canceled_at, $2)
-         WHERE subscription_id = $1",
-    )
-    .bind(sub.subscription_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    OutboxRepository::record(
-        conn,
-        "subscription.canceled",
-        Some(&sub.tenant_id),
-        json!({"subscription_id": sub.subscription_id, "at_period_end": true}),
-    )
-    .await?;
+    RenewalRepository::cancel(&mut *conn, sub.subscription_id, now).await?;
+    let event = Event::SubscriptionCanceled {
+        subscription_id: sub.subscription_id,
+        at_period_end: true,
+    };
+    OutboxRepository::record_event(conn, Some(&sub.tenant_id), &event).await?;
     Ok(())
 }

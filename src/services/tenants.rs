@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -18,27 +17,8 @@ use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::{NewTenant, TenantRepository, TenantRow};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
-use crate::services::validate::{check_len, is_email, is_phone, Checks};
 use crate::services::{invoicing, plans};
 use crate::state::AppState;
-
-/// The sign-up body as sent. Every field is optional here so that missing and invalid fields
-/// are all reported together by [`SignUpRequest::validate`]; a value of the wrong JSON type
-/// is still rejected by the extractor, naming that field.
-#[derive(Debug, Deserialize)]
-pub struct SignUpRequest {
-    pub name: Option<String>,
-    pub name_ar: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub plan_id: Option<String>,
-    pub billing_cycle: Option<String>,
-    pub currency: Option<String>,
-    pub tenant_id: Option<String>,
-    pub tax_id: Option<String>,
-    /// A percent given as a string or a number.
-    pub tax_rate: Option<Value>,
-}
 
 /// A sign-up whose fields passed every check (the plan is checked inside the transaction).
 #[derive(Debug, Clone)]
@@ -55,108 +35,18 @@ pub struct SignUp {
     pub tax_rate: Decimal,
 }
 
-fn required<'a>(checks: &mut Checks, field: &str, v: &'a Option<String>) -> &'a str {
-    match v {
-        Some(s) => s.trim(),
-        None => {
-            checks.push(field, "is required");
-            ""
-        }
-    }
+/// A tenant just signed up: its subscription and, for a paid plan without a trial, the first
+/// invoice.
+#[derive(Debug)]
+pub struct SignedUp {
+    pub tenant: TenantRow,
+    pub subscription: SubscriptionRow,
+    pub invoice_id: Option<Uuid>,
 }
 
-/// Percent from 0 to 100 with at most 3 decimals (the column is numeric(6, 3)).
-fn parse_tax_rate(v: &Value) -> Result<Decimal, &'static str> {
-    let d = crate::billing::money::decimal_from_json(v)
-        .map_err(|_| "must be a number from 0 to 100")?;
-    if d < Decimal::ZERO || d > Decimal::from(100) {
-        return Err("must be from 0 to 100 (a percent)");
-    }
-    if d.normalize().scale() > 3 {
-        return Err("must have at most 3 decimal places");
-    }
-    Ok(d)
-}
-
-impl SignUpRequest {
-    /// Checks every field and reports all problems at once (422 `validation_error`).
-    pub fn validate(self) -> AppResult<SignUp> {
-        let mut checks = Checks::default();
-        let name = required(&mut checks, "name", &self.name);
-        if self.name.is_some() {
-            check_len(&mut checks, "name", name, 200);
-        }
-        let name_ar = required(&mut checks, "name_ar", &self.name_ar);
-        if self.name_ar.is_some() {
-            check_len(&mut checks, "name_ar", name_ar, 200);
-        }
-        let email = required(&mut checks, "email", &self.email);
-        if self.email.is_some() && !is_email(email) {
-            checks.push("email", "must be a valid email address");
-        }
-        let phone = required(&mut checks, "phone", &self.phone);
-        if self.phone.is_some() && !is_phone(phone) {
-            checks.push("phone", "must be 5-20 digits with an optional leading +");
-        }
-        let plan_id = required(&mut checks, "plan_id", &self.plan_id);
-        if self.plan_id.is_some() {
-            check_len(&mut checks, "plan_id", plan_id, 100);
-        }
-        let billing_cycle = match self.billing_cycle.as_deref() {
-            None => Some(BillingCycle::Monthly),
-            Some(s) => BillingCycle::parse(s.trim()).or_else(|| {
-                checks.push("billing_cycle", "must be one of monthly, quarterly, yearly");
-                None
-            }),
-        };
-        let currency = match self.currency.as_deref() {
-            None => Some(Currency::Usd),
-            Some(s) => Currency::parse(s).or_else(|| {
-                checks.push("currency", "must be one of USD, YER, SAR, AED, EUR");
-                None
-            }),
-        };
-        let tenant_id = match self.tenant_id.as_deref() {
-            None => TenantId::parse(&Uuid::new_v4().to_string()).ok(),
-            Some(s) => TenantId::parse(s)
-                .map_err(|_| checks.push("tenant_id", "must be 1-100 of A-Z a-z 0-9 _ -"))
-                .ok(),
-        };
-        let tax_id = self
-            .tax_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        if tax_id.is_some_and(|t| t.chars().count() > 100) {
-            checks.push("tax_id", "must be at most 100 characters");
-        }
-        let tax_rate = match &self.tax_rate {
-            None | Some(Value::Null) => Some(Decimal::ZERO),
-            Some(v) => parse_tax_rate(v)
-                .map_err(|issue| checks.push("tax_rate", issue))
-                .ok(),
-        };
-        checks.finish()?;
-        match (tenant_id, billing_cycle, currency, tax_rate) {
-            (Some(tenant_id), Some(billing_cycle), Some(currency), Some(tax_rate)) => Ok(SignUp {
-                tenant_id,
-                name: name.to_string(),
-                name_ar: name_ar.to_string(),
-                email: email.to_string(),
-                phone: phone.to_string(),
-                plan_id: plan_id.to_string(),
-                billing_cycle,
-                currency,
-                tax_id: tax_id.map(str::to_string),
-                tax_rate,
-            }),
-            // Unreachable: each None above pushed an issue, so `finish` returned the error.
-            _ => Err(AppError::internal(anyhow::anyhow!(
-                "sign-up validation lost an issue"
-            ))),
-        }
-    }
-}
+/// How the caller writes a sign-up's answer: the body is stored under the idempotency key
+/// in the same transaction, so it is made there.
+pub type RenderSignUp = fn(&SignedUp) -> Value;
 
 /// `POST /v1/tenants`: runs the sign-up under the caller's idempotency key, so a retry replays
 /// the first response and concurrent duplicates produce one tenant.
@@ -166,11 +56,15 @@ pub async fn sign_up(
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
     req: SignUp,
+    render: RenderSignUp,
 ) -> AppResult<Outcome> {
     let today = state.clock.today();
     let due_days = state.config.invoice_due_days;
     idempotency::run(&state.pool, scope, key, fingerprint, move |conn| {
-        Box::pin(async move { sign_up_in(conn, &req, today, due_days).await })
+        Box::pin(async move {
+            let done = sign_up_in(conn, &req, today, due_days).await?;
+            Ok((StatusCode::CREATED, render(&done)))
+        })
     })
     .await
 }
@@ -189,7 +83,7 @@ pub async fn sign_up_in(
     req: &SignUp,
     today: NaiveDate,
     due_days: u32,
-) -> AppResult<(StatusCode, Value)> {
+) -> AppResult<SignedUp> {
     let plan = PlanRepository::get(conn, &req.plan_id)
         .await?
         .filter(|p| p.row.is_active)
@@ -249,18 +143,11 @@ pub async fn sign_up_in(
         None
     };
 
-    Ok((
-        StatusCode::CREATED,
-        json!({
-            "success": true,
-            "tenant_id": tenant.tenant_id,
-            "subscription_id": sub.subscription_id,
-            "status": sub.status,
-            "trial_ends": sub.trial_end_date,
-            "message_ar": format!("مرحباً {}! تم إنشاء حسابك بنجاح.", tenant.name_ar),
-            "invoice_id": invoice_id,
-        }),
-    ))
+    Ok(SignedUp {
+        tenant,
+        subscription: sub,
+        invoice_id,
+    })
 }
 
 /// The trial rule: a plan with trial days starts a trial whose end is the first billing date
@@ -297,23 +184,7 @@ fn first_subscription<'a>(req: &'a SignUp, plan: &Plan, today: NaiveDate) -> New
     }
 }
 
-/// A percent with at least two decimals and no trailing noise: `"0.00"`, `"5.00"`, `"7.125"`.
-pub fn tenant_json(t: &TenantRow) -> Value {
-    json!({
-        "tenant_id": t.tenant_id,
-        "name": t.name,
-        "name_ar": t.name_ar,
-        "email": t.email,
-        "phone": t.phone,
-        "contact": { "email": t.email, "phone": t.phone },
-        "tax_id": t.tax_id,
-        "tax_rate": crate::billing::money::decimal_text(t.tax_rate),
-        "is_active": t.is_active,
-        "created_at": t.created_at,
-    })
-}
-
-/// The public JSON shape of a subscription (the Python field names).
+/// A subscription as the audit log records it (the API's field names).
 pub fn subscription_json(s: &SubscriptionRow) -> Value {
     json!({
         "subscription_id": s.subscription_id,
@@ -336,56 +207,74 @@ pub fn subscription_json(s: &SubscriptionRow) -> Value {
 
 pub use crate::services::missing::{subscription_not_found, tenant_not_found};
 
-/// `{tenant, subscription, usage}`; `usage` is the quota view of every metric as of `now`.
+/// A tenant, its latest subscription and its usage per metric (the quota view).
+#[derive(Debug)]
+pub struct TenantView {
+    pub tenant: TenantRow,
+    pub subscription: Option<SubscriptionRow>,
+    pub usage: Value,
+}
+
+/// The tenant with its subscription and usage as of `now`.
 pub async fn get_tenant(
     conn: &mut PgConnection,
     tenant_id: &TenantId,
     now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<Value> {
+) -> AppResult<TenantView> {
     let tenant = TenantRepository::get(conn, tenant_id.as_str())
         .await?
         .ok_or_else(tenant_not_found)?;
-    let sub = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str()).await?;
-    Ok(json!({
-        "tenant": tenant_json(&tenant),
-        "subscription": sub.as_ref().map(subscription_json),
-        "usage": crate::services::usage::usage_snapshot(conn, tenant_id.as_str(), now).await?,
-    }))
+    let subscription = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str()).await?;
+    let usage = crate::services::usage::usage_snapshot(conn, tenant_id.as_str(), now).await?;
+    Ok(TenantView {
+        tenant,
+        subscription,
+        usage,
+    })
 }
 
-pub async fn list_tenants(conn: &mut PgConnection, page: &PageRequest) -> AppResult<Value> {
-    let (rows, total, has_more) =
+pub async fn list_tenants(
+    conn: &mut PgConnection,
+    page: &PageRequest,
+) -> AppResult<Page<TenantRow>> {
+    let (items, total, has_more) =
         TenantRepository::list(conn, page.limit, page.starting_after.as_deref()).await?;
-    let items: Vec<Value> = rows.iter().map(tenant_json).collect();
     Ok(Page {
         items,
         total,
         has_more,
-    }
-    .into_body("tenants"))
+    })
 }
 
-/// `{subscription, plan, days_remaining, is_trial}` for the live subscription, else the latest
-/// one (a canceled tenant still sees its subscription).
+/// A subscription with its plan and the YER rate of the day the plan's prices are shown at.
+#[derive(Debug)]
+pub struct SubscriptionView {
+    pub subscription: SubscriptionRow,
+    pub plan: Plan,
+    pub yer_rate: Decimal,
+    pub days_remaining: i64,
+}
+
+/// The live subscription, else the latest one (a canceled tenant still sees its subscription).
 pub async fn get_subscription(
     conn: &mut PgConnection,
     tenant_id: &TenantId,
     today: NaiveDate,
-) -> AppResult<Value> {
-    let sub = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str())
+) -> AppResult<SubscriptionView> {
+    let subscription = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str())
         .await?
         .ok_or_else(subscription_not_found)?;
-    let plan = PlanRepository::get(conn, &sub.plan_id)
+    let plan = PlanRepository::get(conn, &subscription.plan_id)
         .await?
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("subscription refers to a missing plan"))
         })?;
-    let rate = plans::yer_rate(conn, today).await?;
-    let days_remaining = (sub.end_date - today).num_days().max(0);
-    Ok(json!({
-        "subscription": subscription_json(&sub),
-        "plan": plans::plan_json(&plan, rate),
-        "days_remaining": days_remaining,
-        "is_trial": sub.status == SubscriptionStatus::Trial,
-    }))
+    let yer_rate = plans::yer_rate(conn, today).await?;
+    let days_remaining = (subscription.end_date - today).num_days().max(0);
+    Ok(SubscriptionView {
+        subscription,
+        plan,
+        yer_rate,
+        days_remaining,
+    })
 }

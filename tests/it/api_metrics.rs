@@ -37,7 +37,9 @@ async fn made_up_methods(app: &TestApp, tag: &str, n: usize) {
     }
 }
 
-/// The `http_requests_total` series (label sets) and their summed count.
+/// The `http_requests_total` series (label sets) and their summed count (Prometheus writes
+/// counters as floats).
+#[allow(clippy::float_arithmetic)]
 fn request_series(text: &str) -> (BTreeSet<String>, f64) {
     let mut series = BTreeSet::new();
     let mut total = 0.0;

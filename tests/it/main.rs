@@ -41,6 +41,7 @@ mod repo_invoices_payments;
 mod repo_tenants_subscriptions;
 mod repo_usage;
 mod security_headers;
+mod sizes;
 mod subscription_changes;
 mod test_databases;
 mod usage_partitions;

@@ -6,5 +6,8 @@ pub mod number;
 pub mod ops;
 mod plan_schemas;
 pub mod plans;
+pub mod rates;
+pub mod subscriptions;
+pub mod tenants;
 pub mod usage;
 pub mod usage_schemas;

@@ -30,7 +30,6 @@ pub(super) enum Who {
 }
 
 pub(super) const TENANT: &[&str] = &["tenant_admin", "tenant_user", "super_admin", "service"];
-pub(super) const TENANT_ADMIN: &[&str] = &["tenant_admin", "super_admin", "service"];
 pub(super) const SUPER: &[&str] = &["super_admin"];
 
 pub(super) struct Op {

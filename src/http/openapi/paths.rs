@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::legacy::{op, param, query, r, Op, Who, SUPER, TENANT, TENANT_ADMIN};
+use super::legacy::{op, param, query, r, Op, Who, SUPER, TENANT};
 
 fn page() -> [Value; 2] {
     [param("Limit"), param("StartingAfter")]
@@ -16,18 +16,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
     use Who::*;
     let s = |n: &str| json!({ "type": "string", "description": n });
     vec![
-        ("get", "/v1/tenants", op("Tenants", "List tenants", Roles(SUPER), 200, r("TenantList")).params(page())),
-        ("post", "/v1/tenants", op("Tenants", "Sign up a tenant with its subscription (and first invoice for a paid plan without trial)", Roles(&["super_admin", "service"]), 201, r("SignUpResponse"))
-            .body(r("SignUpRequest"), true).idempotent()),
-        ("get", "/v1/tenants/{tenant_id}", op("Tenants", "Get a tenant with its subscription and usage", Roles(TENANT), 200, r("TenantDetail"))),
-        ("get", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Get the tenant's latest subscription", Roles(TENANT), 200, r("SubscriptionDetail"))),
-        ("patch", "/v1/tenants/{tenant_id}/subscription", op("Subscriptions", "Change plan, billing cycle or payment method (prorated)", Roles(TENANT_ADMIN), 200, r("SubscriptionChanged"))
-            .body(r("ChangeSubscriptionRequest"), true).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/cancel", op("Subscriptions", "Cancel the subscription (at period end unless immediate)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/subscription/cancel", op("Subscriptions", "Cancel the subscription (same as /tenants/{tenant_id}/cancel)", Roles(TENANT_ADMIN), 200, r("CancelResponse"))
-            .params([query("immediate", json!({ "type": "boolean", "default": false }), "Cancel now (the period ends today) instead of at the period end.")]).errs(&[409])),
-        ("post", "/v1/tenants/{tenant_id}/subscription/resume", op("Subscriptions", "Undo a pending cancellation", Roles(TENANT_ADMIN), 200, r("SubscriptionResponse")).errs(&[409])),
         ("get", "/v1/tenants/{tenant_id}/invoices", op("Invoices", "List the tenant's invoices", Roles(TENANT), 200, r("InvoiceList"))
             .params([query("status", r("InvoiceStatus"), "Only invoices in this status.")]).params(page())),
         ("post", "/v1/tenants/{tenant_id}/invoices/generate", op("Invoices", "Invoice the current period (201 created, 200 the existing one)", Roles(&["tenant_admin", "super_admin"]), 201, r("InvoiceResponse"))
@@ -48,9 +36,6 @@ pub(super) fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .params([query("status", r("PaymentStatus"), "Only payments in this status.")]).params(page())),
         ("post", "/v1/refunds", op("Refunds", "Refund (part of) a succeeded payment; cumulative refunds never exceed it. A card refund is status pending until Stripe reports it succeeded (only then does it count); a 502 after a timeout leaves it pending, and a retry with the same Idempotency-Key never refunds twice", Roles(SUPER), 201, r("RefundResponse"))
             .body(r("CreateRefundRequest"), true).idempotent().errs(&[502])),
-        ("get", "/v1/exchange-rates", op("Exchange rates", "Stored rates and the rate in force today per currency", Roles(SUPER), 200, r("ExchangeRateList"))),
-        ("post", "/v1/exchange-rates", op("Exchange rates", "Set a rate from a date (201 new, 200 replaced)", Roles(SUPER), 201, r("SetRateResponse"))
-            .also(200, "Replaced the rate of that date", r("SetRateResponse")).body(r("SetRateRequest"), true)),
         ("get", "/v1/reports/revenue", op("Reports", "Revenue figures by currency, plan, method and month", Roles(SUPER), 200, r("RevenueReport"))
             .params([date("start_date", "First day (inclusive)."), date("end_date", "Last day (inclusive).")])),
         ("get", "/v1/reports/subscriptions", op("Reports", "Subscription counts, MRR/ARR, churn and trial conversion", Roles(SUPER), 200, r("SubscriptionReport"))),

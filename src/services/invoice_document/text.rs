@@ -1,29 +1,13 @@
-//! Text pieces of the invoice page: escaping, digits, labels in both languages and number
-//! formatting. Kept apart from the layout so the rules that protect the page (escaping) and
-//! the reader (numerals, bidi isolation) are easy to find and test.
+//! Text pieces of the invoice page: digits, labels in both languages and number
+//! formatting. Kept apart from the layout so the rules that protect the reader (numerals, bidi isolation) are easy to find and test.
 
 use chrono::{Datelike, NaiveDate};
+use maud::{html, Markup};
 use rust_decimal::Decimal;
 
 use super::{InvoiceDocument, Lang, Numerals};
 use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceKind, InvoiceStatus};
-
-/// Escapes text for element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// Writes the digits of a number we formatted ourselves (amounts, dates, rates) in the chosen
 /// numerals. Identifiers (invoice numbers, tax ids) never go through here: they must stay
@@ -109,46 +93,37 @@ pub(super) struct Fmt {
 }
 
 impl Fmt {
-    pub(super) fn num(&self, s: &str) -> String {
-        format!(
-            "<bdi class=\"num\">{}</bdi>",
-            escape_html(&localize_digits(s, self.numerals))
-        )
+    pub(super) fn num(&self, s: &str) -> Markup {
+        html! { bdi.num { (localize_digits(s, self.numerals)) } }
     }
-    pub(super) fn money(&self, d: Decimal) -> String {
+    pub(super) fn money(&self, d: Decimal) -> Markup {
         self.num(&money_string(d))
     }
-    pub(super) fn money_cur(&self, d: Decimal, currency: &str) -> String {
-        let s = format!(
-            "{} {}",
-            localize_digits(&money_string(d), self.numerals),
-            currency
-        );
-        format!("<bdi class=\"num\">{}</bdi>", escape_html(&s))
+    pub(super) fn money_cur(&self, d: Decimal, currency: &str) -> Markup {
+        let digits = localize_digits(&money_string(d), self.numerals);
+        html! { bdi.num { (digits) " " (currency) } }
     }
     /// At least two decimals, more when the value has them (unit prices, rates).
-    pub(super) fn decimal2(&self, d: Decimal) -> String {
+    pub(super) fn decimal2(&self, d: Decimal) -> Markup {
         self.num(&decimal2_str(d))
     }
-    pub(super) fn plain(&self, d: Decimal) -> String {
+    pub(super) fn plain(&self, d: Decimal) -> Markup {
         self.num(&d.normalize().to_string())
     }
-    pub(super) fn date(&self, d: NaiveDate) -> String {
+    pub(super) fn date(&self, d: NaiveDate) -> Markup {
         self.num(&d.format("%Y-%m-%d").to_string())
     }
     /// A date written out ("3 December 2026", "3 ديسمبر 2026"), marked up with its ISO form
     /// for machines.
-    pub(super) fn long_date(&self, d: NaiveDate, lang: Lang) -> String {
+    pub(super) fn long_date(&self, d: NaiveDate, lang: Lang) -> Markup {
         let text = format!("{} {} {}", d.day(), month_name(d.month(), lang), d.year());
-        format!(
-            "<time datetime=\"{}\">{}</time>",
-            d.format("%Y-%m-%d"),
-            escape_html(&localize_digits(&text, self.numerals))
-        )
+        html! {
+            time datetime=(d.format("%Y-%m-%d").to_string()) { (localize_digits(&text, self.numerals)) }
+        }
     }
     /// An identifier shown verbatim (escaped, Latin, left to right).
-    pub(super) fn code(&self, s: &str) -> String {
-        format!("<bdi class=\"code\">{}</bdi>", escape_html(s))
+    pub(super) fn code(&self, s: &str) -> Markup {
+        html! { bdi.code { (s) } }
     }
 }
 
@@ -209,11 +184,11 @@ mod tests {
         };
         let d = NaiveDate::from_ymd_opt(2027, 1, 2).unwrap();
         assert_eq!(
-            f.long_date(d, Lang::En),
+            f.long_date(d, Lang::En).into_string(),
             "<time datetime=\"2027-01-02\">2 January 2027</time>"
         );
         assert_eq!(
-            f.long_date(d, Lang::Ar),
+            f.long_date(d, Lang::Ar).into_string(),
             "<time datetime=\"2027-01-02\">2 يناير 2027</time>"
         );
         let arabic = Fmt {
@@ -221,16 +196,23 @@ mod tests {
         };
         assert!(arabic
             .long_date(d, Lang::Ar)
+            .into_string()
             .ends_with(">٢ يناير ٢٠٢٧</time>"));
     }
 
     #[test]
-    fn markup_characters_are_escaped() {
+    fn markup_characters_in_values_are_escaped() {
+        let f = Fmt {
+            numerals: Numerals::Latin,
+        };
         assert_eq!(
-            escape_html(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+            f.code(r#"<script>alert("x")</script> & 'y'"#).into_string(),
+            "<bdi class=\"code\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 'y'</bdi>"
         );
-        assert_eq!(escape_html("مزرعة"), "مزرعة");
+        assert_eq!(
+            f.code("مزرعة").into_string(),
+            "<bdi class=\"code\">مزرعة</bdi>"
+        );
     }
 
     #[test]

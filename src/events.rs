@@ -1,0 +1,119 @@
+//! The event catalogue: every event the service writes to its outbox, with its type and typed
+//! payload, in one place, so a consumer can read here what it may receive. Published on
+//! `sahool.billing.<type>` (SPEC section 7; the types are the subjects clients subscribe to, so
+//! they never change). Every payload also carries the envelope the outbox adds: `event_id`,
+//! `type`, `occurred_at` and `tenant_id`. Money is a string with two decimals, through the one
+//! formatter (`billing::money::as_string`).
+//!
+//! Events are written through `OutboxRepository::record_event` (one) and `record_events`
+//! (many at once, through UNNEST, for the set-based jobs).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::billing::money;
+
+/// One outbox event. The serde tag is the event's type, so the serialized payload is exactly
+/// what is stored (before the envelope fields are added).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// An unpaid invoice passed its due date (dunning).
+    #[serde(rename = "invoice_overdue")]
+    InvoiceOverdue {
+        invoice_id: Uuid,
+        invoice_number: String,
+        #[serde(with = "money::as_string")]
+        amount_due: Decimal,
+        currency: String,
+        due_date: NaiveDate,
+    },
+    /// A tenant unpaid `PAST_DUE_GRACE_DAYS` after a due date (dunning).
+    #[serde(rename = "subscription.past_due")]
+    SubscriptionPastDue { subscription_id: Uuid },
+    /// A tenant unpaid `SUSPEND_AFTER_DAYS` after a due date (dunning).
+    #[serde(rename = "subscription.suspended")]
+    SubscriptionSuspended { subscription_id: Uuid },
+    /// A past-due or suspended tenant with nothing overdue left.
+    #[serde(rename = "subscription.reactivated")]
+    SubscriptionReactivated { subscription_id: Uuid },
+    /// A trial ended and the subscription went on to its first paid period.
+    #[serde(rename = "subscription.trial_expired")]
+    SubscriptionTrialExpired {
+        subscription_id: Uuid,
+        plan_id: String,
+    },
+    /// A subscription ended: now (`at_period_end` false) or when its period ended.
+    #[serde(rename = "subscription.canceled")]
+    SubscriptionCanceled {
+        subscription_id: Uuid,
+        at_period_end: bool,
+    },
+}
+
+impl Event {
+    /// The event's type: the last part of its subject and the payload's `type`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::InvoiceOverdue { .. } => "invoice_overdue",
+            Event::SubscriptionPastDue { .. } => "subscription.past_due",
+            Event::SubscriptionSuspended { .. } => "subscription.suspended",
+            Event::SubscriptionReactivated { .. } => "subscription.reactivated",
+            Event::SubscriptionTrialExpired { .. } => "subscription.trial_expired",
+            Event::SubscriptionCanceled { .. } => "subscription.canceled",
+        }
+    }
+
+    /// The payload fields (with `type`), as an object.
+    pub fn payload(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            // An internally tagged enum of struct variants always serializes to an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// An event and the tenant it concerns (`None` for platform-wide events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantEvent {
+    pub tenant_id: Option<String>,
+    pub event: Event,
+}
+
+impl TenantEvent {
+    pub fn new(tenant_id: impl Into<String>, event: Event) -> Self {
+        TenantEvent {
+            tenant_id: Some(tenant_id.into()),
+            event,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_type_is_the_event_type_and_money_is_a_two_decimal_string() {
+        let e = Event::InvoiceOverdue {
+            invoice_id: Uuid::nil(),
+            invoice_number: "SAH-2026-0001".into(),
+            amount_due: Decimal::from(7250),
+            currency: "YER".into(),
+            due_date: NaiveDate::from_ymd_opt(2026, 12, 10).unwrap(),
+        };
+        let p = e.payload();
+        assert_eq!(p["type"], e.event_type());
+        assert_eq!(p["amount_due"], "7250.00");
+        assert_eq!(p["due_date"], "2026-12-10");
+        let c = Event::SubscriptionCanceled {
+            subscription_id: Uuid::nil(),
+            at_period_end: true,
+        };
+        assert_eq!(c.payload()["type"], "subscription.canceled");
+        assert_eq!(c.payload()["at_period_end"], true);
+    }
+}
