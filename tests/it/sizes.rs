@@ -18,8 +18,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("services/payments.rs", None),
     ("services/payments/gateway.rs", None),
     ("services/reports.rs", None),
-    ("services/usage/batch.rs", None),
-    ("services/usage/record.rs", None),
     ("repository/invoices.rs", Some("insert")),
     ("repository/invoices.rs", Some("create_many_numbered")),
     ("services/lifecycle.rs", Some("change")),
