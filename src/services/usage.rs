@@ -8,11 +8,13 @@
 //! claim back so nothing is left behind.
 
 mod batch;
+mod batch_write;
 pub mod cache;
 pub mod coalesce;
 mod notice;
 mod reads;
 mod record;
+mod recorded;
 mod report;
 mod window;
 
@@ -23,7 +25,8 @@ pub use reads::{
     enforce, quota_report, quota_snapshot, usage_snapshot, Allowed, MetricQuota, PlanNames,
     QuotaReport,
 };
-pub use record::{record_in, record_usage, Recorded, Render, UsageAnswer, Written};
+pub use record::{record_in, record_usage};
+pub use recorded::{Recorded, Render, UsageAnswer, Written};
 pub use report::{usage_report, GaugeFigures, MetricUsage, RangeQuery, UsageReport};
 pub use window::{current_period, PeriodInfo};
 

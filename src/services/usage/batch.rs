@@ -11,7 +11,7 @@
 //!   level that never drops below zero does not commute; their rows are locked first, in key
 //!   order, so concurrent batches cannot deadlock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
@@ -20,16 +20,14 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
+use super::batch_write::{apply_counters, write_records, Accepted};
 use super::{tenant_not_found, RecordUsageRequest, UsageInput};
 use crate::auth::Principal;
 use crate::billing::types::{MetricKind, TenantId, UsageAction};
 use crate::error::{AppError, AppResult, FieldIssue};
 use crate::repository::plans::PlanRepository;
-use crate::repository::usage::{
-    CounterDeltas, CounterKey, QuotaContext, RecordColumns, TenantSubscription, UsageRepository,
-};
+use crate::repository::usage::{QuotaContext, TenantSubscription, UsageRepository};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::state::AppState;
 use crate::storable::{nul_error, nul_path};
@@ -90,16 +88,6 @@ struct BatchEvent {
     action: Option<UsageAction>,
     timestamp: Option<String>,
     metadata: Option<Value>,
-}
-
-/// An event that passed every check, with the counter window it belongs to.
-struct Accepted {
-    index: usize,
-    tenant_id: String,
-    subscription_id: Option<uuid::Uuid>,
-    kind: MetricKind,
-    window_start: NaiveDate,
-    input: UsageInput,
 }
 
 impl BatchRequest<'_> {
@@ -308,105 +296,4 @@ async fn ingest_in(
         duplicates,
         rejected,
     })
-}
-
-/// Inserts the records sorted by (tenant, event id); returns, per (sorted) event, whether
-/// its row was inserted (false: the event id was already stored).
-async fn write_records(
-    conn: &mut PgConnection,
-    accepted: &mut [Accepted],
-    now: DateTime<Utc>,
-) -> AppResult<Vec<bool>> {
-    accepted
-        .sort_by(|a, b| (&a.tenant_id, &a.input.event_id).cmp(&(&b.tenant_id, &b.input.event_id)));
-    if accepted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut c = RecordColumns::default();
-    for a in accepted.iter() {
-        c.record_id.push(Uuid::now_v7());
-        c.tenant_id.push(a.tenant_id.clone());
-        c.subscription_id.push(a.subscription_id);
-        c.metric.push(a.input.metric.as_str().to_string());
-        c.action.push(match a.input.action {
-            UsageAction::Increment => "increment",
-            UsageAction::Set => "set",
-        });
-        c.quantity.push(a.input.quantity);
-        c.event_id
-            .push(a.input.event_id.clone().unwrap_or_default());
-        c.recorded_at.push(a.input.timestamp.unwrap_or(now));
-        c.metadata.push(a.input.metadata.clone());
-    }
-    let inserted: HashSet<Uuid> = UsageRepository::insert_records(conn, &c)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(c.record_id.iter().map(|id| inserted.contains(id)).collect())
-}
-
-/// Counter totals from the inserted events: one UPSERT for all counter metrics, then the
-/// gauge events in batch order (their rows created if needed and locked in key order first).
-async fn apply_counters(
-    conn: &mut PgConnection,
-    accepted: &[Accepted],
-    inserted: &[bool],
-) -> AppResult<()> {
-    let mut sums: BTreeMap<(&str, &str, NaiveDate), i64> = BTreeMap::new();
-    let mut gauges: Vec<&Accepted> = Vec::new();
-    for (a, _) in accepted.iter().zip(inserted).filter(|(_, ins)| **ins) {
-        if a.kind == MetricKind::Gauge {
-            gauges.push(a);
-        } else {
-            *sums
-                .entry((&a.tenant_id, a.input.metric.as_str(), a.window_start))
-                .or_default() += a.input.quantity;
-        }
-    }
-
-    let gauge_keys: BTreeSet<(&str, &str, NaiveDate)> = gauges
-        .iter()
-        .map(|a| {
-            (
-                a.tenant_id.as_str(),
-                a.input.metric.as_str(),
-                a.window_start,
-            )
-        })
-        .collect();
-    for &(tenant_id, metric, window_start) in &gauge_keys {
-        let key = CounterKey {
-            tenant_id,
-            metric,
-            window_start,
-        };
-        UsageRepository::ensure_counter(conn, key, true).await?;
-    }
-    UsageRepository::lock_counters(conn, &columns(gauge_keys.iter().map(|k| (*k, 0)))).await?;
-
-    UsageRepository::add_to_counters(conn, &columns(sums.into_iter())).await?;
-
-    gauges.sort_by_key(|a| a.index);
-    for a in gauges {
-        let key = CounterKey {
-            tenant_id: &a.tenant_id,
-            metric: a.input.metric.as_str(),
-            window_start: a.window_start,
-        };
-        // Not blocked, limit -1: a batch meters what already happened and never refuses.
-        UsageRepository::apply(conn, key, a.input.action, a.input.quantity, -1, false).await?;
-    }
-    Ok(())
-}
-
-/// Key-sorted (tenant, metric, window) → amount pairs as the repository's column vectors.
-fn columns<'a>(pairs: impl Iterator<Item = ((&'a str, &'a str, NaiveDate), i64)>) -> CounterDeltas {
-    let mut d = CounterDeltas::default();
-    for ((t, m, w), n) in pairs {
-        d.tenant_id.push(t.to_string());
-        d.metric.push(m.to_string());
-        d.window_start.push(w);
-        d.amount.push(n);
-    }
-    d
 }
