@@ -125,10 +125,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await?;
-        let obj: serde_json::Map<String, serde_json::Value> = pairs
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
+        let mut obj = serde_json::Map::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            // Every parameter is one value: a repeated one is ambiguous, not "the last one".
+            if obj.contains_key(&k) {
+                return Err(AppError::field(&k, "is given more than once"));
+            }
+            obj.insert(k, serde_json::Value::String(v));
+        }
         serde_path_to_error::deserialize(serde_json::Value::Object(obj))
             .map(ApiQuery)
             .map_err(|e| {

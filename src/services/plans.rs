@@ -14,6 +14,10 @@ use crate::repository::rates::RateRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::validate::{check_len, Checks};
 
+mod features;
+
+use features::check_features;
+
 /// What can go wrong with a plan use case (`http::errors` turns it into the envelope).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -160,17 +164,6 @@ fn finish_checks(checks: Checks, unknown: Vec<String>) -> PlanResult<()> {
         })
     } else {
         Err(PlanError::Invalid(fields))
-    }
-}
-
-/// A list holds feature objects: a `null` member is refused, as the document's schema says.
-fn check_features(features: &Value, checks: &mut Checks) {
-    if !(features.is_array() || features.is_object()) {
-        checks.push("features", "must be a list of features or an object");
-    }
-    let items = features.as_array().into_iter().flatten().enumerate();
-    for (i, _) in items.filter(|(_, f)| !f.is_object()) {
-        checks.push(&format!("features[{i}]"), "must be a feature object");
     }
 }
 

@@ -137,6 +137,32 @@ async fn bad_plan_input_is_422_naming_the_fields_and_writes_nothing() {
         .await;
     assert_status!(money, 422);
 
+    // Feature members are what the document says they are.
+    let feature = app
+        .post(
+            "/v1/plans",
+            Auth::Admin,
+            json!({"name": "A", "name_ar": "س", "description": "d",
+            "description_ar": "د", "tier": "starter", "monthly_price_usd": "5",
+            "features": [{"name": "Fields", "name_ar": {}, "included": "yes", "colour": "red"}]}),
+        )
+        .await;
+    assert_status!(feature, 422);
+    let fields: Vec<&str> = feature.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "features[0].colour",
+            "features[0].included",
+            "features[0].name_ar"
+        ]
+    );
+
     let malformed = app.post_raw("/v1/plans", Auth::Admin, "{\"name\": ").await;
     assert_status!(malformed, 422);
     assert_eq!(malformed.error_code(), "validation_error");
@@ -183,6 +209,10 @@ async fn pagination_walks_the_catalogue_with_a_cursor() {
     assert_eq!(p2.body["has_more"], false);
     assert_status!(app.get("/v1/plans?limit=0", Auth::None).await, 422);
     assert_status!(app.get("/v1/plans?limit=101", Auth::None).await, 422);
+    // One value per parameter: a repeated one is refused, not read as its last value.
+    let twice = app.get("/v1/plans?limit=3&limit=", Auth::None).await;
+    assert_status!(twice, 422);
+    assert_eq!(twice.body["fields"][0]["field"], "limit");
 }
 
 #[tokio::test]

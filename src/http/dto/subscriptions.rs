@@ -68,10 +68,11 @@ pub const SEEDED_PLANS: [&str; 4] = ["free", "starter", "professional", "enterpr
 pub fn catalogue_plan_schema() -> RefOr<Schema> {
     let o = ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(SEEDED_PLANS))
+        .pattern(Some("^[a-z][a-z0-9_]{0,99}$"))
+        .examples(SEEDED_PLANS)
         .description(Some(
-            "An active plan of the catalogue (GET /v1/plans): the seeded ones are listed; a plan \
-             added later is accepted too. An unknown or archived plan answers 422 unknown_plan.",
+            "An active plan of the catalogue (GET /v1/plans), e.g. a seeded one; a plan added \
+             later is accepted too. An unknown or archived plan answers 422 unknown_plan.",
         ));
     RefOr::T(Schema::Object(o.build()))
 }
