@@ -144,7 +144,8 @@ async fn bad_plan_input_is_422_naming_the_fields_and_writes_nothing() {
             Auth::Admin,
             json!({"name": "A", "name_ar": "س", "description": "d",
             "description_ar": "د", "tier": "starter", "monthly_price_usd": "5",
-            "features": [{"name": "Fields", "name_ar": {}, "included": "yes", "colour": "red"}]}),
+            "features": [{"name": "Fields", "name_ar": {}, "included": "yes", "colour": "red"},
+                         {"name": "Plots", "limit": 131594.0}, {"limit": 2.5}]}),
         )
         .await;
     assert_status!(feature, 422);
@@ -159,7 +160,8 @@ async fn bad_plan_input_is_422_naming_the_fields_and_writes_nothing() {
         [
             "features[0].colour",
             "features[0].included",
-            "features[0].name_ar"
+            "features[0].name_ar",
+            "features[2].limit"
         ]
     );
 

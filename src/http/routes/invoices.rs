@@ -88,8 +88,8 @@ struct InvoicePageParams {
     /// Page size.
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<i64>,
-    /// The invoice_id of the last invoice of the previous page.
-    #[param(format = Uuid)]
+    /// The invoice_id of the last invoice of the previous page; empty means the first page.
+    #[param(pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     starting_after: Option<String>,
 }
 

@@ -34,8 +34,11 @@ fn feature_member_issue(name: &str, value: &Value) -> Option<&'static str> {
             None => Some("must be a text"),
         },
         "included" => (!value.is_boolean()).then_some("must be true or false"),
-        "limit" => match value.as_i64() {
-            Some(n) if n >= -1 => None,
+        // A JSON number without a fraction is a whole number whatever its spelling (5, 5.0).
+        "limit" => match (value.as_i64(), value.as_u64(), value.as_f64()) {
+            (Some(n), _, _) if n >= -1 => None,
+            (None, Some(_), _) => None,
+            (None, None, Some(f)) if f.fract() == 0.0 && f >= -1.0 => None,
             _ => Some("must be a whole number from -1 (unlimited)"),
         },
         _ => Some("is not a member of a feature (key, name, name_ar, included, limit)"),
