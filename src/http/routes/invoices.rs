@@ -89,7 +89,9 @@ struct InvoicePageParams {
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<i64>,
     /// The invoice_id of the last invoice of the previous page; empty means the first page.
-    #[param(pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[param(
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     starting_after: Option<String>,
 }
 
