@@ -138,13 +138,13 @@ async fn ingest_batch(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ReportQuery {
-    /// First day (inclusive); default (also when empty): the current period's start.
-    #[param(schema_with = crate::http::dto::invoice_schemas::date_filter)]
+    /// First day (inclusive); default: the current period's start.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     from: Option<String>,
     /// End of the range, exclusive: usage on this day is not counted (default: the current
     /// period's end_date). Not before `from` (without `from`, not before the current period's
-    /// start): 422 otherwise. Empty means not given.
-    #[param(schema_with = crate::http::dto::invoice_schemas::date_filter)]
+    /// start): 422 otherwise.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     to: Option<String>,
 }
 
