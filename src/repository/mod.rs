@@ -3,6 +3,7 @@
 //! its tenant.
 
 pub mod audit;
+pub mod credits;
 pub mod dunning;
 pub mod invoices;
 pub mod job_runs;
@@ -12,6 +13,7 @@ pub mod payments;
 pub mod plans;
 pub mod rates;
 pub mod renewal;
+pub mod reports;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::billing::types::{Currency, InvoiceLineKind};
 use crate::error::AppResult;
+use crate::repository::credits::CreditRepository;
 use crate::repository::invoices::{InvoiceRow, NewLine};
 
 pub async fn balance(
@@ -14,13 +15,7 @@ pub async fn balance(
     tenant_id: &str,
     currency: Currency,
 ) -> sqlx::Result<Decimal> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(SUM(amount), 0) FROM credit_balance_entries WHERE tenant_id = $1 AND currency = $2",
-    )
-    .bind(tenant_id)
-    .bind(currency.code())
-    .fetch_one(conn)
-    .await
+    CreditRepository::balance(conn, tenant_id, currency).await
 }
 
 pub async fn grant(
@@ -31,19 +26,7 @@ pub async fn grant(
     reason: &str,
     subscription_id: Option<Uuid>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO credit_balance_entries (entry_id, tenant_id, currency, amount, reason, subscription_id)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(tenant_id)
-    .bind(currency.code())
-    .bind(amount)
-    .bind(reason)
-    .bind(subscription_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    CreditRepository::grant(conn, tenant_id, currency, amount, reason, subscription_id).await
 }
 
 /// Adds a credit line worth `min(balance, charges)` when the tenant has credit. The caller
@@ -73,18 +56,6 @@ pub async fn apply_to_lines(
 
 /// Records the credit an issued invoice consumed (its credit lines) against the balance.
 pub async fn record_applied(conn: &mut PgConnection, invoice: &InvoiceRow) -> AppResult<()> {
-    sqlx::query(
-        "INSERT INTO credit_balance_entries (entry_id, tenant_id, currency, amount, reason, subscription_id, invoice_id)
-         SELECT $1, $2, $3, SUM(amount), 'applied to invoice', $4, $5
-         FROM invoice_lines WHERE invoice_id = $5 AND kind = 'credit'
-         HAVING SUM(amount) < 0",
-    )
-    .bind(Uuid::new_v4())
-    .bind(&invoice.tenant_id)
-    .bind(&invoice.currency)
-    .bind(invoice.subscription_id)
-    .bind(invoice.invoice_id)
-    .execute(conn)
-    .await?;
+    CreditRepository::record_applied(conn, invoice).await?;
     Ok(())
 }

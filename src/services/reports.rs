@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 use crate::billing::types::{Currency, PaymentMethod};
+use crate::repository::reports::ReportRepository;
 use crate::services::rates::parse_date;
 
 mod book;
@@ -106,49 +107,6 @@ pub fn report_range(
     Ok((start, end))
 }
 
-/// One group of the revenue query: amounts in `currency`, converted at `rate`.
-#[derive(sqlx::FromRow)]
-struct RevenueGroup {
-    currency: String,
-    rate: Decimal,
-    plan_id: String,
-    month: String,
-    method: Option<String>,
-    invoiced: Decimal,
-    collected: Decimal,
-    refunded: Decimal,
-    outstanding: Decimal,
-}
-
-/// Invoices count by issue date; payments by `paid_at` and refunds by `created_at`, both in UTC.
-/// Payments and refunds are attributed to their invoice's currency, rate and plan (the plan the
-/// invoice was issued for, stored on it: a later plan change does not move it). Drafts are
-/// not issued and voided (`canceled`) invoices are not revenue, so neither counts as invoiced.
-/// Invoices without a plan are reported under the plan `none`.
-const REVENUE_SQL: &str = "
-SELECT i.currency, i.exchange_rate AS rate, COALESCE(i.plan_id, 'none') AS plan_id,
-       to_char(i.issue_date, 'YYYY-MM') AS month, NULL::text AS method,
-       COALESCE(sum(i.total) FILTER (WHERE i.status NOT IN ('draft', 'canceled')), 0) AS invoiced,
-       0::numeric AS collected, 0::numeric AS refunded,
-       COALESCE(sum(i.amount_due) FILTER (WHERE i.status IN ('pending', 'overdue')), 0) AS outstanding
-  FROM invoices i
- WHERE i.issue_date BETWEEN $1 AND $2
- GROUP BY 1, 2, 3, 4
-UNION ALL
-SELECT i.currency, i.exchange_rate, COALESCE(i.plan_id, 'none'),
-       to_char(p.paid_at AT TIME ZONE 'UTC', 'YYYY-MM'), p.method::text,
-       0, sum(p.amount), 0, 0
-  FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id
- WHERE p.status IN ('succeeded', 'refunded') AND p.paid_at >= $3 AND p.paid_at < $4
- GROUP BY 1, 2, 3, 4, 5
-UNION ALL
-SELECT i.currency, i.exchange_rate, COALESCE(i.plan_id, 'none'),
-       to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM'), NULL::text,
-       0, 0, sum(r.amount), 0
-  FROM refunds r JOIN invoices i ON i.invoice_id = r.invoice_id
- WHERE r.status = 'succeeded' AND r.created_at >= $3 AND r.created_at < $4
- GROUP BY 1, 2, 3, 4";
-
 fn start_of_day(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(chrono::NaiveTime::MIN).and_utc()
 }
@@ -172,13 +130,9 @@ fn months_between(start: NaiveDate, end: NaiveDate) -> Vec<String> {
 /// `by_month`; plans with activity in `by_plan`.
 pub async fn revenue(pool: &PgPool, start: NaiveDate, end: NaiveDate) -> ReportResult<Revenue> {
     let after_end = end.checked_add_days(Days::new(1)).unwrap_or(end);
-    let groups: Vec<RevenueGroup> = sqlx::query_as(REVENUE_SQL)
-        .bind(start)
-        .bind(end)
-        .bind(start_of_day(start))
-        .bind(start_of_day(after_end))
-        .fetch_all(pool)
-        .await?;
+    let mut conn = pool.acquire().await?;
+    let (from, until) = (start_of_day(start), start_of_day(after_end));
+    let groups = ReportRepository::revenue_groups(&mut conn, start, end, from, until).await?;
 
     let mut by_currency: BTreeMap<String, Figures> = BTreeMap::new();
     for c in [Currency::Usd, Currency::Yer] {

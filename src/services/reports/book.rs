@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use crate::billing::money::round_money;
 use crate::billing::types::{BillingCycle, Currency, SubscriptionStatus};
 use crate::repository::rates::RateRepository;
+use crate::repository::reports::ReportRepository;
 use crate::services::reports::ReportResult;
 
 /// The book as of a moment; money already rounded (once, from the exact MRR).
@@ -32,57 +33,6 @@ pub struct SubscriptionBook {
     pub trial_conversion_rate_30d: Decimal,
 }
 
-/// One group of the subscription book.
-#[derive(sqlx::FromRow)]
-struct BookGroup {
-    status: SubscriptionStatus,
-    plan_id: String,
-    billing_cycle: BillingCycle,
-    count: i64,
-    /// The plan's USD price for this cycle, summed over the group.
-    cycle_price_usd: Decimal,
-    created_in_window: i64,
-    canceled_in_window: i64,
-}
-
-const BOOK_SQL: &str = "
-SELECT s.status, s.plan_id, s.billing_cycle, count(*) AS count,
-       COALESCE(sum(CASE s.billing_cycle WHEN 'monthly' THEN p.monthly_price_usd
-                                         WHEN 'quarterly' THEN p.quarterly_price_usd
-                                         ELSE p.yearly_price_usd END), 0) AS cycle_price_usd,
-       count(*) FILTER (WHERE s.created_at > $1 AND s.created_at <= $2) AS created_in_window,
-       count(*) FILTER (WHERE s.status = 'canceled' AND s.canceled_at > $1 AND s.canceled_at <= $2)
-           AS canceled_in_window
-  FROM subscriptions s JOIN plans p ON p.plan_id = s.plan_id
- GROUP BY 1, 2, 3";
-
-/// Trial conversion over the window. A trial "ended in the window" when either
-/// - the renewal job recorded `subscription.trial_expired` for it in the window (it then became
-///   active); it counts as converted unless the subscription is canceled now, or
-/// - it was canceled in the window before its trial end date (never converted).
-///
-/// Conversion = converted / ended. The event is the only record of a trial ending, so a trial
-/// converted and canceled within the window counts as not converted.
-const TRIALS_SQL: &str = "
-WITH expired AS (
-    SELECT DISTINCT (payload->>'subscription_id')::uuid AS id FROM outbox_events
-     WHERE event_type = 'subscription.trial_expired' AND occurred_at > $1 AND occurred_at <= $2
-       AND payload->>'subscription_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
-), expired_subs AS (
-    SELECT s.status FROM expired e JOIN subscriptions s ON s.subscription_id = e.id
-), canceled_in_trial AS (
-    SELECT 1 FROM subscriptions s
-     WHERE s.status = 'canceled' AND s.trial_end_date IS NOT NULL
-       AND s.canceled_at > $1 AND s.canceled_at <= $2
-       AND (s.canceled_at AT TIME ZONE 'UTC')::date < s.trial_end_date
-       AND NOT EXISTS (SELECT 1 FROM expired e WHERE e.id = s.subscription_id)
-)
-SELECT (SELECT count(*) FROM expired_subs) + (SELECT count(*) FROM canceled_in_trial) AS ended,
-       (SELECT count(*) FROM expired_subs WHERE status <> 'canceled') AS converted,
-       (SELECT count(*) FROM outbox_events
-         WHERE event_type = 'subscription.reactivated' AND occurred_at > $1 AND occurred_at <= $2)
-           AS reactivated";
-
 /// `n / d` with 4 decimals, or `0.0000` when there is nothing to divide by.
 fn ratio(n: i64, d: i64) -> Decimal {
     let mut r = if d <= 0 {
@@ -105,19 +55,9 @@ pub fn mrr_exact(monthly: Decimal, quarterly: Decimal, yearly: Decimal) -> Decim
 pub async fn subscriptions(pool: &PgPool, now: DateTime<Utc>) -> ReportResult<SubscriptionBook> {
     let since = now - Duration::days(30);
     let mut conn = pool.acquire().await?;
-    let groups: Vec<BookGroup> = sqlx::query_as(BOOK_SQL)
-        .bind(since)
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?;
-    let total_tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
-        .fetch_one(&mut *conn)
-        .await?;
-    let (ended, converted, reactivated): (i64, i64, i64) = sqlx::query_as(TRIALS_SQL)
-        .bind(since)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
+    let groups = ReportRepository::book_groups(&mut conn, since, now).await?;
+    let total_tenants = ReportRepository::tenant_count(&mut conn).await?;
+    let (ended, converted, reactivated) = ReportRepository::trials(&mut conn, since, now).await?;
     let yer_rate = RateRepository::rate_on(&mut conn, Currency::Yer, now.date_naive()).await?;
 
     let mut by_status: BTreeMap<&'static str, i64> = SubscriptionStatus::ALL
