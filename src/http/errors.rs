@@ -152,3 +152,17 @@ impl From<crate::services::tenants::TenantError> for AppError {
         }
     }
 }
+
+/// An idempotent write's answer: its status and body, marked when it is a replay.
+impl axum::response::IntoResponse for crate::services::idempotency::Outcome {
+    fn into_response(self) -> axum::response::Response {
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        if self.replayed {
+            resp.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+        }
+        resp
+    }
+}

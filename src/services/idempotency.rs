@@ -279,19 +279,6 @@ pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
     )
 }
 
-impl axum::response::IntoResponse for Outcome {
-    fn into_response(self) -> axum::response::Response {
-        let mut resp = (self.status, axum::Json(self.body)).into_response();
-        if self.replayed {
-            resp.headers_mut().insert(
-                "idempotent-replayed",
-                axum::http::HeaderValue::from_static("true"),
-            );
-        }
-        resp
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,29 @@ use std::path::Path;
 /// Modules other than `http` itself that may import `http`: the binary's wiring.
 const MAY_IMPORT_HTTP: &[&str] = &["server"];
 
+/// Every `.rs` file below `src/`: its path relative to `src/` (with `/`) and its text, in
+/// path order.
+pub(crate) fn source_files() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(&src).expect("below src/");
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                let text = std::fs::read_to_string(&path).expect("a readable source file");
+                out.push((rel, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 struct Crate {
     /// Module path (`services::usage::cache`; "" for the crate root) → its code, comments out.
     code: BTreeMap<String, String>,
@@ -22,29 +45,17 @@ struct Crate {
 
 impl Crate {
     fn read() -> Crate {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut code = BTreeMap::new();
-        let mut dirs = vec![src.clone()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
-                let path = entry.expect("a directory entry").path();
-                if path.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let rel = path.strip_prefix(&src).expect("below src/");
-                let rel = rel.to_string_lossy().replace('\\', "/");
-                // main.rs is the binary crate: it reaches the library as `billing_core::`.
-                let Some(stem) = rel.strip_suffix(".rs").filter(|r| *r != "main") else {
-                    continue;
-                };
-                let module = match stem {
-                    "lib" => String::new(),
-                    s => s.trim_end_matches("/mod").replace('/', "::"),
-                };
-                let text = std::fs::read_to_string(&path).expect("a readable source file");
-                code.insert(module, strip_comments(&text));
-            }
+        for (rel, text) in source_files() {
+            // main.rs is the binary crate: it reaches the library as `billing_core::`.
+            let Some(stem) = rel.strip_suffix(".rs").filter(|r| *r != "main") else {
+                continue;
+            };
+            let module = match stem {
+                "lib" => String::new(),
+                s => s.trim_end_matches("/mod").replace('/', "::"),
+            };
+            code.insert(module, strip_comments(&text));
         }
         Crate { code }
     }

@@ -3,8 +3,6 @@
 //! only shrink: when it comes under, it leaves the list (the test says so), and nothing new
 //! joins it. The seed data (`seed.rs`) is data, not code.
 
-use std::path::Path;
-
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 80;
 const EXEMPT: &[&str] = &["seed.rs"];
@@ -22,26 +20,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("services/refunds.rs", Some("create_refund")),
     ("services/webhooks/tharwatt.rs", Some("tharwatt_event")),
 ];
-
-fn sources() -> Vec<(String, String)> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = Vec::new();
-    let mut dirs = vec![src.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let rel = path.strip_prefix(&src).expect("below src/");
-                let rel = rel.to_string_lossy().replace('\\', "/");
-                out.push((rel, std::fs::read_to_string(&path).expect("readable")));
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The name after `fn ` when the line starts a function, with the line's indentation.
 fn function_start(line: &str) -> Option<(&str, &str)> {
@@ -94,7 +72,7 @@ fn long_functions(text: &str) -> Vec<(String, usize)> {
 #[test]
 fn no_file_over_400_lines_and_no_function_over_80_beyond_the_known_ones() {
     let mut over = Vec::new();
-    for (file, text) in sources() {
+    for (file, text) in crate::architecture::source_files() {
         if EXEMPT.contains(&file.as_str()) {
             continue;
         }
