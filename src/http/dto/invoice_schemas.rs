@@ -1,31 +1,10 @@
 //! Named string schemas of the invoice, report, event and audit DTOs: the enums of
 //! `billing::types` with their API labels, and the formats of a few strings the server writes.
 
-use std::borrow::Cow;
-
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::RefOr;
-use utoipa::{PartialSchema, ToSchema};
 
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus, PaymentStatus};
-
-/// A named string schema built by `$schema` (a marker type: the wire value is a string).
-macro_rules! named_string {
-    ($ty:ident, $name:literal, $schema:expr) => {
-        #[doc = concat!("The `", $name, "` schema of the document.")]
-        pub struct $ty;
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                RefOr::T(Schema::Object($schema))
-            }
-        }
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
+use crate::http::openapi::components::string_schema;
 
 fn labels<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -34,59 +13,53 @@ fn labels<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) -> O
         .description(Some(description.to_string()))
 }
 
-named_string!(
+string_schema!(
     InvoiceStatusSchema,
     "InvoiceStatus",
     labels(
         InvoiceStatus::ALL.iter().map(|v| v.as_str()),
         "An invoice's status."
     )
-    .build()
 );
-named_string!(
+string_schema!(
     PaymentStatusSchema,
     "PaymentStatus",
     labels(
         PaymentStatus::ALL.iter().map(|v| v.as_str()),
         "A payment's status."
     )
-    .build()
 );
-named_string!(
+string_schema!(
     InvoiceKindSchema,
     "InvoiceKind",
     labels(
         InvoiceKind::ALL.iter().map(|v| v.as_str()),
         "What an invoice bills."
     )
-    .build()
 );
-named_string!(
+string_schema!(
     InvoiceLineKindSchema,
     "InvoiceLineKind",
     labels(
         InvoiceLineKind::ALL.iter().map(|v| v.as_str()),
         "What an invoice line bills."
     )
-    .build()
 );
-named_string!(
+string_schema!(
     CurrencySchema,
     "Currency",
     labels(
         Currency::ALL.iter().map(|c| c.code()),
         "A currency of the allow-list (case-insensitive on input)."
     )
-    .build()
 );
-named_string!(
+string_schema!(
     InvoiceNumberSchema,
     "InvoiceNumber",
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some("^SAH-[0-9]{4}-[0-9]{4,}$"))
         .description(Some("SAH-<year>-<number of the year, at least 4 digits>."))
-        .build()
 );
 
 /// Query filters treat an empty value as absent, so their schemas admit `""` too.

@@ -12,51 +12,18 @@ use uuid::Uuid;
 
 use crate::billing::money::money_string;
 use crate::billing::types::{BillingCycle, Currency, PaymentMethod, SubscriptionStatus};
-use crate::http::openapi::components::{MoneySchema, PlanIdSchema, TenantIdSchema};
+use crate::http::openapi::components::{enum_schema, MoneySchema, PlanIdSchema, TenantIdSchema};
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::services::lifecycle::{Canceled, Changed, ProrationOutcome};
 
-/// An enum of `billing::types` as a named string schema with its API labels.
-macro_rules! labels_schema {
-    ($ty:ident, $name:literal, $labels:expr) => {
-        #[doc = concat!("The `", $name, "` schema of the document.")]
-        pub struct $ty;
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                let o = ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some($labels));
-                RefOr::T(Schema::Object(o.build()))
-            }
-        }
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
-
-labels_schema!(
+enum_schema!(
     SubscriptionStatusSchema,
     "SubscriptionStatus",
-    SubscriptionStatus::ALL.iter().map(|v| v.as_str())
+    SubscriptionStatus
 );
-labels_schema!(
-    BillingCycleSchema,
-    "BillingCycle",
-    BillingCycle::ALL.iter().map(|v| v.as_str())
-);
-labels_schema!(
-    PaymentMethodSchema,
-    "PaymentMethod",
-    PaymentMethod::ALL.iter().map(|v| v.as_str())
-);
-labels_schema!(
-    CurrencySchema,
-    "Currency",
-    Currency::ALL.iter().map(|v| v.code())
-);
+enum_schema!(BillingCycleSchema, "BillingCycle", BillingCycle);
+enum_schema!(PaymentMethodSchema, "PaymentMethod", PaymentMethod);
+pub use crate::http::dto::invoice_schemas::CurrencySchema;
 
 /// The catalogue's seeded plans (SPEC section 4), which a sign-up or a plan change names; see
 /// [`catalogue_plan_schema`].

@@ -9,38 +9,12 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::billing::types::{MetricKind, SubscriptionStatus, UsageAction};
-use crate::http::openapi::components::CATALOGUE_METRICS;
-
-/// An enum of `billing::types` as a named string schema with its API labels.
-macro_rules! enum_schema {
-    ($ty:ident, $name:literal, $domain:ty) => {
-        #[doc = concat!("The `", $name, "` schema: its API labels.")]
-        pub struct $ty;
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                let labels = <$domain>::ALL.iter().map(|v| v.as_str());
-                let o = ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(labels));
-                RefOr::T(Schema::Object(o.build()))
-            }
-        }
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
+use crate::billing::types::{MetricKind, UsageAction};
+use crate::http::openapi::components::{enum_schema, CATALOGUE_METRICS};
 
 enum_schema!(UsageActionSchema, "UsageAction", UsageAction);
 enum_schema!(MetricKindSchema, "MetricKind", MetricKind);
-enum_schema!(
-    SubscriptionStatusSchema,
-    "SubscriptionStatus",
-    SubscriptionStatus
-);
+pub use crate::http::dto::subscriptions::SubscriptionStatusSchema;
 
 /// The metric names the server knows (the catalogue; any other answers 422 `unknown_metric`).
 pub struct CatalogueMetricSchema;

@@ -26,18 +26,21 @@ macro_rules! string_schema {
     ($ty:ident, $name:literal, $schema:expr) => {
         #[doc = concat!("The `", $name, "` schema of the document.")]
         pub struct $ty;
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                RefOr::T(Schema::Object($schema.build()))
+        impl ::utoipa::PartialSchema for $ty {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::RefOr::T(::utoipa::openapi::schema::Schema::Object(
+                    $schema.build(),
+                ))
             }
         }
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
+        impl ::utoipa::ToSchema for $ty {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed($name)
             }
         }
     };
 }
+pub(crate) use string_schema;
 
 string_schema!(
     MoneySchema,
@@ -77,15 +80,16 @@ string_schema!(
 /// An enum of `billing::types` as a named string schema with its API labels.
 macro_rules! enum_schema {
     ($ty:ident, $name:literal, $domain:ty) => {
-        string_schema!(
+        $crate::http::openapi::components::string_schema!(
             $ty,
             $name,
-            ObjectBuilder::new()
-                .schema_type(Type::String)
+            ::utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(::utoipa::openapi::schema::Type::String)
                 .enum_values(Some(<$domain>::ALL.iter().map(|v| v.as_str())))
         );
     };
 }
+pub(crate) use enum_schema;
 
 enum_schema!(PlanTierSchema, "PlanTier", crate::billing::types::PlanTier);
 enum_schema!(
