@@ -302,3 +302,94 @@ fn only_the_configuration_reads_the_environment() {
         "environment read outside config: {offenders:#?}"
     );
 }
+
+/// What `services/` must not contain: the HTTP framework, HTTP statuses, JSON built for the
+/// wire, SQL (it belongs to `repository/`). Each is found on the code without comments and
+/// without its `#[cfg(test)]` module.
+const NOT_IN_SERVICES: &[(&str, &[&str])] = &[
+    ("axum", &["axum::"]),
+    ("StatusCode", &["StatusCode"]),
+    ("json!", &["json!"]),
+    (
+        "sqlx::query",
+        &["sqlx::query", "query_as(", "query_scalar(", "QueryBuilder"],
+    ),
+];
+
+/// Service files that still hold one of [`NOT_IN_SERVICES`] (issue 13 is taking them out;
+/// the test fails when a new one appears and when one listed here is clean).
+const SERVICES_KNOWN: &[(&str, &str)] = &[
+    ("services/idempotency.rs", "StatusCode"),
+    ("services/idempotency.rs", "axum"),
+    ("services/idempotency.rs", "sqlx::query"),
+    ("services/invoicing.rs", "json!"),
+    ("services/lifecycle.rs", "json!"),
+    ("services/lifecycle.rs", "sqlx::query"),
+    ("services/lifecycle/cancel.rs", "json!"),
+    ("services/lifecycle/cancel.rs", "sqlx::query"),
+    ("services/payments.rs", "StatusCode"),
+    ("services/payments.rs", "axum"),
+    ("services/payments.rs", "json!"),
+    ("services/payments/audit_row.rs", "json!"),
+    ("services/payments/body.rs", "json!"),
+    ("services/payments/decisions.rs", "json!"),
+    ("services/payments/gateway.rs", "StatusCode"),
+    ("services/payments/gateway.rs", "axum"),
+    ("services/payments/gateway.rs", "json!"),
+    ("services/payments/gateway/answer.rs", "StatusCode"),
+    ("services/payments/gateway/answer.rs", "axum"),
+    ("services/payments/gateway/answer.rs", "json!"),
+    ("services/payments/reconcile.rs", "sqlx::query"),
+    ("services/plans.rs", "json!"),
+    ("services/rates.rs", "json!"),
+    ("services/refunds.rs", "StatusCode"),
+    ("services/refunds.rs", "axum"),
+    ("services/refunds.rs", "json!"),
+    ("services/refunds/events.rs", "json!"),
+    ("services/refunds/gateway.rs", "StatusCode"),
+    ("services/refunds/gateway.rs", "axum"),
+    ("services/tenants.rs", "StatusCode"),
+    ("services/tenants.rs", "axum"),
+    ("services/tenants.rs", "json!"),
+    ("services/usage.rs", "StatusCode"),
+    ("services/usage.rs", "axum"),
+    ("services/usage/batch.rs", "StatusCode"),
+    ("services/usage/batch.rs", "axum"),
+    ("services/usage/notice.rs", "json!"),
+    ("services/usage/reads.rs", "json!"),
+    ("services/usage/record.rs", "StatusCode"),
+    ("services/usage/record.rs", "axum"),
+    ("services/usage/recorded.rs", "StatusCode"),
+    ("services/usage/recorded.rs", "axum"),
+    ("services/webhooks/latest.rs", "StatusCode"),
+    ("services/webhooks/latest.rs", "axum"),
+    ("services/webhooks/settle.rs", "json!"),
+];
+
+#[test]
+fn services_hold_no_http_no_wire_json_and_no_sql() {
+    let mut found = BTreeSet::new();
+    for (rel, text) in source_files() {
+        if !rel.starts_with("services/") {
+            continue;
+        }
+        let code = strip_comments(&text);
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        for (name, needles) in NOT_IN_SERVICES {
+            if needles.iter().any(|n| code.contains(n)) {
+                found.insert((rel.clone(), name.to_string()));
+            }
+        }
+    }
+    let known: BTreeSet<(String, String)> = SERVICES_KNOWN
+        .iter()
+        .map(|(f, n)| (f.to_string(), n.to_string()))
+        .collect();
+    let new: Vec<_> = found.difference(&known).collect();
+    assert!(new.is_empty(), "new in services/: {new:#?}");
+    let gone: Vec<_> = known.difference(&found).collect();
+    assert!(
+        gone.is_empty(),
+        "clean now: take them off SERVICES_KNOWN: {gone:#?}"
+    );
+}
