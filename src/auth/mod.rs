@@ -114,8 +114,10 @@ impl Principal {
     }
 }
 
+/// Equal bytes, compared in time that does not depend on where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principal>, AppError> {
