@@ -74,6 +74,22 @@ impl From<crate::services::rates::RateError> for AppError {
     }
 }
 
+impl From<crate::services::coupons::CouponError> for AppError {
+    fn from(e: crate::services::coupons::CouponError) -> Self {
+        use crate::services::coupons::CouponError as E;
+        match e {
+            E::AlreadyExists(code) => AppError::already_exists(&format!("Coupon {code}")),
+            E::NotFound => AppError::not_found("Coupon", "القسيمة غير موجودة"),
+            E::UnknownPlans(ids) => AppError::field(
+                "plan_ids",
+                format!("names plans that do not exist: {}", ids.join(", ")),
+            ),
+            E::Database(e) => AppError::internal(e),
+            E::Audit(e) => e,
+        }
+    }
+}
+
 impl From<crate::services::lifecycle::SubscriptionError> for AppError {
     fn from(e: crate::services::lifecycle::SubscriptionError) -> Self {
         use crate::services::lifecycle::SubscriptionError as E;

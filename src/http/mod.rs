@@ -31,6 +31,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(routes::admin::router())
         .merge(routes::audit::router())
+        .merge(routes::coupons::router())
         .merge(routes::events::router())
         .merge(routes::invoices::router())
         .merge(routes::invoice_document::router())

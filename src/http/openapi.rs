@@ -66,7 +66,7 @@ pub fn spec() -> &'static Value {
     ),
     tags(
         (name = "Plans"), (name = "Tenants"), (name = "Subscriptions"), (name = "Usage"),
-        (name = "Invoices"), (name = "Payments"), (name = "Refunds"), (name = "Exchange rates"),
+        (name = "Invoices"), (name = "Payments"), (name = "Refunds"), (name = "Coupons"), (name = "Exchange rates"),
         (name = "Reports"), (name = "Events"), (name = "Audit"), (name = "Admin"),
         (name = "Webhooks"), (name = "Operations"),
     ),

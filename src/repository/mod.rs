@@ -3,6 +3,7 @@
 //! its tenant.
 
 pub mod audit;
+pub mod coupons;
 pub mod credits;
 pub mod dunning;
 pub mod invoices;

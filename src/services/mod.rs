@@ -1,6 +1,7 @@
 //! Use cases: each owns its transaction, locks, idempotency record and outbox event.
 
 pub mod audit;
+pub mod coupons;
 pub mod credits;
 pub mod dunning;
 pub mod idempotency;

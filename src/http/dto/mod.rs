@@ -3,6 +3,7 @@
 //! return domain values and these types map them to the wire (money as strings).
 
 pub mod admin;
+pub mod coupons;
 pub mod events;
 pub mod invoice_schemas;
 pub mod invoices;

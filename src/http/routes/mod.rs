@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod audit;
+pub mod coupons;
 pub mod events;
 pub mod health;
 pub mod invoice_document;

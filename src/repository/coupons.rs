@@ -1,0 +1,141 @@
+//! Coupons: their definitions and how often they were redeemed.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+/// One stored coupon.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct CouponRow {
+    pub code: String,
+    pub name: String,
+    pub name_ar: String,
+    pub percent_off: Option<Decimal>,
+    pub amount_off: Option<Decimal>,
+    pub currency: Option<String>,
+    pub duration: String,
+    pub duration_periods: Option<i32>,
+    pub plan_ids: Vec<String>,
+    pub max_redemptions: Option<i32>,
+    pub redeem_by: Option<NaiveDate>,
+    pub times_redeemed: i32,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A coupon to insert, already validated.
+#[derive(Debug, Clone)]
+pub struct NewCoupon<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub name_ar: &'a str,
+    pub percent_off: Option<Decimal>,
+    pub amount_off: Option<Decimal>,
+    pub currency: Option<&'a str>,
+    pub duration: &'a str,
+    pub duration_periods: Option<i32>,
+    pub plan_ids: &'a [String],
+    pub max_redemptions: Option<i32>,
+    pub redeem_by: Option<NaiveDate>,
+}
+
+const COLUMNS: &str = "code, name, name_ar, percent_off, amount_off, currency, duration,
+    duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at";
+
+pub struct CouponRepository;
+
+impl CouponRepository {
+    /// Inserts a coupon; `None` when the code is taken (archived coupons keep theirs).
+    pub async fn create(
+        conn: &mut PgConnection,
+        c: &NewCoupon<'_>,
+    ) -> sqlx::Result<Option<CouponRow>> {
+        sqlx::query_as(&format!(
+            "INSERT INTO coupons (code, name, name_ar, percent_off, amount_off, currency, duration,
+                 duration_periods, plan_ids, max_redemptions, redeem_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (code) DO NOTHING
+             RETURNING {COLUMNS}"
+        ))
+        .bind(c.code)
+        .bind(c.name)
+        .bind(c.name_ar)
+        .bind(c.percent_off)
+        .bind(c.amount_off)
+        .bind(c.currency)
+        .bind(c.duration)
+        .bind(c.duration_periods)
+        .bind(c.plan_ids)
+        .bind(c.max_redemptions)
+        .bind(c.redeem_by)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// The ids among `plan_ids` that name no plan, in the order given.
+    pub async fn unknown_plans(
+        conn: &mut PgConnection,
+        plan_ids: &[String],
+    ) -> sqlx::Result<Vec<String>> {
+        if plan_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        sqlx::query_scalar(
+            "SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS given(id, n)
+             WHERE NOT EXISTS (SELECT 1 FROM plans WHERE plan_id = given.id)
+             ORDER BY n",
+        )
+        .bind(plan_ids)
+        .fetch_all(conn)
+        .await
+    }
+
+    pub async fn get(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<CouponRow>> {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM coupons WHERE code = $1"))
+            .bind(code)
+            .fetch_optional(conn)
+            .await
+    }
+
+    /// Coupons in code order after `starting_after`, with the true total and whether more follow.
+    pub async fn list(
+        conn: &mut PgConnection,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> sqlx::Result<(Vec<CouponRow>, i64, bool)> {
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons")
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut rows: Vec<CouponRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM coupons WHERE ($1::text IS NULL OR code > $1)
+             ORDER BY code LIMIT $2"
+        ))
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, total, has_more))
+    }
+
+    /// Archives a coupon (no new redemptions); an archived one stays as it is. `None`: no such
+    /// coupon. The flag tells whether this call archived it.
+    pub async fn archive(
+        conn: &mut PgConnection,
+        code: &str,
+    ) -> sqlx::Result<Option<(CouponRow, bool)>> {
+        let changed: Option<CouponRow> = sqlx::query_as(&format!(
+            "UPDATE coupons SET archived_at = now(), updated_at = now()
+             WHERE code = $1 AND archived_at IS NULL
+             RETURNING {COLUMNS}"
+        ))
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match changed {
+            Some(row) => Ok(Some((row, true))),
+            None => Ok(Self::get(conn, code).await?.map(|row| (row, false))),
+        }
+    }
+}
