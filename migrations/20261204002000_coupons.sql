@@ -24,3 +24,26 @@ CREATE TABLE coupons (
         CHECK (max_redemptions IS NULL OR times_redeemed <= max_redemptions)
 );
 
+
+-- A subscription's redemption of a coupon. At most one applies at a time; a removed one stays
+-- as history. `first_period_start` is the start of the first billing period it covers (the
+-- sign-up period when redeemed at sign-up, else the next period); `invoices_discounted` and
+-- `last_period_start` count what it has covered, for `once` and `repeating`.
+CREATE TABLE coupon_redemptions (
+    redemption_id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    coupon_code          text NOT NULL REFERENCES coupons (code),
+    tenant_id            text NOT NULL REFERENCES tenants (tenant_id),
+    subscription_id      uuid NOT NULL REFERENCES subscriptions (subscription_id),
+    redeemed_on          date NOT NULL,
+    first_period_start   date NOT NULL,
+    invoices_discounted  integer NOT NULL DEFAULT 0 CHECK (invoices_discounted >= 0),
+    periods_discounted   integer NOT NULL DEFAULT 0 CHECK (periods_discounted >= 0),
+    last_period_start    date,
+    removed_at           timestamptz,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE UNIQUE INDEX coupon_redemptions_one_per_subscription
+    ON coupon_redemptions (subscription_id) WHERE removed_at IS NULL;
+CREATE INDEX coupon_redemptions_tenant_idx ON coupon_redemptions (tenant_id);

@@ -51,6 +51,16 @@ pub enum Event {
         subscription_id: Uuid,
         at_period_end: bool,
     },
+    /// A subscription redeemed a coupon (at sign-up or later).
+    #[serde(rename = "coupon.redeemed")]
+    CouponRedeemed {
+        coupon_code: String,
+        subscription_id: Uuid,
+        redemption_id: Uuid,
+        /// `once`, `repeating` or `forever`.
+        duration: String,
+        duration_periods: Option<i32>,
+    },
 }
 
 impl Event {
@@ -63,6 +73,7 @@ impl Event {
             Event::SubscriptionReactivated { .. } => "subscription.reactivated",
             Event::SubscriptionTrialExpired { .. } => "subscription.trial_expired",
             Event::SubscriptionCanceled { .. } => "subscription.canceled",
+            Event::CouponRedeemed { .. } => "coupon.redeemed",
         }
     }
 

@@ -84,6 +84,41 @@ impl From<crate::services::coupons::CouponError> for AppError {
                 "plan_ids",
                 format!("names plans that do not exist: {}", ids.join(", ")),
             ),
+            E::UnknownCode => AppError::unprocessable(
+                "coupon_not_found",
+                "No coupon has this code",
+                "لا توجد قسيمة بهذا الرمز",
+            ),
+            E::Expired => AppError::unprocessable(
+                "coupon_expired",
+                "The coupon is archived or past its redeem_by date",
+                "انتهت صلاحية القسيمة",
+            ),
+            E::Exhausted => AppError::unprocessable(
+                "coupon_exhausted",
+                "The coupon has no redemptions left",
+                "نفدت مرات استخدام القسيمة",
+            ),
+            E::NotApplicable => AppError::unprocessable(
+                "coupon_not_applicable",
+                "The coupon does not apply to the subscription's plan",
+                "القسيمة لا تنطبق على خطة الاشتراك",
+            ),
+            E::CurrencyMismatch => AppError::unprocessable(
+                "coupon_currency_mismatch",
+                "The coupon's amount is in another currency than the subscription",
+                "عملة القسيمة تختلف عن عملة الاشتراك",
+            ),
+            E::AlreadyApplied => AppError::conflict(
+                "coupon_already_applied",
+                "The subscription already holds a coupon; remove it first",
+                "الاشتراك لديه قسيمة بالفعل",
+            ),
+            E::NoDiscount => {
+                AppError::not_found("Coupon on the subscription", "لا توجد قسيمة على الاشتراك")
+            }
+            E::TenantNotFound => crate::services::missing::tenant_not_found(),
+            E::SubscriptionNotFound => crate::services::missing::subscription_not_found(),
             E::Database(e) => AppError::internal(e),
             E::Audit(e) => e,
         }

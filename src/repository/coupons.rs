@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+pub mod redemptions;
+
 /// One stored coupon.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct CouponRow {
@@ -39,7 +41,7 @@ pub struct NewCoupon<'a> {
     pub redeem_by: Option<NaiveDate>,
 }
 
-const COLUMNS: &str = "code, name, name_ar, percent_off, amount_off, currency, duration,
+pub(crate) const COLUMNS: &str = "code, name, name_ar, percent_off, amount_off, currency, duration,
     duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at";
 
 pub struct CouponRepository;

@@ -11,6 +11,8 @@ use crate::pagination::{Page, PageRequest};
 use crate::repository::coupons::{CouponRepository, CouponRow, NewCoupon};
 use crate::services::audit::{self, Actor, AuditEvent};
 
+pub mod redeem;
+
 /// What can go wrong with a coupon use case (`http::errors` turns it into the envelope).
 #[derive(Debug, thiserror::Error)]
 pub enum CouponError {
@@ -20,6 +22,25 @@ pub enum CouponError {
     NotFound,
     #[error("unknown plans: {0:?}")]
     UnknownPlans(Vec<String>),
+    /// Redeeming a code no coupon has (422 `coupon_not_found`, unlike a read's 404).
+    #[error("no coupon has this code")]
+    UnknownCode,
+    #[error("the coupon is archived or past its redeem_by date")]
+    Expired,
+    #[error("the coupon has no redemptions left")]
+    Exhausted,
+    #[error("the coupon does not apply to the subscription's plan")]
+    NotApplicable,
+    #[error("the coupon's amount is in another currency than the subscription")]
+    CurrencyMismatch,
+    #[error("the subscription already holds another coupon")]
+    AlreadyApplied,
+    #[error("the subscription holds no coupon")]
+    NoDiscount,
+    #[error("no such tenant")]
+    TenantNotFound,
+    #[error("the tenant has no live subscription")]
+    SubscriptionNotFound,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// The audit log still answers in the boundary's error type.
@@ -74,7 +95,7 @@ fn duration_parts(d: CouponDuration) -> (&'static str, Option<i32>) {
     }
 }
 
-fn snapshot(row: &CouponRow) -> serde_json::Value {
+pub(crate) fn snapshot(row: &CouponRow) -> serde_json::Value {
     serde_json::to_value(row).unwrap_or_default()
 }
 

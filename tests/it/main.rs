@@ -6,6 +6,7 @@ mod common;
 mod fakes;
 
 mod api_audit;
+mod api_coupon_redemptions;
 mod api_coupons;
 mod api_events;
 mod api_gateway_prefix;

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod coupons;
+pub mod discounts;
 pub mod events;
 pub mod invoice_schemas;
 pub mod invoices;

@@ -10,19 +10,109 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Role};
 use crate::error::AppResult;
 use crate::http::dto::coupons::{CouponBody, CouponEnvelope, CouponList, CreateCouponRequest};
+use crate::http::dto::discounts::{
+    DiscountBody, RedeemCouponRequest, RedeemResponse, RemoveDiscountResponse,
+};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::openapi::components::{
-    BadRequest, Conflict, Forbidden, NotFound, PageParams, Unauthorized, Unprocessable,
+    BadRequest, Conflict, Forbidden, NotFound, PageParams, TenantIdSchema, Unauthorized,
+    Unprocessable,
 };
 use crate::http::pagination::PageQuery;
+use crate::http::routes::tenants::path_tenant;
 use crate::services::audit::Actor;
 use crate::services::coupons;
+use crate::services::coupons::redeem;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_coupons, create_coupon))
         .routes(routes!(get_coupon, archive_coupon))
+        .routes(routes!(redeem_coupon, remove_coupon))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct TenantPath {
+    /// The tenant's id.
+    #[param(value_type = TenantIdSchema)]
+    tenant_id: String,
+}
+
+/// Redeem a coupon on the subscription
+///
+/// Roles: tenant_admin, super_admin, service. A tenant role reaches only its own tenant. It
+/// covers invoices from the next billing period (at sign-up, `coupon` in `POST /v1/tenants`
+/// covers the sign-up period). One coupon per subscription: the same code again answers 200
+/// with nothing changed; another → 409 `coupon_already_applied`. Refused with 422:
+/// `coupon_not_found`, `coupon_expired`, `coupon_exhausted`, `coupon_not_applicable`,
+/// `coupon_currency_mismatch`.
+#[utoipa::path(post, path = "/tenants/{tenant_id}/subscription/coupon", tag = "Subscriptions",
+    params(TenantPath), request_body = RedeemCouponRequest,
+    security(("bearerAuth" = []), ("apiKeyAuth" = [])),
+    responses((status = 201, description = "Redeemed", body = RedeemResponse),
+        (status = 200, description = "The subscription already held this coupon", body = RedeemResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable)))]
+async fn redeem_coupon(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<String>,
+    ApiJson(req): ApiJson<RedeemCouponRequest>,
+) -> AppResult<(StatusCode, Json<RedeemResponse>)> {
+    let tenant = path_tenant(&principal, &tenant_id)?;
+    principal.require_tenant_admin(&tenant)?;
+    let done = redeem::redeem(
+        &state.pool,
+        tenant.as_str(),
+        &req.code,
+        &Actor::from(&principal),
+        state.clock.today(),
+    )
+    .await?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(RedeemResponse {
+            success: true,
+            tenant_id: tenant.as_str().to_string(),
+            subscription_id: done.subscription_id,
+            discount: DiscountBody::from(&done.discount),
+        }),
+    ))
+}
+
+/// Remove the subscription's coupon
+///
+/// Roles: tenant_admin, super_admin, service. Later invoices carry no discount; the
+/// redemption still counts toward `max_redemptions`. No coupon → 404.
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/subscription/coupon", tag = "Subscriptions",
+    params(TenantPath), security(("bearerAuth" = []), ("apiKeyAuth" = [])),
+    responses((status = 200, description = "Removed", body = RemoveDiscountResponse),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
+async fn remove_coupon(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> AppResult<Json<RemoveDiscountResponse>> {
+    let tenant = path_tenant(&principal, &tenant_id)?;
+    principal.require_tenant_admin(&tenant)?;
+    let (subscription_id, removed) =
+        redeem::remove(&state.pool, tenant.as_str(), &Actor::from(&principal)).await?;
+    Ok(Json(RemoveDiscountResponse {
+        success: true,
+        tenant_id: tenant.as_str().to_string(),
+        subscription_id,
+        removed: DiscountBody::from(&removed),
+    }))
 }
 
 #[derive(IntoParams)]

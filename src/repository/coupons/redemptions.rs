@@ -1,0 +1,96 @@
+//! Redemptions: which subscription holds which coupon, and what it has covered so far.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{CouponRow, COLUMNS};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RedemptionRow {
+    pub redemption_id: Uuid,
+    pub coupon_code: String,
+    pub tenant_id: String,
+    pub subscription_id: Uuid,
+    pub redeemed_on: NaiveDate,
+    pub first_period_start: NaiveDate,
+    pub invoices_discounted: i32,
+    pub periods_discounted: i32,
+    pub last_period_start: Option<NaiveDate>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+const REDEMPTION_COLUMNS: &str = "redemption_id, coupon_code, tenant_id, subscription_id,
+    redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start,
+    removed_at";
+
+pub struct RedemptionRepository;
+
+impl RedemptionRepository {
+    /// The redemption that applies to a subscription now, if any.
+    pub async fn active(
+        conn: &mut PgConnection,
+        subscription_id: Uuid,
+    ) -> sqlx::Result<Option<RedemptionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {REDEMPTION_COLUMNS} FROM coupon_redemptions
+             WHERE subscription_id = $1 AND removed_at IS NULL"
+        ))
+        .bind(subscription_id)
+        .fetch_optional(conn)
+        .await
+    }
+
+    /// Counts one more redemption of a live coupon that has one left: one statement, so racing
+    /// redemptions of the last one serialize on the coupon row and only one gets it. `None`:
+    /// archived or exhausted (the caller reads which).
+    pub async fn take(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<CouponRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE coupons SET times_redeemed = times_redeemed + 1, updated_at = now()
+             WHERE code = $1 AND archived_at IS NULL
+               AND (max_redemptions IS NULL OR times_redeemed < max_redemptions)
+             RETURNING {COLUMNS}"
+        ))
+        .bind(code)
+        .fetch_optional(conn)
+        .await
+    }
+
+    pub async fn insert(
+        conn: &mut PgConnection,
+        code: &str,
+        tenant_id: &str,
+        subscription_id: Uuid,
+        redeemed_on: NaiveDate,
+        first_period_start: NaiveDate,
+    ) -> sqlx::Result<RedemptionRow> {
+        sqlx::query_as(&format!(
+            "INSERT INTO coupon_redemptions
+                 (coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start)
+             VALUES ($1, $2, $3, $4, $5)
+             RETURNING {REDEMPTION_COLUMNS}"
+        ))
+        .bind(code)
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .bind(redeemed_on)
+        .bind(first_period_start)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// Takes the subscription's coupon off; `None` when it had none.
+    pub async fn remove(
+        conn: &mut PgConnection,
+        subscription_id: Uuid,
+    ) -> sqlx::Result<Option<RedemptionRow>> {
+        sqlx::query_as(&format!(
+            "UPDATE coupon_redemptions SET removed_at = now(), updated_at = now()
+             WHERE subscription_id = $1 AND removed_at IS NULL
+             RETURNING {REDEMPTION_COLUMNS}"
+        ))
+        .bind(subscription_id)
+        .fetch_optional(conn)
+        .await
+    }
+}
