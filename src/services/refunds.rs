@@ -16,6 +16,7 @@ use crate::billing::money::{money_string, round_money};
 use crate::billing::types::PaymentStatus;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways::{self, RefundReason};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
@@ -275,23 +276,18 @@ pub(crate) async fn apply(
 
 async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) -> AppResult<()> {
     crate::metrics::count_payment(p.method, "refunded");
-    OutboxRepository::record(
-        conn,
-        "payment.refunded",
-        Some(&r.tenant_id),
-        json!({
-            "refund_id": r.refund_id,
-            "payment_id": r.payment_id,
-            "invoice_id": r.invoice_id,
-            "refund_amount": money_string(r.amount),
-            "refunded_total": money_string(p.refunded_amount),
-            "currency": r.currency,
-            "is_full_refund": p.status == PaymentStatus::Refunded,
-            "reason": r.reason,
-            "external_refund_id": r.external_refund_id,
-        }),
-    )
-    .await?;
+    let refunded = Event::PaymentRefunded {
+        refund_id: r.refund_id,
+        payment_id: r.payment_id,
+        invoice_id: r.invoice_id,
+        refund_amount: r.amount,
+        refunded_total: p.refunded_amount,
+        currency: r.currency.clone(),
+        is_full_refund: p.status == PaymentStatus::Refunded,
+        reason: r.reason.clone(),
+        external_refund_id: r.external_refund_id.clone(),
+    };
+    OutboxRepository::record_event(conn, Some(&r.tenant_id), &refunded).await?;
     Ok(())
 }
 

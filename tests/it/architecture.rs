@@ -329,7 +329,6 @@ const SERVICES_KNOWN: &[(&str, &str)] = &[
     ("services/payments.rs", "json!"),
     ("services/payments/audit_row.rs", "json!"),
     ("services/payments/body.rs", "json!"),
-    ("services/payments/decisions.rs", "json!"),
     ("services/payments/gateway.rs", "json!"),
     ("services/payments/gateway/answer.rs", "StatusCode"),
     ("services/payments/gateway/answer.rs", "axum"),

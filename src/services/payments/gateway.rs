@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use super::{audit_payment, audit_snapshot, lock_payment, PaymentInput};
 use crate::auth::Principal;
-use crate::billing::money::{money_string, round_money};
+use crate::billing::money::round_money;
 use crate::billing::types::{Currency, PaymentMethod, PaymentStatus};
 use crate::error::AppResult;
+use crate::events::Event;
 use crate::gateways::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
@@ -169,22 +170,17 @@ async fn open_payment(
         .await?;
     }
     crate::metrics::count_payment(payment.method, "created");
-    OutboxRepository::record(
-        conn,
-        "payment.created",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "gateway_amount": money_string(gateway_amount),
-            "gateway_currency": gateway_currency,
-            "method": payment.method,
-            "status": payment.status,
-        }),
-    )
-    .await?;
+    let created = Event::PaymentCreated {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        gateway_amount: Some(gateway_amount),
+        gateway_currency: Some(gateway_currency),
+        method: payment.method,
+        status: payment.status,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &created).await?;
     // Recorded with the payment itself: a retry that reuses this payment above adds no row.
     let after = audit_snapshot(&payment, &inv);
     audit_payment(
