@@ -333,7 +333,6 @@ const SERVICES_KNOWN: &[(&str, &str)] = &[
     ("services/payments/gateway/answer.rs", "StatusCode"),
     ("services/payments/gateway/answer.rs", "axum"),
     ("services/payments/gateway/answer.rs", "json!"),
-    ("services/payments/reconcile.rs", "sqlx::query"),
     ("services/plans.rs", "json!"),
     ("services/rates.rs", "json!"),
     ("services/refunds.rs", "json!"),
