@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::billing::money;
+use crate::billing::types::{PaymentMethod, PaymentStatus};
 
 /// One outbox event. The serde tag is the event's type, so the serialized payload is exactly
 /// what is stored (before the envelope fields are added).
@@ -61,6 +62,100 @@ pub enum Event {
         duration: String,
         duration_periods: Option<i32>,
     },
+    /// A payment was recorded (offline: awaiting confirmation unless settled at once; card and
+    /// Tharwatt: `processing`, with what the gateway is asked to collect).
+    #[serde(rename = "payment.created")]
+    PaymentCreated {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        amount: Decimal,
+        currency: String,
+        /// Gateway payments only.
+        #[serde(
+            with = "money::as_string::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        gateway_amount: Option<Decimal>,
+        /// Gateway payments only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gateway_currency: Option<String>,
+        method: PaymentMethod,
+        status: PaymentStatus,
+    },
+    /// A payment settled: its amount counts toward the invoice.
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        amount: Decimal,
+        currency: String,
+        method: PaymentMethod,
+        external_id: Option<String>,
+    },
+    /// A payment failed (declined, refused by its gateway, or rejected by staff).
+    #[serde(rename = "payment.failed")]
+    PaymentFailed {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        error: String,
+    },
+    /// An invoice is paid in full.
+    #[serde(rename = "invoice.paid")]
+    InvoicePaid {
+        invoice_id: Uuid,
+        invoice_number: String,
+        #[serde(with = "money::as_string")]
+        total: Decimal,
+        #[serde(with = "money::as_string")]
+        amount_paid: Decimal,
+        currency: String,
+        paid_date: Option<NaiveDate>,
+    },
+    /// A refund succeeded: the money is back with the payer.
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        /// All refunds of the payment so far.
+        #[serde(with = "money::as_string")]
+        refunded_total: Decimal,
+        currency: String,
+        is_full_refund: bool,
+        reason: String,
+        external_refund_id: Option<String>,
+    },
+    /// A refund failed at its gateway; `was_applied`: it had succeeded and was reversed.
+    #[serde(rename = "payment.refund_failed")]
+    PaymentRefundFailed {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        currency: String,
+        error: String,
+        was_applied: bool,
+    },
+    /// The gateway refunded a refund recorded as failed, and the payment has no room left for
+    /// it: staff must settle it.
+    #[serde(rename = "payment.refund_needs_attention")]
+    PaymentRefundNeedsAttention {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        #[serde(with = "money::as_string")]
+        refundable: Decimal,
+        currency: String,
+        external_refund_id: Option<String>,
+        reason: &'static str,
+    },
 }
 
 impl Event {
@@ -74,6 +169,13 @@ impl Event {
             Event::SubscriptionTrialExpired { .. } => "subscription.trial_expired",
             Event::SubscriptionCanceled { .. } => "subscription.canceled",
             Event::CouponRedeemed { .. } => "coupon.redeemed",
+            Event::PaymentCreated { .. } => "payment.created",
+            Event::PaymentSucceeded { .. } => "payment.succeeded",
+            Event::PaymentFailed { .. } => "payment.failed",
+            Event::InvoicePaid { .. } => "invoice.paid",
+            Event::PaymentRefunded { .. } => "payment.refunded",
+            Event::PaymentRefundFailed { .. } => "payment.refund_failed",
+            Event::PaymentRefundNeedsAttention { .. } => "payment.refund_needs_attention",
         }
     }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod coupons;
 pub mod credits;
 pub mod dunning;
+pub mod idempotency;
 pub mod invoices;
 pub mod job_runs;
 pub mod outbox;

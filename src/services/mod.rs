@@ -4,6 +4,7 @@ pub mod audit;
 pub mod coupons;
 pub mod credits;
 pub mod dunning;
+pub mod gateway_flow;
 pub mod idempotency;
 pub mod invoice_document;
 pub mod invoices;

@@ -14,13 +14,14 @@ use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways;
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 
 mod audit_row;
@@ -169,7 +170,7 @@ async fn create_payment(
     principal: &Principal,
     input: &PaymentInput,
     now: DateTime<Utc>,
-) -> AppResult<(StatusCode, Value)> {
+) -> AppResult<StoredResponse> {
     let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
     let metadata = json!({"reference": input.reference, "notes": input.notes});
     let payment = PaymentRepository::create(
@@ -192,20 +193,17 @@ async fn create_payment(
     )
     .await?;
     crate::metrics::count_payment(payment.method, "created");
-    OutboxRepository::record(
-        conn,
-        "payment.created",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "method": payment.method,
-            "status": payment.status,
-        }),
-    )
-    .await?;
+    let event = Event::PaymentCreated {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        gateway_amount: None,
+        gateway_currency: None,
+        method: payment.method,
+        status: payment.status,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &event).await?;
     // Cash handed to platform staff is money in hand; anything else needs a confirmation.
     if principal.is_super_admin() && input.method == PaymentMethod::Cash {
         let s = settle(conn, payment.payment_id, Some(&principal.subject), now).await?;
@@ -225,7 +223,7 @@ async fn create_payment(
             "Payment received",
             "تم استلام الدفعة بنجاح",
         );
-        return Ok((StatusCode::CREATED, body));
+        return Ok(created(body));
     }
     let after = audit_snapshot(&payment, &inv);
     audit_payment(
@@ -243,7 +241,11 @@ async fn create_payment(
         "Payment recorded; it awaits confirmation by an administrator",
         "تم تسجيل الدفعة وهي بانتظار تأكيد الإدارة",
     );
-    Ok((StatusCode::CREATED, body))
+    Ok(created(body))
+}
+
+pub(crate) fn created(body: Value) -> StoredResponse {
+    StoredResponse { status: 201, body }
 }
 
 /// The outcome of [`settle`]: the payment and invoice after it, and whether this call did the
@@ -315,35 +317,25 @@ pub async fn settle_with_external(
     .await?
     .ok_or_else(|| exceeds_due(StatusCode::CONFLICT, &inv))?;
     crate::metrics::count_payment(payment.method, "succeeded");
-    OutboxRepository::record(
-        conn,
-        "payment.succeeded",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "method": payment.method,
-            "external_id": payment.external_id,
-        }),
-    )
-    .await?;
+    let succeeded = Event::PaymentSucceeded {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        method: payment.method,
+        external_id: payment.external_id.clone(),
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &succeeded).await?;
     if invoice.status == InvoiceStatus::Paid {
-        OutboxRepository::record(
-            conn,
-            "invoice.paid",
-            Some(&tenant_id),
-            json!({
-                "invoice_id": invoice.invoice_id,
-                "invoice_number": invoice.invoice_number,
-                "total": money_string(invoice.total),
-                "amount_paid": money_string(invoice.amount_paid),
-                "currency": invoice.currency,
-                "paid_date": invoice.paid_date,
-            }),
-        )
-        .await?;
+        let paid = Event::InvoicePaid {
+            invoice_id: invoice.invoice_id,
+            invoice_number: invoice.invoice_number.clone(),
+            total: invoice.total,
+            amount_paid: invoice.amount_paid,
+            currency: invoice.currency.clone(),
+            paid_date: invoice.paid_date,
+        };
+        OutboxRepository::record_event(conn, Some(&tenant_id), &paid).await?;
         // The moment a tenant's overdue invoices are all paid, its subscription is active again.
         crate::services::dunning::reactivate(conn, Some(&tenant_id)).await?;
     }
@@ -352,6 +344,22 @@ pub async fn settle_with_external(
         invoice,
         settled_now: true,
     })
+}
+
+/// A payment failed: counted, and `payment.failed` written.
+pub(crate) async fn failed_event(
+    conn: &mut PgConnection,
+    p: &PaymentRow,
+    reason: &str,
+) -> sqlx::Result<()> {
+    crate::metrics::count_payment(p.method, "failed");
+    let failed = Event::PaymentFailed {
+        payment_id: p.payment_id,
+        invoice_id: p.invoice_id,
+        error: reason.to_string(),
+    };
+    OutboxRepository::record_event(conn, Some(&p.tenant_id), &failed).await?;
+    Ok(())
 }
 
 pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {

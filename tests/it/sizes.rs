@@ -15,9 +15,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/invoices.rs", Some("insert")),
     ("repository/invoices.rs", Some("create_many_numbered")),
     ("services/lifecycle.rs", Some("change")),
-    ("services/payments.rs", Some("create_payment")),
-    ("services/payments.rs", Some("settle_with_external")),
-    ("services/refunds.rs", Some("create_refund")),
     ("services/webhooks/tharwatt.rs", Some("tharwatt_event")),
 ];
 

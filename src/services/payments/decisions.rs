@@ -1,7 +1,7 @@
 //! Offline payments decided by platform staff: a confirmation settles one, a rejection fails it.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -11,7 +11,6 @@ use super::{
 };
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::audit::{self, Actor};
 
@@ -106,14 +105,7 @@ pub async fn reject(
         &audit_snapshot(&payment, &inv),
     );
     audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
-    crate::metrics::count_payment(payment.method, "failed");
-    OutboxRepository::record(
-        &mut tx,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": payment.payment_id, "invoice_id": payment.invoice_id, "error": reason}),
-    )
-    .await?;
+    super::failed_event(&mut tx, &payment, reason).await?;
     tx.commit().await?;
     Ok(payment_body(
         &payment,

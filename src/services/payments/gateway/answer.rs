@@ -13,7 +13,6 @@ use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
 use crate::gateways::{ChargeOutcome, ChargeStatus, Decline, GatewayError};
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{PaymentChanges, PaymentRepository, PaymentRow};
 use crate::services::invoices::invoice_not_found;
 
@@ -163,14 +162,7 @@ pub(crate) async fn fail(
     let Some(p) = failed else {
         return Ok(None);
     };
-    crate::metrics::count_payment(p.method, "failed");
-    OutboxRepository::record(
-        conn,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": p.payment_id, "invoice_id": p.invoice_id, "error": reason}),
-    )
-    .await?;
+    super::super::failed_event(conn, &p, reason).await?;
     Ok(Some(p))
 }
 
