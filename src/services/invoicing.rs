@@ -4,20 +4,20 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::billing::money::{convert_from_usd, line_amount, money_string, round_money};
+use crate::billing::money::{convert_from_usd, line_amount, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
-use crate::repository::invoices::{
-    InvoiceInsert, InvoiceLineRow, InvoiceRepository, InvoiceRow, NewLine,
-};
+use crate::repository::invoices::{InvoiceInsert, InvoiceRepository, InvoiceRow, NewLine};
 use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::repository::tenants::TenantRow;
+
+mod snapshot;
+pub use snapshot::invoice_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
@@ -224,52 +224,6 @@ pub async fn issue_subscription_invoice(
     .await
 }
 
-/// The API shape of an invoice with its lines (`line_items`), money as strings.
-pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|l| {
-            json!({
-                "kind": l.kind,
-                "description": l.description,
-                "description_ar": l.description_ar,
-                "metric": l.metric,
-                "quantity": l.quantity.normalize().to_string(),
-                "unit_price": crate::billing::money::decimal_text(l.unit_price),
-                "amount": money_string(l.amount),
-            })
-        })
-        .collect();
-    json!({
-        "invoice_id": inv.invoice_id,
-        "invoice_number": inv.invoice_number,
-        "tenant_id": inv.tenant_id,
-        "subscription_id": inv.subscription_id,
-        "kind": inv.kind,
-        "status": inv.status,
-        "currency": inv.currency,
-        "exchange_rate": crate::billing::money::decimal_text(inv.exchange_rate),
-        "period_start": inv.period_start,
-        "period_end": inv.period_end,
-        "issue_date": inv.issue_date,
-        "due_date": inv.due_date,
-        "paid_date": inv.paid_date,
-        "line_items": items,
-        "subtotal": money_string(inv.subtotal),
-        "tax_rate": crate::billing::money::decimal_text(inv.tax_rate),
-        "tax_amount": money_string(inv.tax_amount),
-        "discount_amount": money_string(inv.discount_amount),
-        "total": money_string(inv.total),
-        "amount_paid": money_string(inv.amount_paid),
-        "amount_due": money_string(inv.amount_due),
-        "notes": inv.notes,
-        "notes_ar": inv.notes_ar,
-        "plan_id": inv.plan_id,
-        "created_at": inv.created_at,
-        "updated_at": inv.updated_at,
-    })
-}
-
 /// The invoice total expressed in YER (what `amount_yer` reports), rounded once.
 pub fn amount_in_yer(inv: &InvoiceRow, yer_rate: Decimal) -> Decimal {
     if inv.currency == "YER" {
@@ -282,6 +236,7 @@ pub fn amount_in_yer(inv: &InvoiceRow, yer_rate: Decimal) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::billing::money::money_string;
     use proptest::prelude::*;
 
     fn line(cents: i64) -> NewLine {

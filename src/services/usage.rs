@@ -22,8 +22,7 @@ pub use batch::{
     ingest_batch, BatchRequest, BatchSummary, ParsedBatch, Rejection, RenderBatch, MAX_BATCH_EVENTS,
 };
 pub use reads::{
-    enforce, quota_report, quota_snapshot, usage_snapshot, Allowed, MetricQuota, PlanNames,
-    QuotaReport,
+    enforce, quota_report, quota_snapshot, Allowed, MetricQuota, PlanNames, QuotaReport,
 };
 pub use record::{record_in, record_usage};
 pub use recorded::{Recorded, Render, UsageAnswer, Written};
