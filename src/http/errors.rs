@@ -153,10 +153,41 @@ impl From<crate::services::tenants::TenantError> for AppError {
     }
 }
 
+impl From<crate::services::idempotency::IdempotencyError> for AppError {
+    fn from(e: crate::services::idempotency::IdempotencyError) -> Self {
+        use crate::services::idempotency::IdempotencyError as E;
+        match e {
+            E::KeyReused => AppError::conflict(
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request",
+                "مفتاح عدم التكرار مستخدم مسبقاً مع طلب مختلف",
+            ),
+            E::InProgress => AppError::conflict(
+                "idempotency_request_in_progress",
+                "A request with this Idempotency-Key is still in progress",
+                "طلب بنفس المفتاح قيد المعالجة",
+            ),
+            E::Database(e) => AppError::from(e),
+        }
+    }
+}
+
+impl crate::services::idempotency::StoredResponse {
+    /// The stored form of an answer `http` rendered.
+    pub fn new(status: axum::http::StatusCode, body: serde_json::Value) -> Self {
+        Self {
+            status: status.as_u16(),
+            body,
+        }
+    }
+}
+
 /// An idempotent write's answer: its status and body, marked when it is a replay.
 impl axum::response::IntoResponse for crate::services::idempotency::Outcome {
     fn into_response(self) -> axum::response::Response {
-        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        let status =
+            axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::OK);
+        let mut resp = (status, axum::Json(self.body)).into_response();
         if self.replayed {
             resp.headers_mut().insert(
                 "idempotent-replayed",

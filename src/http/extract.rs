@@ -215,3 +215,21 @@ pub fn parse_uuid(what: &str, s: &str) -> Result<uuid::Uuid, AppError> {
         )
     })
 }
+
+impl crate::services::idempotency::IdempotencyKey {
+    /// From the `Idempotency-Key` header, falling back to a body field (payments).
+    pub fn from_request(
+        headers: &axum::http::HeaderMap,
+        body_key: Option<&str>,
+    ) -> Result<Option<Self>, AppError> {
+        match headers.get("idempotency-key") {
+            Some(v) => {
+                let s = v.to_str().map_err(|_| {
+                    AppError::field("Idempotency-Key", "must be visible ASCII characters")
+                })?;
+                Ok(Some(Self::parse(s)?))
+            }
+            None => body_key.map(Self::parse).transpose(),
+        }
+    }
+}

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod credits;
 pub mod dunning;
+pub mod idempotency;
 pub mod invoices;
 pub mod job_runs;
 pub mod outbox;

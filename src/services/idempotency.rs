@@ -10,12 +10,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::{AppError, AppResult};
+use crate::repository::idempotency::IdempotencyRepository;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -30,19 +30,6 @@ impl IdempotencyKey {
                 "Idempotency-Key",
                 "must be 1-255 visible ASCII characters",
             ))
-        }
-    }
-
-    /// From the `Idempotency-Key` header, falling back to a body field (payments).
-    pub fn from_request(headers: &HeaderMap, body_key: Option<&str>) -> AppResult<Option<Self>> {
-        match headers.get("idempotency-key") {
-            Some(v) => {
-                let s = v.to_str().map_err(|_| {
-                    AppError::field("Idempotency-Key", "must be visible ASCII characters")
-                })?;
-                Ok(Some(Self::parse(s)?))
-            }
-            None => body_key.map(Self::parse).transpose(),
         }
     }
 
@@ -71,98 +58,83 @@ pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
     hex::encode(h.finalize())
 }
 
-pub type Effect<'c> = Pin<Box<dyn Future<Output = AppResult<(StatusCode, Value)>> + Send + 'c>>;
+/// An answer as it is kept under a key: the HTTP status number and the JSON body, exactly
+/// what `idempotency_keys` has always held, so keys stored before any change replay byte for
+/// byte. Services never make one: the renderer `http` hands a use case does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Value,
+}
 
+/// What an idempotent request answers: its own fresh answer or the stored one (`replayed`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
-    pub status: StatusCode,
+    pub status: u16,
     pub body: Value,
     pub replayed: bool,
 }
 
-/// Runs `effect` in a transaction, recording its response under `key` when one is given.
-pub async fn run<F>(
+impl Outcome {
+    fn fresh(r: StoredResponse) -> Self {
+        Outcome {
+            status: r.status,
+            body: r.body,
+            replayed: false,
+        }
+    }
+}
+
+/// Why a key cannot be used for this request.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The same key with a different request.
+    #[error("the idempotency key was used with a different request")]
+    KeyReused,
+    /// The key's first request has not answered yet.
+    #[error("a request with this idempotency key is still in progress")]
+    InProgress,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The effect of a one-transaction idempotent request, rendered to what is stored.
+pub type Effect<'c, E> = Pin<Box<dyn Future<Output = Result<StoredResponse, E>> + Send + 'c>>;
+
+/// Runs `effect` in a transaction, recording its answer under `key` when one is given. Built
+/// on [`claim`] and [`complete`] in one transaction: a concurrent duplicate blocks on the key
+/// until the first commits, then replays (or, if the first rolled back, runs as the first).
+pub async fn run<E, F>(
     pool: &PgPool,
     scope: &str,
     key: Option<&IdempotencyKey>,
     fingerprint: &str,
     effect: F,
-) -> AppResult<Outcome>
+) -> Result<Outcome, E>
 where
-    F: for<'c> FnOnce(&'c mut PgConnection) -> Effect<'c>,
+    E: From<IdempotencyError>,
+    F: for<'c> FnOnce(&'c mut PgConnection) -> Effect<'c, E>,
 {
-    let mut tx = pool.begin().await?;
+    let db = |e: sqlx::Error| E::from(IdempotencyError::Database(e));
+    let mut tx = pool.begin().await.map_err(db)?;
     if let Some(key) = key {
-        let claimed: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO idempotency_keys (scope, idempotency_key, request_fingerprint)
-             VALUES ($1, $2, $3)
-             ON CONFLICT (scope, idempotency_key) DO UPDATE
-                SET request_fingerprint = EXCLUDED.request_fingerprint, response_status = NULL,
-                    response_body = NULL, created_at = now(), updated_at = now(),
-                    expires_at = now() + interval '48 hours'
-                WHERE idempotency_keys.expires_at < now()
-             RETURNING 1",
-        )
-        .bind(scope)
-        .bind(key.as_str())
-        .bind(fingerprint)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if claimed.is_none() {
-            let (stored_fp, status, body): (String, Option<i16>, Option<Value>) = sqlx::query_as(
-                "SELECT request_fingerprint, response_status, response_body
-                 FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
-            )
-            .bind(scope)
-            .bind(key.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if stored_fp != fingerprint {
-                return Err(AppError::conflict(
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was already used with a different request",
-                    "مفتاح عدم التكرار مستخدم مسبقاً مع طلب مختلف",
-                ));
-            }
-            return match (status, body) {
-                (Some(s), Some(b)) => Ok(Outcome {
-                    status: StatusCode::from_u16(s as u16).unwrap_or(StatusCode::OK),
-                    body: b,
-                    replayed: true,
-                }),
-                _ => Err(AppError::conflict(
-                    "idempotency_request_in_progress",
-                    "A request with this Idempotency-Key is still in progress",
-                    "طلب بنفس المفتاح قيد المعالجة",
-                )),
-            };
+        if let Claim::Replay(done) = claim(&mut tx, scope, key, fingerprint).await? {
+            return Ok(done);
         }
     }
-    let (status, mut body) = effect(&mut tx).await?;
+    let mut answer = effect(&mut tx).await?;
     // A response may quote client text; what is stored (and so replayed) must be storable,
     // and the first answer is the same as its replays.
-    crate::storable::scrub(&mut body);
+    crate::storable::scrub(&mut answer.body);
     if let Some(key) = key {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4, updated_at = now()
-             WHERE scope = $1 AND idempotency_key = $2",
-        )
-        .bind(scope)
-        .bind(key.as_str())
-        .bind(status.as_u16() as i16)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
+        complete(&mut tx, scope, key, &answer).await.map_err(db)?;
     }
-    tx.commit().await?;
-    Ok(Outcome {
-        status,
-        body,
-        replayed: false,
-    })
+    tx.commit().await.map_err(db)?;
+    Ok(Outcome::fresh(answer))
 }
 
-/// The first phase of a two-phase idempotent request (a gateway call between two
-/// transactions): the caller either owns the key now or gets the stored response.
+/// The first phase of an idempotent request: the caller either owns the key now or gets the
+/// stored response.
 pub enum Claim {
     Claimed,
     Replay(Outcome),
@@ -172,111 +144,59 @@ pub enum Claim {
 /// than any gateway call (30 s timeout), so only a crashed request's key is taken over.
 const STALE_CLAIM_SECS: i32 = 120;
 
-/// Claims `key` inside the caller's transaction (committed by the caller before the gateway
-/// call). A key whose request is still running → 409 `idempotency_request_in_progress`; the
-/// same key with a different request → 409 `idempotency_key_reused`; a finished one replays.
-/// A claim left without a response for [`STALE_CLAIM_SECS`] (a crashed request) is taken over
-/// by a retry of the same request.
+/// Claims `key` inside the caller's transaction (for a two-phase request, committed by the
+/// caller before the gateway call). A key whose request is still running → `InProgress`; the
+/// same key with a different request → `KeyReused`; a finished one replays. A claim left
+/// without a response for [`STALE_CLAIM_SECS`] (a crashed request) is taken over by a retry
+/// of the same request.
 pub async fn claim(
     conn: &mut PgConnection,
     scope: &str,
     key: &IdempotencyKey,
     fingerprint: &str,
-) -> AppResult<Claim> {
-    let claimed: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO idempotency_keys (scope, idempotency_key, request_fingerprint)
-         VALUES ($1, $2, $3)
-         ON CONFLICT (scope, idempotency_key) DO UPDATE
-            SET request_fingerprint = EXCLUDED.request_fingerprint, response_status = NULL,
-                response_body = NULL, created_at = now(), updated_at = now(),
-                expires_at = now() + interval '48 hours'
-            WHERE idempotency_keys.expires_at < now()
-               OR (idempotency_keys.response_status IS NULL
-                   AND idempotency_keys.request_fingerprint = EXCLUDED.request_fingerprint
-                   AND idempotency_keys.updated_at < now() - $4 * interval '1 second')
-         RETURNING 1",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .bind(fingerprint)
-    .bind(STALE_CLAIM_SECS)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if claimed.is_some() {
+) -> Result<Claim, IdempotencyError> {
+    let k = key.as_str();
+    if IdempotencyRepository::claim(conn, scope, k, fingerprint, STALE_CLAIM_SECS).await? {
         return Ok(Claim::Claimed);
     }
-    let (stored_fp, status, body): (String, Option<i16>, Option<Value>) = sqlx::query_as(
-        "SELECT request_fingerprint, response_status, response_body
-         FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    if stored_fp != fingerprint {
-        return Err(AppError::conflict(
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used with a different request",
-            "مفتاح عدم التكرار مستخدم مسبقاً مع طلب مختلف",
-        ));
+    let row = IdempotencyRepository::get(conn, scope, k).await?;
+    if row.request_fingerprint != fingerprint {
+        return Err(IdempotencyError::KeyReused);
     }
-    match (status, body) {
-        (Some(s), Some(b)) => Ok(Claim::Replay(Outcome {
-            status: StatusCode::from_u16(s as u16).unwrap_or(StatusCode::OK),
-            body: b,
+    match (row.response_status, row.response_body) {
+        (Some(status), Some(body)) => Ok(Claim::Replay(Outcome {
+            status: u16::try_from(status).unwrap_or(200),
+            body,
             replayed: true,
         })),
-        _ => Err(AppError::conflict(
-            "idempotency_request_in_progress",
-            "A request with this Idempotency-Key is still in progress",
-            "طلب بنفس المفتاح قيد المعالجة",
-        )),
+        _ => Err(IdempotencyError::InProgress),
     }
 }
 
-/// Stores the final response of a claimed key (second phase, in the settling transaction), with
-/// any U+0000 a gateway's text brought in replaced (`storable`).
+/// Stores the answer of a claimed key, with any U+0000 replaced (`storable`).
 pub async fn complete(
     conn: &mut PgConnection,
     scope: &str,
     key: &IdempotencyKey,
-    status: StatusCode,
-    body: &Value,
-) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4, updated_at = now()
-         WHERE scope = $1 AND idempotency_key = $2",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .bind(status.as_u16() as i16)
-    .bind(crate::storable::storable(body).as_ref())
-    .execute(conn)
-    .await?;
-    Ok(())
+    answer: &StoredResponse,
+) -> sqlx::Result<()> {
+    let body = crate::storable::storable(&answer.body);
+    let status = i16::try_from(answer.status).unwrap_or(500);
+    IdempotencyRepository::store(conn, scope, key.as_str(), status, body.as_ref()).await
 }
 
 /// Gives a claimed key up (the request failed), so a retry with it runs again.
-pub async fn release(conn: &mut PgConnection, scope: &str, key: &IdempotencyKey) -> AppResult<()> {
-    sqlx::query(
-        "DELETE FROM idempotency_keys
-         WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .execute(conn)
-    .await?;
-    Ok(())
+pub async fn release(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+) -> sqlx::Result<()> {
+    IdempotencyRepository::release(conn, scope, key.as_str()).await
 }
 
 /// Deletes expired keys; returns how many.
 pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
-            .execute(pool)
-            .await?
-            .rows_affected(),
-    )
+    IdempotencyRepository::purge_expired(pool).await
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 
 mod audit_row;
@@ -169,7 +169,7 @@ async fn create_payment(
     principal: &Principal,
     input: &PaymentInput,
     now: DateTime<Utc>,
-) -> AppResult<(StatusCode, Value)> {
+) -> AppResult<StoredResponse> {
     let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
     let metadata = json!({"reference": input.reference, "notes": input.notes});
     let payment = PaymentRepository::create(
@@ -225,7 +225,7 @@ async fn create_payment(
             "Payment received",
             "تم استلام الدفعة بنجاح",
         );
-        return Ok((StatusCode::CREATED, body));
+        return Ok(created(body));
     }
     let after = audit_snapshot(&payment, &inv);
     audit_payment(
@@ -243,7 +243,11 @@ async fn create_payment(
         "Payment recorded; it awaits confirmation by an administrator",
         "تم تسجيل الدفعة وهي بانتظار تأكيد الإدارة",
     );
-    Ok((StatusCode::CREATED, body))
+    Ok(created(body))
+}
+
+pub(crate) fn created(body: Value) -> StoredResponse {
+    StoredResponse { status: 201, body }
 }
 
 /// The outcome of [`settle`]: the payment and invoice after it, and whether this call did the

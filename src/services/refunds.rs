@@ -5,7 +5,6 @@
 //! and applied only once the gateway says the money is back (`events`); cash, bank transfer
 //! and mobile money refunds are applied at once.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -141,7 +140,7 @@ pub async fn create_refund(
         finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
         tx.commit().await?;
         return Ok(Outcome {
-            status: StatusCode::CREATED,
+            status: 201,
             body,
             replayed: false,
         });
@@ -206,7 +205,13 @@ pub(crate) async fn finish_key(
     body: &Value,
 ) -> AppResult<()> {
     match key {
-        Some(k) => idempotency::complete(conn, scope, k, StatusCode::CREATED, body).await,
+        Some(k) => Ok(idempotency::complete(
+            conn,
+            scope,
+            k,
+            &crate::services::payments::created(body.clone()),
+        )
+        .await?),
         None => Ok(()),
     }
 }

@@ -1,10 +1,8 @@
 //! Tenant sign-up (tenant + subscription + events, and the first invoice of a paid plan, all in
 //! one transaction) and the tenant and subscription reads.
 
-use axum::http::StatusCode;
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -17,7 +15,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::{NewTenant, TenantRepository, TenantRow};
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
 use crate::services::usage::MetricQuota;
 use crate::services::{invoicing, plans};
 use crate::state::AppState;
@@ -48,7 +46,7 @@ pub struct SignedUp {
 
 /// How the caller writes a sign-up's answer: the body is stored under the idempotency key
 /// in the same transaction, so it is made there.
-pub type RenderSignUp = fn(&SignedUp) -> Value;
+pub type RenderSignUp = fn(&SignedUp) -> StoredResponse;
 
 /// `POST /v1/tenants`: runs the sign-up under the caller's idempotency key, so a retry replays
 /// the first response and concurrent duplicates produce one tenant.
@@ -65,7 +63,7 @@ pub async fn sign_up(
     idempotency::run(&state.pool, scope, key, fingerprint, move |conn| {
         Box::pin(async move {
             let done = sign_up_in(conn, &req, today, due_days).await?;
-            Ok((StatusCode::CREATED, render(&done)))
+            Ok(render(&done))
         })
     })
     .await

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+
+use crate::services::idempotency::StoredResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -133,9 +135,9 @@ impl UsageRecorded<'_> {
     }
 
     /// The stored form under an Idempotency-Key (`services::usage::Render`).
-    pub fn stored(r: &Recorded) -> (StatusCode, Value) {
+    pub fn stored(r: &Recorded) -> StoredResponse {
         let body = serde_json::to_value(UsageRecorded::from(r)).unwrap_or(Value::Null);
-        (Self::status(r), body)
+        StoredResponse::new(Self::status(r), body)
     }
 }
 
@@ -193,9 +195,9 @@ fn rejection(r: &Rejection) -> UsageBatchRejection<'_> {
 
 impl UsageBatchResponse<'_> {
     /// The answer, stored under an Idempotency-Key (`services::usage::RenderBatch`).
-    pub fn stored(s: &BatchSummary) -> (StatusCode, Value) {
+    pub fn stored(s: &BatchSummary) -> StoredResponse {
         let body = serde_json::to_value(UsageBatchResponse::from(s)).unwrap_or(Value::Null);
-        (StatusCode::OK, body)
+        StoredResponse::new(StatusCode::OK, body)
     }
 }
 

@@ -25,7 +25,7 @@ use crate::http::openapi::components::{
 use crate::http::pagination::PageQuery;
 use crate::http::routes::tenants::path_tenant;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, fingerprint, IdempotencyKey, Outcome};
+use crate::services::idempotency::{self, fingerprint, IdempotencyKey, Outcome, StoredResponse};
 use crate::services::invoices::{self, InvoiceWithLines};
 use crate::services::payments::tenant_scope;
 use crate::state::AppState;
@@ -162,7 +162,7 @@ async fn get_invoice(
 }
 
 /// The answer of generate as the idempotency record stores and replays it.
-fn generated_answer(g: &invoices::Generated) -> AppResult<(StatusCode, Value)> {
+fn generated_answer(g: &invoices::Generated) -> AppResult<StoredResponse> {
     let status = if g.created {
         StatusCode::CREATED
     } else {
@@ -175,7 +175,7 @@ fn generated_answer(g: &invoices::Generated) -> AppResult<(StatusCode, Value)> {
     };
     let value =
         serde_json::to_value(answer).map_err(|e| AppError::internal(anyhow::Error::new(e)))?;
-    Ok((status, value))
+    Ok(StoredResponse::new(status, value))
 }
 
 /// Invoice the current period (201 created, 200 the existing one)

@@ -21,7 +21,7 @@ use crate::http::openapi::components::{
     Unauthorized, Unprocessable,
 };
 use crate::http::pagination::PageQuery;
-use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome};
+use crate::services::idempotency::{fingerprint, IdempotencyKey, Outcome, StoredResponse};
 use crate::services::tenants::{self, SignedUp};
 use crate::state::AppState;
 
@@ -55,8 +55,9 @@ pub fn path_tenant(principal: &Principal, raw: &str) -> AppResult<TenantId> {
     Ok(tenant)
 }
 
-fn render_sign_up(done: &SignedUp) -> serde_json::Value {
-    serde_json::to_value(SignUpResponse::from(done)).unwrap_or_default()
+fn render_sign_up(done: &SignedUp) -> StoredResponse {
+    let body = serde_json::to_value(SignUpResponse::from(done)).unwrap_or_default();
+    StoredResponse::new(axum::http::StatusCode::CREATED, body)
 }
 
 /// Sign up a tenant with its subscription (and first invoice for a paid plan without trial)

@@ -11,7 +11,6 @@
 //! the charge (Stripe stores its first answer under a key, a 500 included, so sending it again
 //! would only replay the 500); what is still unknown is settled by the reconciliation job.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -78,11 +77,11 @@ pub async fn pay(
     match finish(&mut tx, payment.payment_id, answer, now).await {
         Ok(body) => {
             if let Some(k) = &key {
-                idempotency::complete(&mut tx, &scope, k, StatusCode::CREATED, &body).await?;
+                idempotency::complete(&mut tx, &scope, k, &super::created(body.clone())).await?;
             }
             tx.commit().await?;
             Ok(Outcome {
-                status: StatusCode::CREATED,
+                status: 201,
                 body,
                 replayed: false,
             })

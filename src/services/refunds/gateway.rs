@@ -105,7 +105,7 @@ pub async fn send(
     finish_key(&mut tx, scope, call.key, &body).await?;
     tx.commit().await?;
     Ok(Outcome {
-        status: StatusCode::CREATED,
+        status: 201,
         body,
         replayed: false,
     })

@@ -14,7 +14,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,7 +27,7 @@ use crate::billing::types::{MetricKind, TenantId, UsageAction};
 use crate::error::{AppError, AppResult, FieldIssue};
 use crate::repository::plans::PlanRepository;
 use crate::repository::usage::{QuotaContext, TenantSubscription, UsageRepository};
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
 use crate::state::AppState;
 use crate::storable::{nul_error, nul_path};
 
@@ -69,7 +68,7 @@ pub struct BatchSummary {
 }
 
 /// The wire form of a summary (status and body), from `http`: what an Idempotency-Key stores.
-pub type RenderBatch = fn(&BatchSummary) -> (StatusCode, Value);
+pub type RenderBatch = fn(&BatchSummary) -> StoredResponse;
 
 /// The counts of a summary, for after the commit.
 #[derive(Clone, Copy)]
@@ -149,7 +148,7 @@ pub async fn ingest_batch(
                     duplicates: summary.duplicates,
                     rejected: summary.rejected.len(),
                 });
-                Ok(render(&summary))
+                Ok::<_, AppError>(render(&summary))
             })
         },
     )

@@ -1,14 +1,12 @@
 //! What recording a usage event comes to, as typed values (`http` maps them to the wire).
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::Refusal;
 use crate::billing::quota::QuotaView;
 use crate::billing::types::UsageAction;
-use crate::services::idempotency::Outcome;
+use crate::services::idempotency::{Outcome, StoredResponse};
 
 /// A usage event as stored, with its metric's figures after it. A duplicate (its event id was
 /// already stored) is the original record with the metric's current figures; nothing counted.
@@ -47,4 +45,4 @@ pub enum UsageAnswer {
 }
 
 /// The wire form of a record under an Idempotency-Key (status and body), from `http`.
-pub type Render = fn(&Recorded) -> (StatusCode, Value);
+pub type Render = fn(&Recorded) -> StoredResponse;
