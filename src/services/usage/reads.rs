@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::window::{counter_window, current_period, PeriodInfo};
-use super::{quota_exceeded, require_usable, tenant_not_found, unknown_metric};
+use super::{require_usable, tenant_not_found, unknown_metric, Refusal, UsageError};
 use crate::billing::quota::QuotaView;
 use crate::billing::types::{MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId};
 use crate::error::AppResult;
@@ -60,7 +60,13 @@ pub async fn enforce<'a>(
     };
     let fits = view.fits(quantity);
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {
-        return Err(quota_exceeded(tenant_id, metric, view, quantity));
+        let refusal = Refusal {
+            tenant_id: tenant_id.to_string(),
+            metric: metric.to_string(),
+            view,
+            requested: quantity,
+        };
+        return Err(UsageError::QuotaExceeded(refusal).into());
     }
     Ok(Allowed {
         allowed: true,
