@@ -12,8 +12,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/invoices.rs", None),
     ("repository/payments.rs", None),
     ("repository/usage.rs", None),
-    ("repository/invoices.rs", Some("insert")),
-    ("repository/invoices.rs", Some("create_many_numbered")),
     ("services/lifecycle.rs", Some("change")),
     ("services/payments.rs", Some("create_payment")),
     ("services/payments.rs", Some("settle_with_external")),
