@@ -14,13 +14,109 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::billing::money;
-use crate::billing::types::{PaymentMethod, PaymentStatus};
+use crate::billing::types::{
+    BillingCycle, Currency, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentStatus,
+    SubscriptionStatus,
+};
+
+/// The proration of a plan change outside a trial (`subscription.plan_changed`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProrationPayload {
+    #[serde(with = "money::as_string")]
+    pub credit: Decimal,
+    #[serde(with = "money::as_string")]
+    pub charge: Decimal,
+    /// `charge - credit`: positive is invoiced now, negative becomes credit balance.
+    #[serde(with = "money::as_string")]
+    pub net: Decimal,
+    pub remaining_days: i64,
+    pub total_days: i64,
+    pub currency: Currency,
+    /// The proration invoice, when the net is positive.
+    pub invoice_id: Option<Uuid>,
+    /// What the tenant's credit balance grew by, when the net is negative.
+    #[serde(with = "money::as_string::option")]
+    pub credit_balance_added: Option<Decimal>,
+}
 
 /// One outbox event. The serde tag is the event's type, so the serialized payload is exactly
 /// what is stored (before the envelope fields are added).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum Event {
+    /// A tenant signed up (with its first subscription).
+    #[serde(rename = "tenant.created")]
+    TenantCreated {
+        name: String,
+        name_ar: String,
+        plan_id: String,
+        subscription_id: Uuid,
+    },
+    /// A tenant's first subscription, at sign-up (`trial` or `active`).
+    #[serde(rename = "subscription.created")]
+    SubscriptionCreated {
+        subscription_id: Uuid,
+        plan_id: String,
+        status: SubscriptionStatus,
+        billing_cycle: BillingCycle,
+        currency: String,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+        trial_end_date: Option<NaiveDate>,
+    },
+    /// A subscription moved to another plan; `proration` is null during a trial.
+    #[serde(rename = "subscription.plan_changed")]
+    SubscriptionPlanChanged {
+        subscription_id: Uuid,
+        old_plan: String,
+        new_plan: String,
+        proration: Option<ProrationPayload>,
+    },
+    /// An invoice was issued (sign-up, renewal, proration, overage, on demand). `total` is
+    /// money; a zero total is issued `paid`.
+    #[serde(rename = "invoice_generated")]
+    InvoiceGenerated {
+        invoice_id: Uuid,
+        invoice_number: String,
+        subscription_id: Option<Uuid>,
+        kind: InvoiceKind,
+        status: InvoiceStatus,
+        currency: String,
+        #[serde(with = "money::as_string")]
+        total: Decimal,
+        due_date: NaiveDate,
+    },
+    /// An unpaid invoice was voided (status `canceled`).
+    #[serde(rename = "invoice.voided")]
+    InvoiceVoided {
+        invoice_id: Uuid,
+        invoice_number: String,
+        #[serde(with = "money::as_string")]
+        total: Decimal,
+        currency: String,
+    },
+    /// The first refused usage of a counter window (once per tenant, metric and window).
+    #[serde(rename = "quota.exceeded")]
+    QuotaExceeded {
+        metric: String,
+        window_start: NaiveDate,
+        limit: i64,
+        used: i64,
+        requested: i64,
+    },
+    /// A currency's exchange rate was set from a date on (platform-wide: no tenant). Rates
+    /// are decimal strings with 2 to 6 decimals; `previous_rate` is the one in force on that
+    /// date before (null when none was), `replaced` whether that date already had a rate.
+    #[serde(rename = "exchange_rate.changed")]
+    ExchangeRateChanged {
+        currency: String,
+        #[serde(with = "money::rate_string")]
+        rate: Decimal,
+        effective_date: NaiveDate,
+        previous_rate: Option<String>,
+        replaced: bool,
+        changed_by: String,
+    },
     /// An unpaid invoice passed its due date (dunning).
     #[serde(rename = "invoice_overdue")]
     InvoiceOverdue {
@@ -162,6 +258,13 @@ impl Event {
     /// The event's type: the last part of its subject and the payload's `type`.
     pub fn event_type(&self) -> &'static str {
         match self {
+            Event::TenantCreated { .. } => "tenant.created",
+            Event::SubscriptionCreated { .. } => "subscription.created",
+            Event::SubscriptionPlanChanged { .. } => "subscription.plan_changed",
+            Event::InvoiceGenerated { .. } => "invoice_generated",
+            Event::InvoiceVoided { .. } => "invoice.voided",
+            Event::QuotaExceeded { .. } => "quota.exceeded",
+            Event::ExchangeRateChanged { .. } => "exchange_rate.changed",
             Event::InvoiceOverdue { .. } => "invoice_overdue",
             Event::SubscriptionPastDue { .. } => "subscription.past_due",
             Event::SubscriptionSuspended { .. } => "subscription.suspended",

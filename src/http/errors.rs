@@ -248,3 +248,53 @@ impl axum::response::IntoResponse for crate::services::idempotency::Outcome {
         resp
     }
 }
+
+impl From<crate::services::usage::UsageError> for AppError {
+    fn from(e: crate::services::usage::UsageError) -> Self {
+        use crate::services::usage::UsageError;
+        use axum::http::StatusCode;
+        match e {
+            UsageError::NoActiveSubscription => AppError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "no_active_subscription",
+                "The tenant has no active subscription",
+                "لا يوجد اشتراك نشط",
+            ),
+            UsageError::SubscriptionSuspended => AppError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "subscription_suspended",
+                "The subscription is suspended for non-payment",
+                "الاشتراك موقوف بسبب عدم السداد",
+            ),
+            UsageError::QuotaExceeded(r) => {
+                let (metric, view) = (&r.metric, r.view);
+                AppError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    format!(
+                        "Quota exceeded for {metric}: limit {}, used {}",
+                        view.limit, view.used
+                    ),
+                    format!(
+                        "تم تجاوز الحد الأقصى للاستخدام: {metric}. الحد: {}، المستخدم: {}",
+                        view.limit, view.used
+                    ),
+                )
+                .with_extra("allowed", false)
+                .with_extra("tenant_id", &r.tenant_id)
+                .with_extra("metric", metric)
+                .with_extra("limit", view.limit)
+                .with_extra("used", view.used)
+                .with_extra("remaining", view.remaining())
+                .with_extra("requested", r.requested)
+            }
+            UsageError::OutcomeUnknown => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "usage_outcome_unknown",
+                "The database connection broke while recording; the event may or may not be \
+                 stored. Send usage with an event_id so that a retry counts once",
+                "انقطع الاتصال بقاعدة البيانات أثناء التسجيل؛ قد يكون الحدث سُجّل أو لا. أرسل event_id ليُحتسب التكرار مرة واحدة",
+            ),
+        }
+    }
+}

@@ -32,6 +32,44 @@ fn envelope(
     body
 }
 
+/// An event of the catalogue ready to store: its row's columns, the payload with its
+/// envelope. Built in Rust for every write, so statements that insert events alongside other
+/// rows (the invoice insert) pass them through UNNEST and never assemble JSON in SQL.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub subject: String,
+    pub event_type: &'static str,
+    pub tenant_id: Option<String>,
+    pub payload: Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    pub fn new(
+        event_id: Uuid,
+        tenant_id: Option<&str>,
+        event: &Event,
+        occurred_at: DateTime<Utc>,
+    ) -> StoredEvent {
+        let event_type = event.event_type();
+        StoredEvent {
+            event_id,
+            subject: format!("sahool.billing.{event_type}"),
+            event_type,
+            tenant_id: tenant_id.map(str::to_string),
+            payload: envelope(
+                event.payload(),
+                event_id,
+                event_type,
+                tenant_id,
+                occurred_at,
+            ),
+            occurred_at,
+        }
+    }
+}
+
 /// An unpublished event as the relay needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingEvent {
@@ -132,30 +170,22 @@ impl OutboxRepository {
             return Ok(0);
         }
         let occurred_at = chrono::Utc::now();
-        let n = events.len();
-        let (mut ids, mut subjects, mut types, mut tenants, mut payloads) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for e in events {
-            let event_id = Uuid::new_v4();
-            let event_type = e.event.event_type();
-            let tenant = e.tenant_id.as_deref();
-            ids.push(event_id);
-            subjects.push(format!("sahool.billing.{event_type}"));
-            types.push(event_type);
-            tenants.push(e.tenant_id.clone());
-            payloads.push(envelope(
-                e.event.payload(),
-                event_id,
-                event_type,
-                tenant,
-                occurred_at,
-            ));
-        }
+        let stored: Vec<StoredEvent> = events
+            .iter()
+            .map(|e| {
+                StoredEvent::new(
+                    Uuid::new_v4(),
+                    e.tenant_id.as_deref(),
+                    &e.event,
+                    occurred_at,
+                )
+            })
+            .collect();
+        let ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+        let subjects: Vec<&str> = stored.iter().map(|e| e.subject.as_str()).collect();
+        let types: Vec<&str> = stored.iter().map(|e| e.event_type).collect();
+        let tenants: Vec<Option<&str>> = stored.iter().map(|e| e.tenant_id.as_deref()).collect();
+        let payloads: Vec<&Value> = stored.iter().map(|e| &e.payload).collect();
         let done = sqlx::query(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              SELECT e.id, e.subject, e.type, e.tenant, e.payload, $6

@@ -247,6 +247,62 @@ impl SubscriptionRepository {
         .await
     }
 
+    /// Stores a plan change, the cycle that starts at the next renewal and the payment method.
+    pub async fn save_change(
+        conn: &mut PgConnection,
+        subscription_id: Uuid,
+        plan_id: &str,
+        pending_billing_cycle: Option<BillingCycle>,
+        payment_method: Option<PaymentMethod>,
+    ) -> sqlx::Result<SubscriptionRow> {
+        sqlx::query_as(&format!(
+            "UPDATE subscriptions SET plan_id = $2, pending_billing_cycle = $3, payment_method = $4
+             WHERE subscription_id = $1 RETURNING {SUBSCRIPTION_COLUMNS}"
+        ))
+        .bind(subscription_id)
+        .bind(plan_id)
+        .bind(pending_billing_cycle)
+        .bind(payment_method)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// Ends a subscription now. The period is [start_date, end_date): ending it `today` leaves
+    /// today out; one canceled on its first day keeps an empty period (end = start).
+    pub async fn cancel_now(
+        conn: &mut PgConnection,
+        subscription_id: Uuid,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> sqlx::Result<SubscriptionRow> {
+        sqlx::query_as(&format!(
+            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
+                 end_date = GREATEST($3, start_date), next_billing_date = GREATEST($3, start_date)
+             WHERE subscription_id = $1 RETURNING {SUBSCRIPTION_COLUMNS}"
+        ))
+        .bind(subscription_id)
+        .bind(now)
+        .bind(today)
+        .fetch_one(conn)
+        .await
+    }
+
+    /// Sets or clears the pending cancellation at the period end.
+    pub async fn set_cancel_at_period_end(
+        conn: &mut PgConnection,
+        subscription_id: Uuid,
+        on: bool,
+    ) -> sqlx::Result<SubscriptionRow> {
+        sqlx::query_as(&format!(
+            "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1
+             RETURNING {SUBSCRIPTION_COLUMNS}"
+        ))
+        .bind(subscription_id)
+        .bind(on)
+        .fetch_one(conn)
+        .await
+    }
+
     /// Live subscriptions whose current period (or trial) has ended by `as_of`, oldest due
     /// first. Read only: the renewal job locks each one (tenant first) before acting on it.
     pub async fn get_due_for_billing(

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::billing::money::money_string;
 use crate::billing::types::{Currency, InvoiceStatus, SubscriptionStatus};
 use crate::error::AppError;
+use crate::events::Event;
 use crate::repository::invoices::{InvoiceChanges, InvoiceLineRow, InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::PlanRepository;
@@ -61,15 +60,6 @@ pub enum InvoiceError {
 }
 
 pub type InvoiceResult<T> = Result<T, InvoiceError>;
-
-/// The payload of `invoice.voided` (SPEC section 7).
-#[derive(Serialize)]
-struct InvoiceVoided<'a> {
-    invoice_id: Uuid,
-    invoice_number: &'a str,
-    total: String,
-    currency: &'a str,
-}
 
 /// An invoice and its lines, in line order.
 #[derive(Clone, Debug)]
@@ -247,14 +237,13 @@ pub async fn void(
     let row = InvoiceRepository::update(&mut tx, &tenant_id, invoice_id, &changes)
         .await?
         .ok_or(InvoiceError::NotFound)?;
-    let payload = InvoiceVoided {
+    let voided = Event::InvoiceVoided {
         invoice_id: row.invoice_id,
-        invoice_number: &row.invoice_number,
-        total: money_string(row.total),
-        currency: &row.currency,
+        invoice_number: row.invoice_number.clone(),
+        total: row.total,
+        currency: row.currency.clone(),
     };
-    let payload = serde_json::to_value(payload)?;
-    OutboxRepository::record(&mut tx, "invoice.voided", Some(&tenant_id), payload).await?;
+    OutboxRepository::record_event(&mut tx, Some(&tenant_id), &voided).await?;
     // Voiding the last overdue invoice ends the dunning state at once, as a payment would.
     crate::services::dunning::reactivate(&mut tx, Some(&tenant_id)).await?;
     let (old, new) = audit::changed(&invoice_json(&inv, &[]), &invoice_json(&row, &[]));

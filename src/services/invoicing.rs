@@ -4,20 +4,24 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::billing::money::{convert_from_usd, line_amount, money_string, round_money};
+use crate::billing::money::{convert_from_usd, line_amount, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::repository::invoices::{
-    InvoiceInsert, InvoiceLineRow, InvoiceRepository, InvoiceRow, NewLine,
+    InvoiceInsert, InvoiceRepository, InvoiceRow, InvoiceToStore, NewLine,
 };
+use crate::repository::outbox::StoredEvent;
 use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::repository::tenants::TenantRow;
+
+mod snapshot;
+pub use snapshot::invoice_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
@@ -120,33 +124,41 @@ pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
 /// A zero total is issued as paid.
 pub async fn issue(conn: &mut PgConnection, d: InvoiceDraft<'_>) -> AppResult<Option<InvoiceRow>> {
     let p = prepare(d)?;
-    // Number, invoice, lines and the `invoice_generated` event in one statement.
-    let issued = InvoiceRepository::create_numbered(
-        conn,
-        p.issue_date.year(),
-        &p.as_new(),
-        &p.lines,
-        p.event_id,
-    )
-    .await?;
+    let number = InvoiceRepository::next_number(conn, p.issue_date.year()).await?;
+    let event = generated_event(&p, &number);
+    // Invoice, lines and the `invoice_generated` event in one statement.
+    let issued = InvoiceRepository::store(conn, to_store(&p, &number, &event)).await?;
     let Some(row) = issued else {
-        // The period already has its invoice. The number the statement took must not be
-        // spent: the caller rolls back or, having checked first under the subscription
-        // lock, never gets here.
+        // The period already has its invoice. The number taken for it must not be spent:
+        // the caller rolls back or, having checked first under the subscription lock, never
+        // gets here.
         return Ok(None);
     };
     count_issued(row.kind, &row.currency, 1);
     Ok(Some(row))
 }
 
-/// Issues prepared invoices of one `year` in one statement (the renewal run's batches).
-/// `Ok(false)` when some period was already invoiced: the caller must roll back.
+/// Issues prepared invoices of one `year` in one statement (the renewal run's batches), their
+/// numbers reserved together in slice order. `Ok(false)` when some period was already
+/// invoiced: the caller must roll back.
 pub async fn issue_many(
     conn: &mut PgConnection,
     year: i32,
     prepared: &[InvoiceInsert],
 ) -> AppResult<bool> {
-    let inserted = InvoiceRepository::create_many_numbered(conn, year, prepared).await?;
+    let numbers = InvoiceRepository::reserve_numbers(conn, year, prepared.len()).await?;
+    let events: Vec<StoredEvent> = prepared
+        .iter()
+        .zip(&numbers)
+        .map(|(p, n)| generated_event(p, n))
+        .collect();
+    let items: Vec<InvoiceToStore<'_>> = prepared
+        .iter()
+        .zip(&numbers)
+        .zip(&events)
+        .map(|((p, n), e)| to_store(p, n, e))
+        .collect();
+    let inserted = InvoiceRepository::store_many(conn, &items).await?;
     if inserted != prepared.len() as u64 {
         return Ok(false);
     }
@@ -154,6 +166,33 @@ pub async fn issue_many(
         count_issued(p.kind, &p.currency, 1);
     }
     Ok(true)
+}
+
+/// The `invoice_generated` event of a prepared invoice numbered `number`.
+fn generated_event(p: &InvoiceInsert, number: &str) -> StoredEvent {
+    let event = Event::InvoiceGenerated {
+        invoice_id: p.invoice_id,
+        invoice_number: number.to_string(),
+        subscription_id: p.subscription_id,
+        kind: p.kind,
+        status: p.status,
+        currency: p.currency.clone(),
+        total: p.total,
+        due_date: p.due_date,
+    };
+    StoredEvent::new(p.event_id, Some(&p.tenant_id), &event, chrono::Utc::now())
+}
+
+fn to_store<'a>(
+    p: &'a InvoiceInsert,
+    number: &'a str,
+    event: &'a StoredEvent,
+) -> InvoiceToStore<'a> {
+    InvoiceToStore {
+        invoice: p.as_new(number),
+        lines: &p.lines,
+        event: Some(event),
+    }
 }
 
 fn count_issued(kind: InvoiceKind, currency: &str, n: u64) {
@@ -224,52 +263,6 @@ pub async fn issue_subscription_invoice(
     .await
 }
 
-/// The API shape of an invoice with its lines (`line_items`), money as strings.
-pub fn invoice_json(inv: &InvoiceRow, lines: &[InvoiceLineRow]) -> Value {
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|l| {
-            json!({
-                "kind": l.kind,
-                "description": l.description,
-                "description_ar": l.description_ar,
-                "metric": l.metric,
-                "quantity": l.quantity.normalize().to_string(),
-                "unit_price": crate::billing::money::decimal_text(l.unit_price),
-                "amount": money_string(l.amount),
-            })
-        })
-        .collect();
-    json!({
-        "invoice_id": inv.invoice_id,
-        "invoice_number": inv.invoice_number,
-        "tenant_id": inv.tenant_id,
-        "subscription_id": inv.subscription_id,
-        "kind": inv.kind,
-        "status": inv.status,
-        "currency": inv.currency,
-        "exchange_rate": crate::billing::money::decimal_text(inv.exchange_rate),
-        "period_start": inv.period_start,
-        "period_end": inv.period_end,
-        "issue_date": inv.issue_date,
-        "due_date": inv.due_date,
-        "paid_date": inv.paid_date,
-        "line_items": items,
-        "subtotal": money_string(inv.subtotal),
-        "tax_rate": crate::billing::money::decimal_text(inv.tax_rate),
-        "tax_amount": money_string(inv.tax_amount),
-        "discount_amount": money_string(inv.discount_amount),
-        "total": money_string(inv.total),
-        "amount_paid": money_string(inv.amount_paid),
-        "amount_due": money_string(inv.amount_due),
-        "notes": inv.notes,
-        "notes_ar": inv.notes_ar,
-        "plan_id": inv.plan_id,
-        "created_at": inv.created_at,
-        "updated_at": inv.updated_at,
-    })
-}
-
 /// The invoice total expressed in YER (what `amount_yer` reports), rounded once.
 pub fn amount_in_yer(inv: &InvoiceRow, yer_rate: Decimal) -> Decimal {
     if inv.currency == "YER" {
@@ -282,6 +275,7 @@ pub fn amount_in_yer(inv: &InvoiceRow, yer_rate: Decimal) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::billing::money::money_string;
     use proptest::prelude::*;
 
     fn line(cents: i64) -> NewLine {

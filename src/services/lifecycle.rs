@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::billing::money::{convert_from_usd, money_string};
+use crate::billing::money::convert_from_usd;
 use crate::billing::proration::{prorate, Proration};
 use crate::billing::types::{
     BillingCycle, Currency, InvoiceKind, InvoiceLineKind, PaymentMethod, SubscriptionStatus,
@@ -15,6 +16,7 @@ use crate::billing::types::{
 };
 use crate::config::Config;
 use crate::error::AppError;
+use crate::events::{Event, ProrationPayload};
 use crate::repository::invoices::NewLine;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{PlanRepository, PlanRow};
@@ -24,7 +26,6 @@ use crate::repository::tenants::TenantRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::credits;
 use crate::services::invoicing::{self, InvoiceDraft};
-use crate::services::tenants::subscription_json;
 
 mod cancel;
 pub use cancel::{cancel, resume, Canceled};
@@ -82,20 +83,21 @@ pub struct Changed {
     pub proration: Option<ProrationOutcome>,
 }
 
-/// The proration as the outbox event and the audit log record it.
-fn proration_json(p: Option<&ProrationOutcome>) -> Value {
-    let Some(p) = p else { return Value::Null };
-    let net = p.proration.net();
-    json!({
-        "credit": money_string(p.proration.credit),
-        "charge": money_string(p.proration.charge),
-        "net": money_string(net),
-        "remaining_days": p.proration.remaining_days,
-        "total_days": p.proration.total_days,
-        "currency": p.currency,
-        "invoice_id": p.invoice_id,
-        "credit_balance_added": if net < Decimal::ZERO { json!(money_string(-net)) } else { Value::Null },
-    })
+impl ProrationOutcome {
+    /// The proration as the outbox event and the audit log record it.
+    fn payload(&self) -> ProrationPayload {
+        let net = self.proration.net();
+        ProrationPayload {
+            credit: self.proration.credit,
+            charge: self.proration.charge,
+            net,
+            remaining_days: self.proration.remaining_days,
+            total_days: self.proration.total_days,
+            currency: self.currency,
+            invoice_id: self.invoice_id,
+            credit_balance_added: (net < Decimal::ZERO).then_some(-net),
+        }
+    }
 }
 
 /// Locks tenant then subscription (the documented order) and returns the live subscription.
@@ -196,18 +198,13 @@ pub async fn change(
                 invoice_id,
             });
         }
-        OutboxRepository::record(
-            conn,
-            "subscription.plan_changed",
-            Some(tenant.as_str()),
-            json!({
-                "subscription_id": sub.subscription_id,
-                "old_plan": sub.plan_id,
-                "new_plan": plan_id,
-                "proration": proration_json(proration.as_ref()),
-            }),
-        )
-        .await?;
+        let event = Event::SubscriptionPlanChanged {
+            subscription_id: sub.subscription_id,
+            old_plan: sub.plan_id.clone(),
+            new_plan: plan_id.to_string(),
+            proration: proration.as_ref().map(ProrationOutcome::payload),
+        };
+        OutboxRepository::record_event(conn, Some(tenant.as_str()), &event).await?;
         changes.push(format!("plan changed from {} to {}", sub.plan_id, plan_id));
         sub.plan_id = plan_id.to_string();
     }
@@ -231,22 +228,19 @@ pub async fn change(
             changes.push(format!("payment method set to {method}"));
         }
     }
-    let saved: SubscriptionRow = sqlx::query_as(&format!(
-        "UPDATE subscriptions SET plan_id = $2, pending_billing_cycle = $3, payment_method = $4
-         WHERE subscription_id = $1 RETURNING {}",
-        crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
-    ))
-    .bind(sub.subscription_id)
-    .bind(&sub.plan_id)
-    .bind(sub.pending_billing_cycle)
-    .bind(sub.payment_method)
-    .fetch_one(&mut *conn)
+    let saved = SubscriptionRepository::save_change(
+        conn,
+        sub.subscription_id,
+        &sub.plan_id,
+        sub.pending_billing_cycle,
+        sub.payment_method,
+    )
     .await?;
     let body = snapshot(&saved);
     if !changes.is_empty() {
         let (old, mut new) = audit::changed(&before, &body);
-        if proration.is_some() {
-            new["proration"] = proration_json(proration.as_ref());
+        if let Some(p) = &proration {
+            new["proration"] = to_json(&p.payload());
         }
         audit_subscription(conn, actor, "subscription.change", &saved, old, new).await?;
     }
@@ -295,11 +289,52 @@ fn proration_lines(old: &PlanRow, new: &PlanRow, p: &Proration) -> Vec<NewLine> 
     ]
 }
 
-/// The subscription as the API shows it, with the cycle that starts at the next renewal.
-fn snapshot(sub: &SubscriptionRow) -> Value {
-    let mut body = subscription_json(sub);
-    body["pending_billing_cycle"] = json!(sub.pending_billing_cycle);
-    body
+/// A subscription as the audit log records it: the API's field names, with the cycle that
+/// starts at the next renewal.
+#[derive(Serialize)]
+struct SubscriptionSnapshot<'a> {
+    subscription_id: Uuid,
+    tenant_id: &'a str,
+    plan_id: &'a str,
+    status: SubscriptionStatus,
+    billing_cycle: BillingCycle,
+    currency: &'a str,
+    start_date: chrono::NaiveDate,
+    end_date: chrono::NaiveDate,
+    next_billing_date: chrono::NaiveDate,
+    trial_end_date: Option<chrono::NaiveDate>,
+    cancel_at_period_end: bool,
+    canceled_at: Option<DateTime<Utc>>,
+    payment_method: Option<PaymentMethod>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    pending_billing_cycle: Option<BillingCycle>,
+}
+
+/// A typed audit value as the JSON the log stores (`Null` if it could not be written).
+fn to_json(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn snapshot(s: &SubscriptionRow) -> Value {
+    to_json(&SubscriptionSnapshot {
+        subscription_id: s.subscription_id,
+        tenant_id: &s.tenant_id,
+        plan_id: &s.plan_id,
+        status: s.status,
+        billing_cycle: s.billing_cycle,
+        currency: &s.currency,
+        start_date: s.start_date,
+        end_date: s.end_date,
+        next_billing_date: s.next_billing_date,
+        trial_end_date: s.trial_end_date,
+        cancel_at_period_end: s.cancel_at_period_end,
+        canceled_at: s.canceled_at,
+        payment_method: s.payment_method,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        pending_billing_cycle: s.pending_billing_cycle,
+    })
 }
 
 async fn audit_subscription(

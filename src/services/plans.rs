@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::billing::money::{money_string, round_money, Price};
+use crate::billing::money::{round_money, Price};
 use crate::billing::types::{is_slug, Currency, OveragePolicy, PlanTier};
 use crate::error::{AppError, FieldIssue};
 use crate::repository::plans::{NewPlan, Plan, PlanChanges, PlanRepository};
@@ -15,8 +15,11 @@ use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::validate::{check_len, Checks};
 
 mod features;
+mod snapshot;
 
 use features::check_features;
+/// Also the `plan` of the subscription read until that resource has its own DTO.
+pub use snapshot::plan_json;
 
 /// What can go wrong with a plan use case (`http::errors` turns it into the envelope).
 #[derive(Debug, thiserror::Error)]
@@ -87,37 +90,6 @@ pub struct PlanEdit {
     pub trial_days: Option<i32>,
     pub overage: Option<OveragePolicy>,
     pub is_active: Option<bool>,
-}
-
-/// A plan as the audit log records it before and after a change: the API shape (the Python
-/// field names, money as strings), so an entry reads like the answer the caller saw. Also the
-/// `plan` of the subscription read until that resource has its own DTO.
-pub fn plan_json(plan: &Plan, yer_rate: Decimal) -> Value {
-    let r = &plan.row;
-    let yer = |usd: Decimal| money_string(round_money(usd * yer_rate));
-    json!({
-        "plan_id": r.plan_id,
-        "name": r.name,
-        "name_ar": r.name_ar,
-        "description": r.description,
-        "description_ar": r.description_ar,
-        "tier": r.tier,
-        "pricing": {
-            "monthly_usd": money_string(r.monthly_price_usd),
-            "quarterly_usd": money_string(r.quarterly_price_usd),
-            "yearly_usd": money_string(r.yearly_price_usd),
-            "monthly_yer": yer(r.monthly_price_usd),
-            "quarterly_yer": yer(r.quarterly_price_usd),
-            "yearly_yer": yer(r.yearly_price_usd),
-        },
-        "limits": plan.limits,
-        "features": r.features,
-        "trial_days": r.trial_days,
-        "overage": r.overage,
-        "is_active": r.is_active,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    })
 }
 
 pub async fn yer_rate(conn: &mut PgConnection, today: chrono::NaiveDate) -> sqlx::Result<Decimal> {
@@ -244,7 +216,10 @@ pub async fn create_plan(
         .yearly_price_usd
         .map(Price::value)
         .unwrap_or_else(|| round_money(monthly * Decimal::from(10)));
-    let features = req.features.clone().unwrap_or_else(|| json!([]));
+    let features = req
+        .features
+        .clone()
+        .unwrap_or_else(|| Value::Array(Vec::new()));
     let created = PlanRepository::create(
         conn,
         &NewPlan {

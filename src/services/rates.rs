@@ -4,12 +4,14 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use crate::billing::money::{decimal_from_json, AmountError};
 use crate::billing::types::Currency;
 use crate::error::AppError;
+use crate::events::Event;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::rates::{RateRepository, RateRow};
 use crate::services::audit::{self, Actor, AuditEvent};
@@ -88,13 +90,20 @@ pub fn parse_rate(v: &Value) -> Result<Decimal, &'static str> {
     Ok(n)
 }
 
-fn row_json(r: &RateRow) -> Value {
-    json!({
-        "currency": r.currency,
-        "rate": rate_text(r.rate),
-        "effective_date": r.effective_date,
-        "source": r.source,
-    })
+/// A stored rate as the audit log records it, with whether it replaced that day's rate.
+#[derive(Serialize)]
+struct AuditedRate<'a> {
+    currency: &'a str,
+    rate: String,
+    effective_date: NaiveDate,
+    source: &'a str,
+    replaced: bool,
+}
+
+/// The rate in force on a date before a change, as the audit log records it.
+#[derive(Serialize)]
+struct AuditedPrevious {
+    rate: Option<String>,
 }
 
 /// Every stored rate, and for every currency of the allow-list the rate in force on a day.
@@ -146,30 +155,33 @@ async fn store(
         "api",
     )
     .await?;
-    OutboxRepository::record(
-        conn,
-        "exchange_rate.changed",
-        None,
-        json!({
-            "currency": row.currency,
-            "rate": rate_text(row.rate),
-            "effective_date": row.effective_date,
-            "previous_rate": previous.map(rate_text),
-            "replaced": !inserted,
-            "changed_by": actor.subject,
-        }),
-    )
-    .await?;
+    let changed = Event::ExchangeRateChanged {
+        currency: row.currency.clone(),
+        rate: row.rate,
+        effective_date: row.effective_date,
+        previous_rate: previous.map(rate_text),
+        replaced: !inserted,
+        changed_by: actor.subject.clone(),
+    };
+    OutboxRepository::record_event(conn, None, &changed).await?;
     // `before` is the rate in force on that date before the change (null when none was).
-    let mut after = row_json(&row);
-    after["replaced"] = json!(!inserted);
+    let after = AuditedRate {
+        currency: &row.currency,
+        rate: rate_text(row.rate),
+        effective_date: row.effective_date,
+        source: &row.source,
+        replaced: !inserted,
+    };
+    let before = AuditedPrevious {
+        rate: previous.map(rate_text),
+    };
     let event = AuditEvent {
         tenant_id: None,
         action: "exchange_rate.set",
         target_type: "exchange_rate",
         target_id: format!("{}:{}", row.currency, row.effective_date),
-        before: Some(json!({ "rate": previous.map(rate_text) })),
-        after: Some(after),
+        before: serde_json::to_value(before).ok(),
+        after: serde_json::to_value(after).ok(),
     };
     audit::record(conn, actor, event).await?;
     Ok((row, inserted))
@@ -178,6 +190,7 @@ async fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn numbers_in_exponent_form_are_read_by_their_value() {

@@ -3,19 +3,20 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, SubscriptionStatus, TenantId};
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::pagination::{Page, PageRequest};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::{NewTenant, TenantRepository, TenantRow};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
+use crate::services::usage::MetricQuota;
 use crate::services::{invoicing, plans};
 use crate::state::AppState;
 
@@ -111,24 +112,24 @@ pub async fn sign_up_in(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("tenant vanished after insert")))?;
     let sub = SubscriptionRepository::create(conn, &first_subscription(req, &plan, today)).await?;
 
-    OutboxRepository::record(
-        conn,
-        "tenant.created",
-        Some(&tenant.tenant_id),
-        json!({ "name": tenant.name, "name_ar": tenant.name_ar, "plan_id": plan.row.plan_id,
-                "subscription_id": sub.subscription_id }),
-    )
-    .await?;
-    OutboxRepository::record(
-        conn,
-        "subscription.created",
-        Some(&tenant.tenant_id),
-        json!({ "subscription_id": sub.subscription_id, "plan_id": sub.plan_id, "status": sub.status,
-                "billing_cycle": sub.billing_cycle, "currency": sub.currency,
-                "start_date": sub.start_date, "end_date": sub.end_date,
-                "trial_end_date": sub.trial_end_date }),
-    )
-    .await?;
+    let created = Event::TenantCreated {
+        name: tenant.name.clone(),
+        name_ar: tenant.name_ar.clone(),
+        plan_id: plan.row.plan_id.clone(),
+        subscription_id: sub.subscription_id,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant.tenant_id), &created).await?;
+    let subscribed = Event::SubscriptionCreated {
+        subscription_id: sub.subscription_id,
+        plan_id: sub.plan_id.clone(),
+        status: sub.status,
+        billing_cycle: sub.billing_cycle,
+        currency: sub.currency.clone(),
+        start_date: sub.start_date,
+        end_date: sub.end_date,
+        trial_end_date: sub.trial_end_date,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant.tenant_id), &subscribed).await?;
 
     // A paid plan without a trial is invoiced at once for its first period; a trial is
     // invoiced when it ends (renewal job), a free plan never.
@@ -183,27 +184,6 @@ fn first_subscription<'a>(req: &'a SignUp, plan: &Plan, today: NaiveDate) -> New
     }
 }
 
-/// A subscription as the audit log records it (the API's field names).
-pub fn subscription_json(s: &SubscriptionRow) -> Value {
-    json!({
-        "subscription_id": s.subscription_id,
-        "tenant_id": s.tenant_id,
-        "plan_id": s.plan_id,
-        "status": s.status,
-        "billing_cycle": s.billing_cycle,
-        "currency": s.currency,
-        "start_date": s.start_date,
-        "end_date": s.end_date,
-        "next_billing_date": s.next_billing_date,
-        "trial_end_date": s.trial_end_date,
-        "cancel_at_period_end": s.cancel_at_period_end,
-        "canceled_at": s.canceled_at,
-        "payment_method": s.payment_method,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-    })
-}
-
 /// What can go wrong reading a tenant (`http::errors` turns it into the envelope).
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -228,7 +208,7 @@ pub type TenantResult<T> = Result<T, TenantError>;
 pub struct TenantView {
     pub tenant: TenantRow,
     pub subscription: Option<SubscriptionRow>,
-    pub usage: Value,
+    pub usage: Vec<MetricQuota>,
 }
 
 /// The tenant with its subscription and usage as of `now`.
@@ -241,7 +221,7 @@ pub async fn get_tenant(
         .await?
         .ok_or(TenantError::TenantNotFound)?;
     let subscription = SubscriptionRepository::get_by_tenant(conn, tenant_id.as_str()).await?;
-    let usage = crate::services::usage::usage_snapshot(conn, tenant_id.as_str(), now).await?;
+    let usage = crate::services::usage::quota_snapshot(conn, tenant_id.as_str(), now).await?;
     Ok(TenantView {
         tenant,
         subscription,

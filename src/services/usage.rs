@@ -22,15 +22,12 @@ pub use batch::{
     ingest_batch, BatchRequest, BatchSummary, ParsedBatch, Rejection, RenderBatch, MAX_BATCH_EVENTS,
 };
 pub use reads::{
-    enforce, quota_report, quota_snapshot, usage_snapshot, Allowed, MetricQuota, PlanNames,
-    QuotaReport,
+    enforce, quota_report, quota_snapshot, Allowed, MetricQuota, PlanNames, QuotaReport,
 };
 pub use record::{record_in, record_usage};
 pub use recorded::{Recorded, Render, UsageAnswer, Written};
 pub use report::{usage_report, GaugeFigures, MetricUsage, RangeQuery, UsageReport};
 pub use window::{current_period, PeriodInfo};
-
-use axum::http::StatusCode;
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use serde_json::{Map, Value};
@@ -168,21 +165,29 @@ pub(crate) fn unknown_metric(metric: &str) -> AppError {
     .with_extra("metric", metric)
 }
 
+/// What refuses a usage event or an enforce check beyond its input (`http::errors` gives
+/// each its status and bilingual envelope).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// 402: the tenant has no live subscription.
+    #[error("the tenant has no active subscription")]
+    NoActiveSubscription,
+    /// 402: the subscription is suspended for non-payment.
+    #[error("the subscription is suspended for non-payment")]
+    SubscriptionSuspended,
+    /// 429: the units do not fit a plan that blocks overage.
+    #[error("quota exceeded for {}: limit {}, used {}", .0.metric, .0.view.limit, .0.view.used)]
+    QuotaExceeded(Refusal),
+    /// 503: the connection broke while recording; the event may or may not be stored.
+    #[error("the database connection broke while recording; the outcome is unknown")]
+    OutcomeUnknown,
+}
+
 /// A context whose subscription may record usage: 402 when there is none or it is suspended.
 fn require_usable(ctx: &QuotaContext) -> AppResult<PeriodInfo> {
     match ctx.status {
-        None => Err(AppError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "no_active_subscription",
-            "The tenant has no active subscription",
-            "لا يوجد اشتراك نشط",
-        )),
-        Some(SubscriptionStatus::Suspended) => Err(AppError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "subscription_suspended",
-            "The subscription is suspended for non-payment",
-            "الاشتراك موقوف بسبب عدم السداد",
-        )),
+        None => Err(UsageError::NoActiveSubscription.into()),
+        Some(SubscriptionStatus::Suspended) => Err(UsageError::SubscriptionSuspended.into()),
         Some(_) => period_info(ctx).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("live subscription without a period"))
         }),
@@ -214,30 +219,8 @@ pub struct Refusal {
 impl Refusal {
     /// The 429 `quota_exceeded` answer.
     pub fn error(&self) -> AppError {
-        quota_exceeded(&self.tenant_id, &self.metric, self.view, self.requested)
+        UsageError::QuotaExceeded(self.clone()).into()
     }
-}
-
-fn quota_exceeded(tenant_id: &str, metric: &str, view: QuotaView, requested: i64) -> AppError {
-    AppError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "quota_exceeded",
-        format!(
-            "Quota exceeded for {metric}: limit {}, used {}",
-            view.limit, view.used
-        ),
-        format!(
-            "تم تجاوز الحد الأقصى للاستخدام: {metric}. الحد: {}، المستخدم: {}",
-            view.limit, view.used
-        ),
-    )
-    .with_extra("allowed", false)
-    .with_extra("tenant_id", tenant_id)
-    .with_extra("metric", metric)
-    .with_extra("limit", view.limit)
-    .with_extra("used", view.used)
-    .with_extra("remaining", view.remaining())
-    .with_extra("requested", requested)
 }
 
 /// The checks an event must pass against its tenant's quota context (metric known, quantity

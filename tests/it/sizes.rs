@@ -12,8 +12,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/invoices.rs", None),
     ("repository/payments.rs", None),
     ("repository/usage.rs", None),
-    ("repository/invoices.rs", Some("insert")),
-    ("repository/invoices.rs", Some("create_many_numbered")),
     ("services/lifecycle.rs", Some("change")),
     ("services/webhooks/tharwatt.rs", Some("tharwatt_event")),
 ];

@@ -1,5 +1,7 @@
 //! Tenants on the wire: sign-up, the tenant, the tenant list and the subscription read.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,7 @@ use crate::http::dto::subscriptions::{
     catalogue_plan_schema, BillingCycleSchema, CurrencySchema, SubscriptionBody,
     SubscriptionStatusSchema,
 };
+use crate::http::dto::usage::{quota_usage, MetricQuotaBody};
 use crate::http::openapi::components::{DecimalSchema, TenantIdSchema};
 use crate::repository::tenants::TenantRow;
 use crate::services::tenants::{SignUp, SignedUp, SubscriptionView, TenantView};
@@ -81,7 +84,7 @@ pub struct TenantDetail {
     pub subscription: Option<SubscriptionBody>,
     /// metric → `{limit, used, remaining, percentage}`, as the quota report shows it.
     #[schema(value_type = Object)]
-    pub usage: Value,
+    pub usage: BTreeMap<String, MetricQuotaBody>,
 }
 
 impl From<&TenantView> for TenantDetail {
@@ -89,7 +92,10 @@ impl From<&TenantView> for TenantDetail {
         TenantDetail {
             tenant: (&v.tenant).into(),
             subscription: v.subscription.as_ref().map(SubscriptionBody::from),
-            usage: v.usage.clone(),
+            usage: quota_usage(&v.usage)
+                .into_iter()
+                .map(|(metric, body)| (metric.to_string(), body))
+                .collect(),
         }
     }
 }

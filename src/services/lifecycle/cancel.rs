@@ -1,13 +1,14 @@
 //! Cancellation (now or at the period end) and resuming a pending cancellation.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{audit_subscription, lock_live, snapshot, SubscriptionError, SubscriptionResult};
 use crate::billing::types::TenantId;
+use crate::events::Event;
 use crate::repository::outbox::OutboxRepository;
-use crate::repository::subscriptions::SubscriptionRow;
+use crate::repository::subscriptions::{SubscriptionRepository, SubscriptionRow};
 use crate::services::audit::{self, Actor};
 
 /// A cancellation and the sentences that explain it (English and Arabic).
@@ -31,32 +32,18 @@ pub async fn cancel(
     let sub = lock_live(conn, tenant).await?;
     let today = now.date_naive();
     let saved: SubscriptionRow = if immediate {
-        // The period is [start_date, end_date): ending it today leaves today out. A
-        // subscription canceled on its first day keeps an empty period (end = start).
-        let row = sqlx::query_as(&format!(
-            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
-                 end_date = GREATEST($3, start_date), next_billing_date = GREATEST($3, start_date)
-             WHERE subscription_id = $1 RETURNING {}",
-            crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
-        ))
-        .bind(sub.subscription_id)
-        .bind(now)
-        .bind(today)
-        .fetch_one(&mut *conn)
-        .await?;
-        OutboxRepository::record(
-            conn,
-            "subscription.canceled",
-            Some(tenant.as_str()),
-            json!({"subscription_id": sub.subscription_id, "at_period_end": false}),
-        )
-        .await?;
+        let row = SubscriptionRepository::cancel_now(conn, sub.subscription_id, now, today).await?;
+        let event = Event::SubscriptionCanceled {
+            subscription_id: sub.subscription_id,
+            at_period_end: false,
+        };
+        OutboxRepository::record_event(conn, Some(tenant.as_str()), &event).await?;
         row
     } else {
         set_cancel_flag(conn, &sub, true).await?
     };
     let (old, mut new) = audit::changed(&snapshot(&sub), &snapshot(&saved));
-    new["immediate"] = json!(immediate);
+    new["immediate"] = Value::Bool(immediate);
     audit_subscription(conn, actor, "subscription.cancel", &saved, old, new).await?;
     let (message, message_ar) = if immediate {
         (
@@ -102,12 +89,5 @@ async fn set_cancel_flag(
     sub: &SubscriptionRow,
     on: bool,
 ) -> SubscriptionResult<SubscriptionRow> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1 RETURNING {}",
-        crate::repository::subscriptions::SUBSCRIPTION_COLUMNS
-    ))
-    .bind(sub.subscription_id)
-    .bind(on)
-    .fetch_one(conn)
-    .await?)
+    Ok(SubscriptionRepository::set_cancel_at_period_end(conn, sub.subscription_id, on).await?)
 }

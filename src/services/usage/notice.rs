@@ -4,13 +4,13 @@
 //! event: the outbox is for state changes, and a full window is one.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::PgPool;
 
 use super::cache::UsageCache;
 use super::window::{counter_window, current_period, period_info};
 use super::Refusal;
 use crate::error::AppResult;
+use crate::events::Event;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::usage::UsageRepository;
 
@@ -50,14 +50,14 @@ async fn notify(
     let window_start = counter_window(kind, period_start, at.date_naive());
     let mut tx = pool.begin().await?;
     if UsageRepository::claim_quota_notice(&mut tx, tenant_id, metric, window_start).await? {
-        let payload = json!({
-            "metric": metric,
-            "window_start": window_start,
-            "limit": refusal.view.limit,
-            "used": refusal.view.used,
-            "requested": refusal.requested,
-        });
-        OutboxRepository::record(&mut tx, "quota.exceeded", Some(tenant_id), payload).await?;
+        let event = Event::QuotaExceeded {
+            metric: metric.to_string(),
+            window_start,
+            limit: refusal.view.limit,
+            used: refusal.view.used,
+            requested: refusal.requested,
+        };
+        OutboxRepository::record_event(&mut tx, Some(tenant_id), &event).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -1,11 +1,10 @@
 //! The read side: the gateway's enforce check and the quota report. Neither writes anything.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 
 use super::window::{counter_window, current_period, PeriodInfo};
-use super::{quota_exceeded, require_usable, tenant_not_found, unknown_metric};
+use super::{require_usable, tenant_not_found, unknown_metric, Refusal, UsageError};
 use crate::billing::quota::QuotaView;
 use crate::billing::types::{MetricKind, MetricName, OveragePolicy, SubscriptionStatus, TenantId};
 use crate::error::AppResult;
@@ -61,7 +60,13 @@ pub async fn enforce<'a>(
     };
     let fits = view.fits(quantity);
     if !fits && ctx.overage != Some(OveragePolicy::Billed) {
-        return Err(quota_exceeded(tenant_id, metric, view, quantity));
+        let refusal = Refusal {
+            tenant_id: tenant_id.to_string(),
+            metric: metric.to_string(),
+            view,
+            requested: quantity,
+        };
+        return Err(UsageError::QuotaExceeded(refusal).into());
     }
     Ok(Allowed {
         allowed: true,
@@ -164,32 +169,6 @@ pub async fn quota_snapshot(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<MetricQuota>> {
     Ok(snapshot(conn, tenant_id, now).await?.usage)
-}
-
-/// The `usage` map of GET /tenants/{id}: `{metric: {limit, used, remaining, percentage,
-/// kind}}`, as the quota report sends it. JSON here only until the tenant DTO maps
-/// [`quota_snapshot`] itself (`http::dto::usage::quota_usage` does it for the quota report).
-pub async fn usage_snapshot(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-) -> AppResult<Value> {
-    let mut usage = Map::new();
-    for m in quota_snapshot(conn, tenant_id, now).await? {
-        let view = m.view;
-        usage.insert(
-            m.metric,
-            json!({
-                "limit": view.limit,
-                "used": view.used,
-                "remaining": view.remaining(),
-                // Unlimited metrics report 0 %, as the Python service did.
-                "percentage": view.percentage().unwrap_or(0.0),
-                "kind": m.kind,
-            }),
-        );
-    }
-    Ok(Value::Object(usage))
 }
 
 /// GET /tenants/{id}/quota. Reads are allowed in every subscription state.

@@ -6,7 +6,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -14,7 +13,8 @@ use uuid::Uuid;
 use super::recorded::{Recorded, Render, UsageAnswer, Written};
 use super::window::{current_period, period_info};
 use super::{
-    cache, coalesce, load_context, notice, place_event, tenant_not_found, Refusal, UsageInput,
+    cache, coalesce, load_context, notice, place_event, tenant_not_found, Refusal, UsageError,
+    UsageInput,
 };
 use crate::auth::Principal;
 use crate::billing::quota::QuotaView;
@@ -185,13 +185,7 @@ async fn coalesced(
     let started = Instant::now();
     match state.usage_writer.write(&state.pool, pending).await {
         coalesce::Flushed::Retry => None,
-        coalesce::Flushed::Unknown => Some(Err(AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "usage_outcome_unknown",
-            "The database connection broke while recording; the event may or may not be \
-             stored. Send usage with an event_id so that a retry counts once",
-            "انقطع الاتصال بقاعدة البيانات أثناء التسجيل؛ قد يكون الحدث سُجّل أو لا. أرسل event_id ليُحتسب التكرار مرة واحدة",
-        ))),
+        coalesce::Flushed::Unknown => Some(Err(UsageError::OutcomeUnknown.into())),
         coalesce::Flushed::Unavailable => Some(Err(AppError::database_unavailable(
             anyhow::anyhow!("usage flush could not reach the database"),
         ))),
