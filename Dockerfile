@@ -19,7 +19,10 @@ RUN mkdir src \
 
 # The migrations are compiled into the binary (sqlx::migrate!) and also shipped in the image;
 # build.rs makes cargo rebuild when they change.
+# The query macros read the committed query metadata in .sqlx/: no database at build time.
+ENV SQLX_OFFLINE=true
 COPY build.rs ./
+COPY .sqlx ./.sqlx
 COPY migrations ./migrations
 COPY src ./src
 # COPY keeps the files' old timestamps; touching the crate roots makes cargo rebuild them

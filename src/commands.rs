@@ -135,7 +135,7 @@ async fn probe(url: &str) -> anyhow::Result<String> {
     let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
         .await
         .map_err(|_| anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))??;
-    let version: String = sqlx::query_scalar("SHOW server_version")
+    let version = sqlx::query_scalar!(r#"SELECT current_setting('server_version') AS "v!""#)
         .fetch_one(&mut conn)
         .await?;
     let _ = conn.close().await;
@@ -246,10 +246,10 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 /// Drops the public schema's contents (tables, types, functions) and the migration history.
 async fn drop_all(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DROP SCHEMA public CASCADE")
+    sqlx::query!("DROP SCHEMA public CASCADE")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("CREATE SCHEMA public")
+    sqlx::query!("CREATE SCHEMA public")
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

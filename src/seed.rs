@@ -48,7 +48,7 @@ pub async fn seed(pool: &PgPool, invoice_due_days: u32) -> anyhow::Result<SeedRe
     let today = Utc::now().date_naive();
     let mut tx = pool.begin().await?;
     // Two seeds at once: the second waits here and then finds the farms present.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('billing-core:db-init-seed'))")
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('billing-core:db-init-seed'))")
         .execute(&mut *tx)
         .await?;
     let mut report = SeedReport::default();
@@ -71,29 +71,26 @@ pub async fn seed(pool: &PgPool, invoice_due_days: u32) -> anyhow::Result<SeedRe
 }
 
 async fn tenant_exists(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1)")
-        .bind(tenant_id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1) AS "exists!""#,
+        tenant_id
+    )
+    .fetch_one(conn)
+    .await
 }
 
 async fn plan(conn: &mut PgConnection, plan_id: &str) -> anyhow::Result<PlanFacts> {
-    let row: Option<(String, String, Decimal, i32)> = sqlx::query_as(
+    let row = sqlx::query_as!(
+        PlanFacts,
         "SELECT name, name_ar, monthly_price_usd, trial_days FROM plans WHERE plan_id = $1",
+        plan_id
     )
-    .bind(plan_id)
     .fetch_optional(conn)
     .await?;
-    let (name, name_ar, monthly_price_usd, trial_days) = row.ok_or_else(|| {
+    row.ok_or_else(|| {
         anyhow::anyhow!(
             "plan {plan_id:?} is missing from the catalogue; were the migrations applied?"
         )
-    })?;
-    Ok(PlanFacts {
-        name,
-        name_ar,
-        monthly_price_usd,
-        trial_days,
     })
 }
 
@@ -104,14 +101,14 @@ async fn insert_tenant(
     name_ar: &str,
     n: u8,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO tenants (tenant_id, name, name_ar, email, phone) VALUES ($1, $2, $3, $4, $5)",
+        id,
+        name,
+        name_ar,
+        format!("{id}@example.com"),
+        format!("+96777000000{n}")
     )
-    .bind(id)
-    .bind(name)
-    .bind(name_ar)
-    .bind(format!("{id}@example.com"))
-    .bind(format!("+96777000000{n}"))
     .execute(conn)
     .await?;
     Ok(())
@@ -129,20 +126,21 @@ async fn insert_subscription(
     trial_end: Option<NaiveDate>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO subscriptions (subscription_id, tenant_id, plan_id, status, billing_cycle,
              currency, payment_method, anchor_day, start_date, end_date, next_billing_date, trial_end_date)
          VALUES ($1, $2, $3, $4::subscription_status, 'monthly', 'USD', $5::payment_method, $6, $7, $8, $8, $9)",
+        id,
+        tenant_id,
+        plan_id,
+        // Sent as text and cast by the statement, as before the macro.
+        status as _,
+        (if trial_end.is_some() { None } else { Some("cash") }) as _,
+        anchor.day() as i16,
+        start,
+        end,
+        trial_end
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(plan_id)
-    .bind(status)
-    .bind(if trial_end.is_some() { None } else { Some("cash") })
-    .bind(anchor.day() as i16)
-    .bind(start)
-    .bind(end)
-    .bind(trial_end)
     .execute(conn)
     .await?;
     Ok(id)
@@ -185,22 +183,22 @@ async fn seed_active(
 
     // The same numbering as real issuance: the yearly counter row, incremented and locked.
     let year = start.year();
-    let n: i32 = sqlx::query_scalar(
+    let n = sqlx::query_scalar!(
         "INSERT INTO invoice_number_counters (year, last_value) VALUES ($1, 1)
          ON CONFLICT (year) DO UPDATE SET last_value = invoice_number_counters.last_value + 1,
              updated_at = now()
          RETURNING last_value",
+        year
     )
-    .bind(year)
     .fetch_one(&mut *tx)
     .await?;
     let number = format!("SAH-{year}-{n:04}");
 
-    let rate: Decimal = sqlx::query_scalar(
+    let rate = sqlx::query_scalar!(
         "SELECT rate FROM exchange_rates WHERE currency = 'USD' AND effective_date <= $1
          ORDER BY effective_date DESC LIMIT 1",
+        start
     )
-    .bind(start)
     .fetch_one(&mut *tx)
     .await?;
     let quantity = Decimal::ONE;
@@ -214,50 +212,50 @@ async fn seed_active(
     let total = subtotal + tax_amount - discount;
     let paid_date = (start + Days::new(1)).min(today);
     let invoice = Uuid::new_v4();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
              currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
              discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, notes_ar,
              plan_id)
          VALUES ($1, $2, $3, $4, 'subscription', 'paid', 'USD', $5, $6, $7, $8, 0, $9, $10, $11, $11, 0,
              $6, $12, $13, 'Sample invoice created by db init --seed', 'فاتورة تجريبية', $14)",
+        invoice,
+        number,
+        ACTIVE_TENANT,
+        sub,
+        rate,
+        start,
+        end,
+        subtotal,
+        tax_amount,
+        discount,
+        total,
+        start + Days::new(u64::from(due_days)),
+        paid_date,
+        ACTIVE_PLAN
     )
-    .bind(invoice)
-    .bind(&number)
-    .bind(ACTIVE_TENANT)
-    .bind(sub)
-    .bind(rate)
-    .bind(start)
-    .bind(end)
-    .bind(subtotal)
-    .bind(tax_amount)
-    .bind(discount)
-    .bind(total)
-    .bind(start + Days::new(u64::from(due_days)))
-    .bind(paid_date)
-    .bind(ACTIVE_PLAN)
     .execute(&mut *tx)
     .await?;
     for (position, (qty, unit_price, amount)) in lines.iter().enumerate() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO invoice_lines (line_id, invoice_id, tenant_id, position, kind, description,
                  description_ar, quantity, unit_price, amount)
              VALUES ($1, $2, $3, $4, 'plan', $5, $6, $7, $8, $9)",
+            Uuid::new_v4(),
+            invoice,
+            ACTIVE_TENANT,
+            position as i32,
+            // The period's last day, inclusive (the stored end is exclusive).
+            format!(
+                "{} plan - monthly ({start} through {})",
+                plan.name,
+                end - Days::new(1)
+            ),
+            format!("خطة {} - شهري", plan.name_ar),
+            qty,
+            unit_price,
+            amount
         )
-        .bind(Uuid::new_v4())
-        .bind(invoice)
-        .bind(ACTIVE_TENANT)
-        .bind(position as i32)
-        // The period's last day, inclusive (the stored end is exclusive).
-        .bind(format!(
-            "{} plan - monthly ({start} through {})",
-            plan.name,
-            end - Days::new(1)
-        ))
-        .bind(format!("خطة {} - شهري", plan.name_ar))
-        .bind(qty)
-        .bind(unit_price)
-        .bind(amount)
         .execute(&mut *tx)
         .await?;
     }
@@ -271,17 +269,17 @@ async fn seed_active(
     if total > Decimal::ZERO {
         let payment = Uuid::new_v4();
         let paid_at = paid_date.and_time(NaiveTime::MIN).and_utc() + chrono::Duration::hours(10);
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO payments (payment_id, tenant_id, invoice_id, amount, currency, method, status,
                  created_by, confirmed_by, paid_at, processed_at, metadata, created_at)
              VALUES ($1, $2, $3, $4, 'USD', 'cash', 'succeeded', 'seed', 'seed', $5, $5,
                  '{\"source\": \"db init --seed\"}'::jsonb, $5)",
+            payment,
+            ACTIVE_TENANT,
+            invoice,
+            total,
+            paid_at
         )
-        .bind(payment)
-        .bind(ACTIVE_TENANT)
-        .bind(invoice)
-        .bind(total)
-        .bind(paid_at)
         .execute(&mut *tx)
         .await?;
         report.lines.push(format!(
@@ -293,7 +291,7 @@ async fn seed_active(
     // Each record moves the period counter (window = the period start), as ingestion does.
     let now = Utc::now();
     for i in 0..USAGE_RECORDS {
-        sqlx::query(
+        sqlx::query!(
             "WITH claimed AS (
                  INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
                  VALUES ($2, $5, $1, $6) RETURNING record_id)
@@ -301,25 +299,25 @@ async fn seed_active(
                  event_id, recorded_at, metadata)
              SELECT record_id, $2, $3, $4, 'increment', 1, $5, $6, '{\"source\": \"db init --seed\"}'::jsonb
              FROM claimed",
+            Uuid::new_v4(),
+            ACTIVE_TENANT,
+            sub,
+            USAGE_METRIC,
+            format!("seed-{USAGE_METRIC}-{}", i + 1),
+            now - chrono::Duration::hours(USAGE_RECORDS - i)
         )
-        .bind(Uuid::new_v4())
-        .bind(ACTIVE_TENANT)
-        .bind(sub)
-        .bind(USAGE_METRIC)
-        .bind(format!("seed-{USAGE_METRIC}-{}", i + 1))
-        .bind(now - chrono::Duration::hours(USAGE_RECORDS - i))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak) VALUES ($1, $2, $3, 1, 1)
              ON CONFLICT (tenant_id, metric, window_start) DO UPDATE
                 SET used = usage_counters.used + 1,
                     peak = GREATEST(usage_counters.peak, usage_counters.used + 1),
                     updated_at = now()",
+            ACTIVE_TENANT,
+            USAGE_METRIC,
+            start
         )
-        .bind(ACTIVE_TENANT)
-        .bind(USAGE_METRIC)
-        .bind(start)
         .execute(&mut *tx)
         .await?;
     }

@@ -112,10 +112,12 @@ pub const USAGE_PARTITIONS_AHEAD: i32 = 3;
 /// [`USAGE_PARTITIONS_AHEAD`] months ahead (run at `serve` start and by the daily job); returns
 /// how many were created. Rows outside them land in the DEFAULT partition.
 pub async fn ensure_usage_partitions(pool: &PgPool) -> sqlx::Result<i32> {
-    let created: i32 = sqlx::query_scalar("SELECT ensure_usage_partitions($1)")
-        .bind(USAGE_PARTITIONS_AHEAD)
-        .fetch_one(pool)
-        .await?;
+    let created = sqlx::query_scalar!(
+        r#"SELECT ensure_usage_partitions($1) AS "created!""#,
+        USAGE_PARTITIONS_AHEAD
+    )
+    .fetch_one(pool)
+    .await?;
     if created > 0 {
         tracing::info!(created, "usage_records partitions created");
     }
@@ -130,7 +132,8 @@ pub struct MigrationState {
     pub dirty: bool,
 }
 
-/// Compares the compiled-in migrations with `_sqlx_migrations`.
+/// Compares the compiled-in migrations with `_sqlx_migrations`. Runtime queries: sqlx's own
+/// bookkeeping table is not part of migrations/ and may not exist yet (checked first).
 pub async fn migration_state(pool: &PgPool) -> Result<MigrationState, sqlx::Error> {
     let exists: bool =
         sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
@@ -167,27 +170,28 @@ pub async fn sync_configured_rates(
     today: chrono::NaiveDate,
 ) -> anyhow::Result<()> {
     if let Some(rate) = config.yer_exchange_rate {
-        let current: Option<(rust_decimal::Decimal, String)> = sqlx::query_as(
+        let current = sqlx::query!(
             "SELECT rate, source FROM exchange_rates WHERE currency = 'YER' AND effective_date <= $1
              ORDER BY effective_date DESC LIMIT 1",
+            today
         )
-        .bind(today)
         .fetch_optional(pool)
-        .await?;
+        .await?
+        .map(|r| (r.rate, r.source));
         let replaceable = match &current {
             None => true,
             Some((r, source)) => *r != rate && (source == "seed" || source == ENV_SOURCE),
         };
         if replaceable {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO exchange_rates (currency, effective_date, rate, source)
                  VALUES ('YER', $1, $2, $3)
                  ON CONFLICT (currency, effective_date) DO UPDATE SET rate = EXCLUDED.rate,
                      source = EXCLUDED.source",
+                today,
+                rate,
+                ENV_SOURCE
             )
-            .bind(today)
-            .bind(rate)
-            .bind(ENV_SOURCE)
             .execute(pool)
             .await?;
             tracing::info!(

@@ -136,10 +136,11 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_connections").set(pool.size() as f64);
     metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
     metrics::gauge!("db_pool_max_connections").set(pool.options().get_max_connections() as f64);
-    let backlog: Result<i64, _> =
-        sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
-            .fetch_one(pool)
-            .await;
+    let backlog = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM outbox_events WHERE published_at IS NULL"#
+    )
+    .fetch_one(pool)
+    .await;
     if let Ok(n) = backlog {
         metrics::gauge!("billing_outbox_backlog").set(n as f64);
     }

@@ -55,22 +55,24 @@ impl AuditRepository {
     pub async fn record(conn: &mut PgConnection, e: &NewAuditEntry<'_>) -> sqlx::Result<AuditRow> {
         let before = e.before.as_ref().map(crate::storable::storable);
         let after = e.after.as_ref().map(crate::storable::storable);
-        sqlx::query_as(&format!(
+        sqlx::query_as!(
+            AuditRow,
             "INSERT INTO audit_log (audit_id, actor, actor_role, tenant_id, action, target_type,
                  target_id, before, after, request_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             RETURNING {AUDIT_COLUMNS}"
-        ))
-        .bind(Uuid::new_v4())
-        .bind(e.actor)
-        .bind(e.actor_role)
-        .bind(e.tenant_id)
-        .bind(e.action)
-        .bind(e.target_type)
-        .bind(e.target_id)
-        .bind(before.as_deref())
-        .bind(after.as_deref())
-        .bind(e.request_id)
+             RETURNING audit_id, seq, occurred_at, actor, actor_role, tenant_id, action,
+                 target_type, target_id, before, after, request_id",
+            Uuid::new_v4(),
+            e.actor,
+            e.actor_role,
+            e.tenant_id,
+            e.action,
+            e.target_type,
+            e.target_id,
+            before.as_deref() as _,
+            after.as_deref() as _,
+            e.request_id
+        )
         .fetch_one(conn)
         .await
     }

@@ -33,7 +33,7 @@ impl DunningRepository {
     /// set-based updates touch many rows in whatever order their plans pick, and two of them
     /// racing could deadlock. The second run waits, then finds nothing left to change.
     pub async fn lock_run(conn: &mut PgConnection) -> sqlx::Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('billing-core:dunning'))")
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('billing-core:dunning'))")
             .execute(conn)
             .await?;
         Ok(())
@@ -44,12 +44,13 @@ impl DunningRepository {
         conn: &mut PgConnection,
         today: NaiveDate,
     ) -> sqlx::Result<Vec<OverdueInvoice>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            OverdueInvoice,
             "UPDATE invoices SET status = 'overdue'
              WHERE status = 'pending' AND due_date < $1 AND amount_due > 0
              RETURNING invoice_id, invoice_number, tenant_id, amount_due, currency, due_date",
+            today
         )
-        .bind(today)
         .fetch_all(conn)
         .await
     }
@@ -63,18 +64,19 @@ impl DunningRepository {
         from: &[SubscriptionStatus],
         to: SubscriptionStatus,
     ) -> sqlx::Result<Vec<ChangedSubscription>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            ChangedSubscription,
             "UPDATE subscriptions s SET status = $4
              WHERE s.status = ANY($3) AND EXISTS (
                  SELECT 1 FROM invoices i WHERE i.tenant_id = s.tenant_id
                    AND i.status IN ('pending', 'overdue') AND i.amount_due > 0
                    AND i.due_date + $2::int <= $1)
              RETURNING s.subscription_id, s.tenant_id",
+            today,
+            days,
+            from as _,
+            to as _
         )
-        .bind(today)
-        .bind(days)
-        .bind(from)
-        .bind(to)
         .fetch_all(conn)
         .await
     }
@@ -85,15 +87,16 @@ impl DunningRepository {
         conn: &mut PgConnection,
         tenant_id: Option<&str>,
     ) -> sqlx::Result<Vec<ChangedSubscription>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            ChangedSubscription,
             "UPDATE subscriptions s SET status = 'active'
              WHERE s.status IN ('past_due', 'suspended') AND ($1::text IS NULL OR s.tenant_id = $1)
                AND NOT EXISTS (
                  SELECT 1 FROM invoices i WHERE i.tenant_id = s.tenant_id
                    AND i.status = 'overdue' AND i.amount_due > 0)
              RETURNING s.subscription_id, s.tenant_id",
+            tenant_id
         )
-        .bind(tenant_id)
         .fetch_all(conn)
         .await
     }

@@ -9,14 +9,14 @@ impl JobRunRepository {
     /// Claims the run of `job` for `date`: true when this caller should do it. A claim left
     /// unfinished for an hour (a killed process) may be taken over.
     pub async fn claim(pool: &PgPool, job: &str, date: NaiveDate) -> sqlx::Result<bool> {
-        let claimed: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO job_runs (job, run_date) VALUES ($1, $2)
+        let claimed = sqlx::query_scalar!(
+            r#"INSERT INTO job_runs (job, run_date) VALUES ($1, $2)
              ON CONFLICT (job, run_date) DO UPDATE SET started_at = now(), updated_at = now()
                 WHERE job_runs.finished_at IS NULL AND job_runs.started_at < now() - interval '1 hour'
-             RETURNING 1",
+             RETURNING 1 AS "claimed!""#,
+            job,
+            date
         )
-        .bind(job)
-        .bind(date)
         .fetch_optional(pool)
         .await?;
         Ok(claimed.is_some())
@@ -29,12 +29,12 @@ impl JobRunRepository {
         date: NaiveDate,
         report: &serde_json::Value,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE job_runs SET finished_at = now(), report = $3 WHERE job = $1 AND run_date = $2",
+            job,
+            date,
+            report
         )
-        .bind(job)
-        .bind(date)
-        .bind(report)
         .execute(pool)
         .await?;
         Ok(())

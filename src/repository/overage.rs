@@ -28,20 +28,22 @@ impl OverageRepository {
         start: NaiveDate,
         end: NaiveDate,
     ) -> sqlx::Result<Vec<Excess>> {
-        sqlx::query_as(
-            "SELECT m.metric, m.name, m.name_ar, m.overage_rate_usd, COALESCE(l.limit_value, 0) AS lim,
-                    SUM(GREATEST(c.used - COALESCE(l.limit_value, 0), 0))::bigint AS excess
+        sqlx::query_as!(
+            Excess,
+            r#"SELECT m.metric, m.name, m.name_ar, m.overage_rate_usd,
+                    COALESCE(l.limit_value, 0) AS "lim!",
+                    SUM(GREATEST(c.used - COALESCE(l.limit_value, 0), 0))::bigint AS "excess!"
              FROM metrics m
              JOIN usage_counters c ON c.metric = m.metric AND c.tenant_id = $1
                                   AND c.window_start >= $2 AND c.window_start < $3
              LEFT JOIN plan_limits l ON l.plan_id = $4 AND l.metric = m.metric
              WHERE m.kind IN ('period_counter', 'daily_counter') AND COALESCE(l.limit_value, 0) <> -1
-             GROUP BY m.metric, m.name, m.name_ar, m.overage_rate_usd, l.limit_value",
+             GROUP BY m.metric, m.name, m.name_ar, m.overage_rate_usd, l.limit_value"#,
+            tenant_id,
+            start,
+            end,
+            plan_id
         )
-        .bind(tenant_id)
-        .bind(start)
-        .bind(end)
-        .bind(plan_id)
         .fetch_all(conn)
         .await
     }
@@ -56,8 +58,11 @@ impl OverageRepository {
         start: NaiveDate,
         end: NaiveDate,
     ) -> sqlx::Result<Vec<Excess>> {
-        sqlx::query_as(
-            "SELECT metric, name, name_ar, overage_rate_usd, lim, GREATEST(level - lim, 0) AS excess
+        sqlx::query_as!(
+            Excess,
+            r#"SELECT metric AS "metric!", name AS "name!", name_ar AS "name_ar!",
+                    overage_rate_usd AS "overage_rate_usd!", lim AS "lim!",
+                    GREATEST(level - lim, 0) AS "excess!"
              FROM (
                 SELECT DISTINCT ON (m.metric) m.metric, m.name, m.name_ar, m.overage_rate_usd,
                        COALESCE(l.limit_value, 0) AS lim,
@@ -67,12 +72,12 @@ impl OverageRepository {
                 LEFT JOIN plan_limits l ON l.plan_id = $4 AND l.metric = m.metric
                 WHERE m.kind = 'gauge' AND COALESCE(l.limit_value, 0) <> -1
                 ORDER BY m.metric, c.window_start DESC
-             ) g",
+             ) g"#,
+            tenant_id,
+            start,
+            end,
+            plan_id
         )
-        .bind(tenant_id)
-        .bind(start)
-        .bind(end)
-        .bind(plan_id)
         .fetch_all(conn)
         .await
     }

@@ -95,28 +95,29 @@ pub struct PlanChanges {
     pub is_active: Option<bool>,
 }
 
-const PLAN_COLUMNS: &str = "plan_id, name, name_ar, description, description_ar, tier, \
-    monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days, overage, features, \
-    is_active, sort_order, created_at, updated_at";
-
 pub struct PlanRepository;
 
 impl PlanRepository {
     /// Locks the plan's row until the transaction ends; false when there is no such plan.
     pub async fn lock(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<bool> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE")
-                .bind(plan_id)
-                .fetch_optional(conn)
-                .await?;
+        let found = sqlx::query_scalar!(
+            r#"SELECT 1 AS "found!" FROM plans WHERE plan_id = $1 FOR UPDATE"#,
+            plan_id
+        )
+        .fetch_optional(conn)
+        .await?;
         Ok(found.is_some())
     }
 
     pub async fn get(conn: &mut PgConnection, plan_id: &str) -> sqlx::Result<Option<Plan>> {
-        let row: Option<PlanRow> = sqlx::query_as(&format!(
-            "SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1"
-        ))
-        .bind(plan_id)
+        let row = sqlx::query_as!(
+            PlanRow,
+            r#"SELECT plan_id, name, name_ar, description, description_ar, tier AS "tier: _",
+                monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days,
+                overage AS "overage: _", features, is_active, sort_order, created_at, updated_at
+             FROM plans WHERE plan_id = $1"#,
+            plan_id
+        )
         .fetch_optional(&mut *conn)
         .await?;
         match row {
@@ -132,12 +133,16 @@ impl PlanRepository {
         conn: &mut PgConnection,
         plan_id: &str,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT metric, limit_value FROM plan_limits WHERE plan_id = $1")
-                .bind(plan_id)
-                .fetch_all(conn)
-                .await?;
-        Ok(rows.into_iter().collect())
+        let rows = sqlx::query!(
+            "SELECT metric, limit_value FROM plan_limits WHERE plan_id = $1",
+            plan_id
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.metric, r.limit_value))
+            .collect())
     }
 
     /// Plans in catalogue order, with the true total, after the `starting_after` plan id.
@@ -147,30 +152,35 @@ impl PlanRepository {
         limit: i64,
         starting_after: Option<&str>,
     ) -> sqlx::Result<(Vec<Plan>, i64, bool)> {
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM plans WHERE ($1 = false OR is_active)")
-                .bind(active_only)
-                .fetch_one(&mut *conn)
-                .await?;
-        let mut rows: Vec<PlanRow> = sqlx::query_as(&format!(
-            "SELECT {PLAN_COLUMNS} FROM plans p
+        let total = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM plans WHERE ($1 = false OR is_active)"#,
+            active_only
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut rows = sqlx::query_as!(
+            PlanRow,
+            r#"SELECT plan_id, name, name_ar, description, description_ar, tier AS "tier: _",
+                monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days,
+                overage AS "overage: _", features, is_active, sort_order, created_at, updated_at
+             FROM plans p
              WHERE ($1 = false OR is_active)
                AND ($2::text IS NULL OR (sort_order, plan_id) >
                     (SELECT sort_order, plan_id FROM plans WHERE plan_id = $2))
-             ORDER BY sort_order, plan_id LIMIT $3"
-        ))
-        .bind(active_only)
-        .bind(starting_after)
-        .bind(limit + 1)
+             ORDER BY sort_order, plan_id LIMIT $3"#,
+            active_only,
+            starting_after,
+            limit + 1
+        )
         .fetch_all(&mut *conn)
         .await?;
         let has_more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let ids: Vec<String> = rows.iter().map(|r| r.plan_id.clone()).collect();
-        let limit_rows: Vec<(String, String, i64)> = sqlx::query_as(
+        let limit_rows = sqlx::query!(
             "SELECT plan_id, metric, limit_value FROM plan_limits WHERE plan_id = ANY($1)",
+            &ids
         )
-        .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
         let plans = rows
@@ -178,8 +188,8 @@ impl PlanRepository {
             .map(|row| {
                 let limits = limit_rows
                     .iter()
-                    .filter(|(p, _, _)| *p == row.plan_id)
-                    .map(|(_, m, l)| (m.clone(), *l))
+                    .filter(|l| l.plan_id == row.plan_id)
+                    .map(|l| (l.metric.clone(), l.limit_value))
                     .collect();
                 Plan { row, limits }
             })
@@ -189,24 +199,24 @@ impl PlanRepository {
 
     /// Inserts a plan; `Ok(false)` when the plan id is taken.
     pub async fn create(conn: &mut PgConnection, p: &NewPlan<'_>) -> sqlx::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "INSERT INTO plans (plan_id, name, name_ar, description, description_ar, tier,
                  monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days, overage, features)
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
              ON CONFLICT (plan_id) DO NOTHING",
+            p.plan_id,
+            p.name,
+            p.name_ar,
+            p.description,
+            p.description_ar,
+            p.tier as _,
+            p.monthly,
+            p.quarterly,
+            p.yearly,
+            p.trial_days,
+            p.overage as _,
+            p.features
         )
-        .bind(p.plan_id)
-        .bind(p.name)
-        .bind(p.name_ar)
-        .bind(p.description)
-        .bind(p.description_ar)
-        .bind(p.tier)
-        .bind(p.monthly)
-        .bind(p.quarterly)
-        .bind(p.yearly)
-        .bind(p.trial_days)
-        .bind(p.overage)
-        .bind(p.features)
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -220,14 +230,14 @@ impl PlanRepository {
     ) -> sqlx::Result<()> {
         let metrics: Vec<&str> = limits.keys().map(String::as_str).collect();
         let values: Vec<i64> = limits.values().copied().collect();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO plan_limits (plan_id, metric, limit_value)
              SELECT $1, m, v FROM UNNEST($2::text[], $3::bigint[]) AS t(m, v)
              ON CONFLICT (plan_id, metric) DO UPDATE SET limit_value = EXCLUDED.limit_value, updated_at = now()",
+            plan_id,
+            &metrics as &[&str],
+            &values
         )
-        .bind(plan_id)
-        .bind(&metrics)
-        .bind(&values)
         .execute(conn)
         .await?;
         Ok(())
@@ -239,7 +249,7 @@ impl PlanRepository {
         plan_id: &str,
         c: &PlanChanges,
     ) -> sqlx::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE plans SET
                 name = COALESCE($2, name), name_ar = COALESCE($3, name_ar),
                 description = COALESCE($4, description), description_ar = COALESCE($5, description_ar),
@@ -249,37 +259,41 @@ impl PlanRepository {
                 trial_days = COALESCE($9, trial_days), overage = COALESCE($10, overage),
                 features = COALESCE($11, features), is_active = COALESCE($12, is_active)
              WHERE plan_id = $1",
+            plan_id,
+            c.name.as_deref(),
+            c.name_ar.as_deref(),
+            c.description.as_deref(),
+            c.description_ar.as_deref(),
+            c.monthly,
+            c.quarterly,
+            c.yearly,
+            c.trial_days,
+            c.overage as _,
+            c.features.as_ref(),
+            c.is_active
         )
-        .bind(plan_id)
-        .bind(&c.name)
-        .bind(&c.name_ar)
-        .bind(&c.description)
-        .bind(&c.description_ar)
-        .bind(c.monthly)
-        .bind(c.quarterly)
-        .bind(c.yearly)
-        .bind(c.trial_days)
-        .bind(c.overage)
-        .bind(&c.features)
-        .bind(c.is_active)
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn metrics(conn: &mut PgConnection) -> sqlx::Result<Vec<MetricRow>> {
-        sqlx::query_as(
-            "SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics ORDER BY metric",
+        sqlx::query_as!(
+            MetricRow,
+            r#"SELECT metric, kind AS "kind: _", name, name_ar, overage_rate_usd
+             FROM metrics ORDER BY metric"#
         )
         .fetch_all(conn)
         .await
     }
 
     pub async fn metric(conn: &mut PgConnection, metric: &str) -> sqlx::Result<Option<MetricRow>> {
-        sqlx::query_as(
-            "SELECT metric, kind, name, name_ar, overage_rate_usd FROM metrics WHERE metric = $1",
+        sqlx::query_as!(
+            MetricRow,
+            r#"SELECT metric, kind AS "kind: _", name, name_ar, overage_rate_usd
+             FROM metrics WHERE metric = $1"#,
+            metric
         )
-        .bind(metric)
         .fetch_optional(conn)
         .await
     }

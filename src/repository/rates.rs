@@ -18,12 +18,12 @@ impl RateRepository {
         if currency == Currency::Usd {
             return Ok(Decimal::ONE);
         }
-        let rate: Option<Decimal> = sqlx::query_scalar(
+        let rate = sqlx::query_scalar!(
             "SELECT rate FROM exchange_rates WHERE currency = $1 AND effective_date <= $2
              ORDER BY effective_date DESC LIMIT 1",
+            currency.code(),
+            on
         )
-        .bind(currency.code())
-        .bind(on)
         .fetch_optional(conn)
         .await?;
         rate.ok_or_else(|| {
@@ -44,9 +44,10 @@ pub struct RateRow {
 impl RateRepository {
     /// Every stored rate, newest first within each currency.
     pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<RateRow>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            RateRow,
             "SELECT currency, effective_date, rate, source FROM exchange_rates
-             ORDER BY currency, effective_date DESC",
+             ORDER BY currency, effective_date DESC"
         )
         .fetch_all(conn)
         .await
@@ -55,11 +56,13 @@ impl RateRepository {
     /// Serializes rate changes of one currency until the transaction ends, so the "previous
     /// rate" a change reports is the one it actually replaced.
     pub async fn lock_currency(conn: &mut PgConnection, currency: Currency) -> sqlx::Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('exchange_rate:' || $1))")
-            .bind(currency.code())
-            .execute(conn)
-            .await
-            .map(|_| ())
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtext('exchange_rate:' || $1))",
+            currency.code()
+        )
+        .execute(conn)
+        .await
+        .map(|_| ())
     }
 
     /// Inserts the rate for `currency` on `effective_date`, or replaces the one stored for that
@@ -72,33 +75,27 @@ impl RateRepository {
         source: &str,
     ) -> sqlx::Result<(RateRow, bool)> {
         // `xmax = 0` only for a freshly inserted tuple; an updated one carries our xid.
-        let (currency, effective_date, rate, source, inserted): (
-            String,
-            NaiveDate,
-            Decimal,
-            String,
-            bool,
-        ) = sqlx::query_as(
-            "INSERT INTO exchange_rates (currency, effective_date, rate, source)
+        let r = sqlx::query!(
+            r#"INSERT INTO exchange_rates (currency, effective_date, rate, source)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (currency, effective_date)
                  DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source, updated_at = now()
-                 RETURNING currency, effective_date, rate, source, (xmax = 0) AS inserted",
+                 RETURNING currency, effective_date, rate, source, (xmax = 0) AS "inserted!""#,
+            currency.code(),
+            effective_date,
+            rate,
+            source
         )
-        .bind(currency.code())
-        .bind(effective_date)
-        .bind(rate)
-        .bind(source)
         .fetch_one(conn)
         .await?;
         Ok((
             RateRow {
-                currency,
-                effective_date,
-                rate,
-                source,
+                currency: r.currency,
+                effective_date: r.effective_date,
+                rate: r.rate,
+                source: r.source,
             },
-            inserted,
+            r.inserted,
         ))
     }
 }

@@ -9,8 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::billing::types::{BillingCycle, SubscriptionStatus};
-use crate::repository::subscriptions::{SubscriptionRow, SUBSCRIPTION_COLUMNS};
-use crate::repository::tenants::{TenantRow, TENANT_COLUMNS};
+use crate::repository::subscriptions::SubscriptionRow;
+use crate::repository::tenants::TenantRow;
 
 pub struct RenewalRepository;
 
@@ -34,29 +34,38 @@ impl RenewalRepository {
         conn: &mut PgConnection,
         c: Claim<'_>,
     ) -> sqlx::Result<Vec<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _",
+                 billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _",
+                 currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date,
+                 next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at,
+                 updated_at
+             FROM subscriptions
              WHERE status IN ('trial', 'active', 'past_due') AND next_billing_date <= $1
                AND subscription_id <> ALL($3) AND ($4::uuid[] IS NULL OR subscription_id = ANY($4))
                AND ($5::date IS NULL OR (next_billing_date, subscription_id) > ($5, $6))
              ORDER BY next_billing_date, subscription_id
-             LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"
-        ))
-        .bind(c.as_of)
-        .bind(c.batch)
-        .bind(c.failed)
-        .bind(c.only)
-        .bind(c.after.map(|a| a.0))
-        .bind(c.after.map(|a| a.1))
+             LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED"#,
+            c.as_of,
+            c.batch,
+            c.failed,
+            c.only,
+            c.after.map(|a| a.0),
+            c.after.map(|a| a.1)
+        )
         .fetch_all(conn)
         .await
     }
 
     pub async fn tenants(conn: &mut PgConnection, ids: &[&str]) -> sqlx::Result<Vec<TenantRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ANY($1)"
-        ))
-        .bind(ids)
+        sqlx::query_as!(
+            TenantRow,
+            "SELECT tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at,
+                 updated_at
+             FROM tenants WHERE tenant_id = ANY($1)",
+            ids as &[&str]
+        )
         .fetch_all(conn)
         .await
     }
@@ -66,10 +75,10 @@ impl RenewalRepository {
         conn: &mut PgConnection,
         ids: &[&str],
     ) -> sqlx::Result<HashSet<String>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        let found = sqlx::query_scalar!(
             "SELECT DISTINCT tenant_id FROM credit_balance_entries WHERE tenant_id = ANY($1)",
+            ids as &[&str]
         )
-        .bind(ids)
         .fetch_all(conn)
         .await?;
         Ok(found.into_iter().collect())
@@ -80,10 +89,10 @@ impl RenewalRepository {
         conn: &mut PgConnection,
         ids: &[&str],
     ) -> sqlx::Result<HashSet<String>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        let found = sqlx::query_scalar!(
             "SELECT DISTINCT tenant_id FROM usage_counters WHERE tenant_id = ANY($1)",
+            ids as &[&str]
         )
-        .bind(ids)
         .fetch_all(conn)
         .await?;
         Ok(found.into_iter().collect())
@@ -106,7 +115,7 @@ impl RenewalRepository {
         let anchors: Vec<i16> = subs.iter().map(|s| s.anchor_day).collect();
         let starts: Vec<NaiveDate> = subs.iter().map(|s| s.start_date).collect();
         let ends: Vec<NaiveDate> = subs.iter().map(|s| s.end_date).collect();
-        sqlx::query(
+        sqlx::query!(
             "UPDATE subscriptions s
              SET status = CASE WHEN s.status = 'canceled' THEN s.status ELSE t.status END,
                  billing_cycle = t.cycle,
@@ -116,14 +125,14 @@ impl RenewalRepository {
                          $5::smallint[], $6::date[], $7::date[])
                   AS t(id, status, cycle, pending, anchor, start_date, end_date)
              WHERE s.subscription_id = t.id",
+            &ids,
+            &statuses as _,
+            &cycles as _,
+            &pending as _,
+            &anchors,
+            &starts,
+            &ends
         )
-        .bind(&ids)
-        .bind(&statuses)
-        .bind(&cycles)
-        .bind(&pending)
-        .bind(&anchors)
-        .bind(&starts)
-        .bind(&ends)
         .execute(conn)
         .await?;
         Ok(())
@@ -135,12 +144,12 @@ impl RenewalRepository {
         subscription_id: Uuid,
         now: DateTime<Utc>,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE subscriptions SET status = 'canceled', canceled_at = COALESCE(canceled_at, $2)
              WHERE subscription_id = $1",
+            subscription_id,
+            now
         )
-        .bind(subscription_id)
-        .bind(now)
         .execute(conn)
         .await?;
         Ok(())

@@ -23,17 +23,42 @@ pub struct RevenueGroup {
     pub outstanding: Decimal,
 }
 
-/// Invoices count by issue date; payments by `paid_at` and refunds by `created_at`, both in UTC.
-/// Payments and refunds are attributed to their invoice's currency, rate and plan (the plan the
-/// invoice was issued for, stored on it: a later plan change does not move it). Drafts are
-/// not issued and voided (`canceled`) invoices are not revenue, so neither counts as invoiced.
-/// Invoices without a plan are reported under the plan `none`.
-const REVENUE_SQL: &str = "
-SELECT i.currency, i.exchange_rate AS rate, COALESCE(i.plan_id, 'none') AS plan_id,
-       to_char(i.issue_date, 'YYYY-MM') AS month, NULL::text AS method,
-       COALESCE(sum(i.total) FILTER (WHERE i.status NOT IN ('draft', 'canceled')), 0) AS invoiced,
-       0::numeric AS collected, 0::numeric AS refunded,
-       COALESCE(sum(i.amount_due) FILTER (WHERE i.status IN ('pending', 'overdue')), 0) AS outstanding
+/// One group of the subscription book.
+#[derive(sqlx::FromRow)]
+pub struct BookGroup {
+    pub status: SubscriptionStatus,
+    pub plan_id: String,
+    pub billing_cycle: BillingCycle,
+    pub count: i64,
+    /// The plan's USD price for this cycle, summed over the group.
+    pub cycle_price_usd: Decimal,
+    pub created_in_window: i64,
+    pub canceled_in_window: i64,
+}
+
+impl ReportRepository {
+    /// Revenue groups: invoices issued in `[start, end]`, payments and refunds in `[from, until)`.
+    ///
+    /// Invoices count by issue date; payments by `paid_at` and refunds by `created_at`, both in UTC.
+    /// Payments and refunds are attributed to their invoice's currency, rate and plan (the plan the
+    /// invoice was issued for, stored on it: a later plan change does not move it). Drafts are
+    /// not issued and voided (`canceled`) invoices are not revenue, so neither counts as invoiced.
+    /// Invoices without a plan are reported under the plan `none`.
+    pub async fn revenue_groups(
+        conn: &mut PgConnection,
+        start: NaiveDate,
+        end: NaiveDate,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<RevenueGroup>> {
+        sqlx::query_as!(
+            RevenueGroup,
+            r#"SELECT i.currency AS "currency!", i.exchange_rate AS "rate!",
+       COALESCE(i.plan_id, 'none') AS "plan_id!", to_char(i.issue_date, 'YYYY-MM') AS "month!",
+       NULL::text AS method,
+       COALESCE(sum(i.total) FILTER (WHERE i.status NOT IN ('draft', 'canceled')), 0) AS "invoiced!",
+       0::numeric AS "collected!", 0::numeric AS "refunded!",
+       COALESCE(sum(i.amount_due) FILTER (WHERE i.status IN ('pending', 'overdue')), 0) AS "outstanding!"
   FROM invoices i
  WHERE i.issue_date BETWEEN $1 AND $2
  GROUP BY 1, 2, 3, 4
@@ -50,41 +75,63 @@ SELECT i.currency, i.exchange_rate, COALESCE(i.plan_id, 'none'),
        0, 0, sum(r.amount), 0
   FROM refunds r JOIN invoices i ON i.invoice_id = r.invoice_id
  WHERE r.status = 'succeeded' AND r.created_at >= $3 AND r.created_at < $4
- GROUP BY 1, 2, 3, 4";
+ GROUP BY 1, 2, 3, 4"#,
+            start,
+            end,
+            from,
+            until
+        )
+        .fetch_all(conn)
+        .await
+    }
 
-/// One group of the subscription book.
-#[derive(sqlx::FromRow)]
-pub struct BookGroup {
-    pub status: SubscriptionStatus,
-    pub plan_id: String,
-    pub billing_cycle: BillingCycle,
-    pub count: i64,
-    /// The plan's USD price for this cycle, summed over the group.
-    pub cycle_price_usd: Decimal,
-    pub created_in_window: i64,
-    pub canceled_in_window: i64,
-}
-
-const BOOK_SQL: &str = "
-SELECT s.status, s.plan_id, s.billing_cycle, count(*) AS count,
+    /// The subscription book by status, plan and cycle, with what changed in `(since, now]`.
+    pub async fn book_groups(
+        conn: &mut PgConnection,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<BookGroup>> {
+        sqlx::query_as!(
+            BookGroup,
+            r#"SELECT s.status AS "status: _", s.plan_id, s.billing_cycle AS "billing_cycle: _",
+       count(*) AS "count!",
        COALESCE(sum(CASE s.billing_cycle WHEN 'monthly' THEN p.monthly_price_usd
                                          WHEN 'quarterly' THEN p.quarterly_price_usd
-                                         ELSE p.yearly_price_usd END), 0) AS cycle_price_usd,
-       count(*) FILTER (WHERE s.created_at > $1 AND s.created_at <= $2) AS created_in_window,
+                                         ELSE p.yearly_price_usd END), 0) AS "cycle_price_usd!",
+       count(*) FILTER (WHERE s.created_at > $1 AND s.created_at <= $2) AS "created_in_window!",
        count(*) FILTER (WHERE s.status = 'canceled' AND s.canceled_at > $1 AND s.canceled_at <= $2)
-           AS canceled_in_window
+           AS "canceled_in_window!"
   FROM subscriptions s JOIN plans p ON p.plan_id = s.plan_id
- GROUP BY 1, 2, 3";
+ GROUP BY 1, 2, 3"#,
+            since,
+            now
+        )
+        .fetch_all(conn)
+        .await
+    }
 
-/// Trial conversion over the window. A trial "ended in the window" when either
-/// - the renewal job recorded `subscription.trial_expired` for it in the window (it then became
-///   active); it counts as converted unless the subscription is canceled now, or
-/// - it was canceled in the window before its trial end date (never converted).
-///
-/// Conversion = converted / ended. The event is the only record of a trial ending, so a trial
-/// converted and canceled within the window counts as not converted.
-const TRIALS_SQL: &str = "
-WITH expired AS (
+    pub async fn tenant_count(conn: &mut PgConnection) -> sqlx::Result<i64> {
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tenants"#)
+            .fetch_one(conn)
+            .await
+    }
+
+    /// Trials that ended, converted and subscriptions reactivated in `(since, now]`.
+    ///
+    /// Trial conversion over the window. A trial "ended in the window" when either
+    /// - the renewal job recorded `subscription.trial_expired` for it in the window (it then became
+    ///   active); it counts as converted unless the subscription is canceled now, or
+    /// - it was canceled in the window before its trial end date (never converted).
+    ///
+    /// Conversion = converted / ended. The event is the only record of a trial ending, so a trial
+    /// converted and canceled within the window counts as not converted.
+    pub async fn trials(
+        conn: &mut PgConnection,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<(i64, i64, i64)> {
+        let r = sqlx::query!(
+            r#"WITH expired AS (
     SELECT DISTINCT (payload->>'subscription_id')::uuid AS id FROM outbox_events
      WHERE event_type = 'subscription.trial_expired' AND occurred_at > $1 AND occurred_at <= $2
        AND payload->>'subscription_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
@@ -97,59 +144,16 @@ WITH expired AS (
        AND (s.canceled_at AT TIME ZONE 'UTC')::date < s.trial_end_date
        AND NOT EXISTS (SELECT 1 FROM expired e WHERE e.id = s.subscription_id)
 )
-SELECT (SELECT count(*) FROM expired_subs) + (SELECT count(*) FROM canceled_in_trial) AS ended,
-       (SELECT count(*) FROM expired_subs WHERE status <> 'canceled') AS converted,
+SELECT (SELECT count(*) FROM expired_subs) + (SELECT count(*) FROM canceled_in_trial) AS "ended!",
+       (SELECT count(*) FROM expired_subs WHERE status <> 'canceled') AS "converted!",
        (SELECT count(*) FROM outbox_events
          WHERE event_type = 'subscription.reactivated' AND occurred_at > $1 AND occurred_at <= $2)
-           AS reactivated";
-
-impl ReportRepository {
-    /// Revenue groups: invoices issued in `[start, end]`, payments and refunds in `[from, until)`.
-    pub async fn revenue_groups(
-        conn: &mut PgConnection,
-        start: NaiveDate,
-        end: NaiveDate,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> sqlx::Result<Vec<RevenueGroup>> {
-        sqlx::query_as(REVENUE_SQL)
-            .bind(start)
-            .bind(end)
-            .bind(from)
-            .bind(until)
-            .fetch_all(conn)
-            .await
-    }
-
-    /// The subscription book by status, plan and cycle, with what changed in `(since, now]`.
-    pub async fn book_groups(
-        conn: &mut PgConnection,
-        since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<Vec<BookGroup>> {
-        sqlx::query_as(BOOK_SQL)
-            .bind(since)
-            .bind(now)
-            .fetch_all(conn)
-            .await
-    }
-
-    pub async fn tenant_count(conn: &mut PgConnection) -> sqlx::Result<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM tenants")
-            .fetch_one(conn)
-            .await
-    }
-
-    /// Trials that ended, converted and subscriptions reactivated in `(since, now]`.
-    pub async fn trials(
-        conn: &mut PgConnection,
-        since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<(i64, i64, i64)> {
-        sqlx::query_as(TRIALS_SQL)
-            .bind(since)
-            .bind(now)
-            .fetch_one(conn)
-            .await
+           AS "reactivated!""#,
+            since,
+            now
+        )
+        .fetch_one(conn)
+        .await?;
+        Ok((r.ended, r.converted, r.reactivated))
     }
 }

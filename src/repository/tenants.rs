@@ -28,35 +28,35 @@ pub struct NewTenant<'a> {
     pub tax_rate: Decimal,
 }
 
-pub const TENANT_COLUMNS: &str =
-    "tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at, updated_at";
-
 pub struct TenantRepository;
 
 impl TenantRepository {
     /// Inserts a tenant; `Ok(false)` when the id is taken.
     pub async fn create(conn: &mut PgConnection, t: &NewTenant<'_>) -> sqlx::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "INSERT INTO tenants (tenant_id, name, name_ar, email, phone, tax_id, tax_rate)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO NOTHING",
+            t.tenant_id,
+            t.name,
+            t.name_ar,
+            t.email,
+            t.phone,
+            t.tax_id,
+            t.tax_rate
         )
-        .bind(t.tenant_id)
-        .bind(t.name)
-        .bind(t.name_ar)
-        .bind(t.email)
-        .bind(t.phone)
-        .bind(t.tax_id)
-        .bind(t.tax_rate)
         .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn get(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<TenantRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            TenantRow,
+            "SELECT tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at,
+                 updated_at
+             FROM tenants WHERE tenant_id = $1",
+            tenant_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -68,10 +68,13 @@ impl TenantRepository {
     /// — so a renewal inserting an invoice never waits on, or deadlocks with, a request that
     /// holds the tenant.
     pub async fn lock(conn: &mut PgConnection, tenant_id: &str) -> sqlx::Result<Option<TenantRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1 FOR NO KEY UPDATE"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            TenantRow,
+            "SELECT tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at,
+                 updated_at
+             FROM tenants WHERE tenant_id = $1 FOR NO KEY UPDATE",
+            tenant_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -98,14 +101,17 @@ impl TenantRepository {
         starting_after: Option<&str>,
     ) -> sqlx::Result<(Vec<TenantRow>, i64, bool)> {
         let total = Self::count(&mut *conn).await?;
-        let mut rows: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants
+        let mut rows = sqlx::query_as!(
+            TenantRow,
+            "SELECT tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at,
+                 updated_at
+             FROM tenants
              WHERE $1::text IS NULL OR (created_at, tenant_id) <
                    (SELECT created_at, tenant_id FROM tenants WHERE tenant_id = $1)
-             ORDER BY created_at DESC, tenant_id DESC LIMIT $2"
-        ))
-        .bind(starting_after)
-        .bind(limit + 1)
+             ORDER BY created_at DESC, tenant_id DESC LIMIT $2",
+            starting_after,
+            limit + 1
+        )
         .fetch_all(&mut *conn)
         .await?;
         let has_more = rows.len() as i64 > limit;
@@ -114,7 +120,7 @@ impl TenantRepository {
     }
 
     pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM tenants")
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tenants"#)
             .fetch_one(conn)
             .await
     }
@@ -125,29 +131,27 @@ impl TenantRepository {
         tenant_id: &str,
         changes: &TenantChanges,
     ) -> sqlx::Result<Option<TenantRow>> {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE tenants SET updated_at = now()");
-        if let Some(v) = &changes.name {
-            q.push(", name = ").push_bind(v.clone());
-        }
-        if let Some(v) = &changes.name_ar {
-            q.push(", name_ar = ").push_bind(v.clone());
-        }
-        if let Some(v) = &changes.email {
-            q.push(", email = ").push_bind(v.clone());
-        }
-        if let Some(v) = &changes.phone {
-            q.push(", phone = ").push_bind(v.clone());
-        }
-        if let Some(v) = &changes.tax_id {
-            q.push(", tax_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = changes.tax_rate {
-            q.push(", tax_rate = ").push_bind(v);
-        }
-        q.push(" WHERE tenant_id = ")
-            .push_bind(tenant_id.to_string());
-        q.push(format!(" RETURNING {TENANT_COLUMNS}"));
-        q.build_query_as().fetch_optional(conn).await
+        // A column whose change is `None` keeps its value; `tax_id` is set (possibly to NULL)
+        // only when `$6` says it changes.
+        sqlx::query_as!(
+            TenantRow,
+            "UPDATE tenants SET updated_at = now(), name = COALESCE($2, name),
+                 name_ar = COALESCE($3, name_ar), email = COALESCE($4, email),
+                 phone = COALESCE($5, phone), tax_id = CASE WHEN $6 THEN $7 ELSE tax_id END,
+                 tax_rate = COALESCE($8, tax_rate)
+             WHERE tenant_id = $1
+             RETURNING tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active,
+                 created_at, updated_at",
+            tenant_id,
+            changes.name.as_deref(),
+            changes.name_ar.as_deref(),
+            changes.email.as_deref(),
+            changes.phone.as_deref(),
+            changes.tax_id.is_some(),
+            changes.tax_id.as_ref().and_then(|t| t.as_deref()),
+            changes.tax_rate
+        )
+        .fetch_optional(conn)
+        .await
     }
 }

@@ -40,7 +40,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let db_ok = !state.db_health.is_down() && {
         let ping = tokio::time::timeout(
             Duration::from_secs(2),
-            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+            sqlx::query_scalar!(r#"SELECT 1 AS "one!""#).fetch_one(&state.pool),
         )
         .await;
         report(&state, &ping);

@@ -18,16 +18,16 @@ impl WebhookEventRepository {
         event_type: &str,
         payload: &Value,
     ) -> sqlx::Result<bool> {
-        let inserted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO processed_webhook_events (provider, event_id, event_type, outcome, payload)
+        let inserted = sqlx::query_scalar!(
+            r#"INSERT INTO processed_webhook_events (provider, event_id, event_type, outcome, payload)
              VALUES ($1, $2, $3, 'received', $4)
              ON CONFLICT (provider, event_id) DO NOTHING
-             RETURNING 1",
+             RETURNING 1 AS "inserted!""#,
+            provider,
+            event_id,
+            event_type,
+            payload
         )
-        .bind(provider)
-        .bind(event_id)
-        .bind(event_type)
-        .bind(payload)
         .fetch_optional(conn)
         .await?;
         Ok(inserted.is_some())
@@ -42,11 +42,13 @@ impl WebhookEventRepository {
         provider: &str,
         event_id: &str,
     ) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM processed_webhook_events WHERE provider = $1 AND event_id = $2")
-            .bind(provider)
-            .bind(event_id)
-            .execute(conn)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM processed_webhook_events WHERE provider = $1 AND event_id = $2",
+            provider,
+            event_id
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -58,14 +60,14 @@ impl WebhookEventRepository {
         payment_id: Option<Uuid>,
         outcome: &str,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE processed_webhook_events SET payment_id = $3, outcome = $4
              WHERE provider = $1 AND event_id = $2",
+            provider,
+            event_id,
+            payment_id,
+            outcome
         )
-        .bind(provider)
-        .bind(event_id)
-        .bind(payment_id)
-        .bind(outcome)
         .execute(conn)
         .await?;
         Ok(())

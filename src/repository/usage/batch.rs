@@ -54,14 +54,17 @@ impl UsageRepository {
         conn: &mut PgConnection,
         tenant_ids: &[String],
     ) -> sqlx::Result<HashMap<String, TenantSubscription>> {
-        let rows: Vec<TenantSubscription> = sqlx::query_as(
-            "SELECT t.tenant_id, s.subscription_id, s.status, s.billing_cycle, s.anchor_day,
-                    s.start_date, s.end_date, s.created_at
+        let rows = sqlx::query_as!(
+            TenantSubscription,
+            r#"SELECT t.tenant_id, s.subscription_id AS "subscription_id?", s.status AS "status: _",
+                    s.billing_cycle AS "billing_cycle: _", s.anchor_day AS "anchor_day?",
+                    s.start_date AS "start_date?", s.end_date AS "end_date?",
+                    s.created_at AS "created_at?"
              FROM tenants t
              LEFT JOIN subscriptions s ON s.tenant_id = t.tenant_id AND s.status <> 'canceled'
-             WHERE t.tenant_id = ANY($1)",
+             WHERE t.tenant_id = ANY($1)"#,
+            tenant_ids
         )
-        .bind(tenant_ids)
         .fetch_all(conn)
         .await?;
         Ok(rows.into_iter().map(|r| (r.tenant_id.clone(), r)).collect())
@@ -76,8 +79,8 @@ impl UsageRepository {
         conn: &mut PgConnection,
         c: &RecordColumns,
     ) -> sqlx::Result<Vec<Uuid>> {
-        sqlx::query_scalar(
-            "WITH u AS (
+        sqlx::query_scalar!(
+            r#"WITH u AS (
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
                                       $6::bigint[], $7::text[], $8::timestamptz[], $9::jsonb[])
                       WITH ORDINALITY AS u(r, t, s, m, a, q, e, at, md, n)),
@@ -92,17 +95,17 @@ impl UsageRepository {
              FROM u
              WHERE e IS NULL OR r IN (SELECT record_id FROM claimed)
              ORDER BY n
-             RETURNING record_id",
+             RETURNING record_id AS "record_id!""#,
+            &c.record_id,
+            &c.tenant_id,
+            &c.subscription_id as _,
+            &c.metric,
+            &c.action as _,
+            &c.quantity,
+            &c.event_id,
+            &c.recorded_at,
+            &c.metadata
         )
-        .bind(&c.record_id)
-        .bind(&c.tenant_id)
-        .bind(&c.subscription_id)
-        .bind(&c.metric)
-        .bind(&c.action)
-        .bind(&c.quantity)
-        .bind(&c.event_id)
-        .bind(&c.recorded_at)
-        .bind(&c.metadata)
         .fetch_all(conn)
         .await
     }
@@ -113,7 +116,7 @@ impl UsageRepository {
         if d.tenant_id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO usage_counters AS c (tenant_id, metric, window_start, used, peak)
              SELECT t, m, w, n, n
              FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[]) AS u(t, m, w, n)
@@ -122,11 +125,11 @@ impl UsageRepository {
                 SET used = c.used + EXCLUDED.used,
                     peak = GREATEST(c.peak, c.used + EXCLUDED.used),
                     updated_at = now()",
+            &d.tenant_id,
+            &d.metric,
+            &d.window_start,
+            &d.amount
         )
-        .bind(&d.tenant_id)
-        .bind(&d.metric)
-        .bind(&d.window_start)
-        .bind(&d.amount)
         .execute(conn)
         .await?;
         Ok(())
@@ -138,17 +141,17 @@ impl UsageRepository {
         if d.tenant_id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "SELECT 1 FROM usage_counters c
+        sqlx::query!(
+            r#"SELECT 1 AS "locked!" FROM usage_counters c
              JOIN UNNEST($1::text[], $2::text[], $3::date[]) AS u(t, m, w)
                ON c.tenant_id = u.t AND c.metric = u.m AND c.window_start = u.w
              ORDER BY c.tenant_id, c.metric, c.window_start
-             FOR UPDATE OF c",
+             FOR UPDATE OF c"#,
+            &d.tenant_id,
+            &d.metric,
+            &d.window_start
         )
-        .bind(&d.tenant_id)
-        .bind(&d.metric)
-        .bind(&d.window_start)
-        .execute(conn)
+        .fetch_all(conn)
         .await?;
         Ok(())
     }

@@ -46,8 +46,9 @@ impl UsageRepository {
     /// plan it was validated with, its event id claimed (in key order), its record inserted,
     /// and the counters raised by their sums in key order (the order every writer locks in).
     pub async fn write_group(pool: &PgPool, c: &GroupColumns) -> sqlx::Result<Vec<GroupRow>> {
-        sqlx::query_as(
-            "WITH u AS (
+        sqlx::query_as!(
+            GroupRow,
+            r#"WITH u AS (
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bigint[],
                                       $6::text[], $7::timestamptz[], $8::jsonb[], $9::date[],
                                       $10::subscription_status[], $11::text[], $12::billing_cycle[],
@@ -80,33 +81,33 @@ impl UsageRepository {
                         peak = GREATEST(c.peak, c.used + EXCLUDED.used),
                         updated_at = now()
                  RETURNING tenant_id, metric, window_start, used)
-             SELECT u.n,
+             SELECT u.n AS "n!",
                     CASE WHEN f.rec IS NULL THEN 'retry'
                          WHEN k.rec IS NULL THEN 'duplicate'
-                         ELSE 'accepted' END AS outcome,
-                    CASE WHEN k.rec IS NOT NULL THEN c.used END AS level
+                         ELSE 'accepted' END AS "outcome!",
+                    CASE WHEN k.rec IS NOT NULL THEN c.used END AS "level?"
              FROM u
              LEFT JOIN fresh f ON f.n = u.n
              LEFT JOIN kept k ON k.n = u.n
              LEFT JOIN counted c ON c.tenant_id = u.t AND c.metric = u.m AND c.window_start = u.w
-             ORDER BY u.n",
+             ORDER BY u.n"#,
+            &c.record_id,
+            &c.tenant_id,
+            &c.subscription_id as _,
+            &c.metric,
+            &c.quantity,
+            &c.event_id as _,
+            &c.recorded_at,
+            &c.metadata,
+            &c.window_start,
+            &c.status as _,
+            &c.plan_id as _,
+            &c.billing_cycle as _,
+            &c.anchor_day as _,
+            &c.start_date as _,
+            &c.end_date as _,
+            &c.limit
         )
-        .bind(&c.record_id)
-        .bind(&c.tenant_id)
-        .bind(&c.subscription_id)
-        .bind(&c.metric)
-        .bind(&c.quantity)
-        .bind(&c.event_id)
-        .bind(&c.recorded_at)
-        .bind(&c.metadata)
-        .bind(&c.window_start)
-        .bind(&c.status)
-        .bind(&c.plan_id)
-        .bind(&c.billing_cycle)
-        .bind(&c.anchor_day)
-        .bind(&c.start_date)
-        .bind(&c.end_date)
-        .bind(&c.limit)
         .fetch_all(pool)
         .await
     }

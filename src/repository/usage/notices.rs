@@ -15,15 +15,15 @@ impl UsageRepository {
         metric: &str,
         window_start: NaiveDate,
     ) -> sqlx::Result<bool> {
-        let claimed: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO quota_exceeded_notices (tenant_id, metric, window_start)
+        let claimed = sqlx::query_scalar!(
+            r#"INSERT INTO quota_exceeded_notices (tenant_id, metric, window_start)
              VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, metric, window_start) DO NOTHING
-             RETURNING 1",
+             RETURNING 1 AS "claimed!""#,
+            tenant_id,
+            metric,
+            window_start
         )
-        .bind(tenant_id)
-        .bind(metric)
-        .bind(window_start)
         .fetch_optional(conn)
         .await?;
         Ok(claimed.is_some())

@@ -24,32 +24,33 @@ impl UsageRepository {
         from: NaiveDate,
         to: NaiveDate,
     ) -> sqlx::Result<BTreeMap<String, GaugeRange>> {
-        let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT m.metric,
+        let rows = sqlx::query!(
+            r#"SELECT m.metric,
                 (SELECT max(c.peak) FROM usage_counters c
                   WHERE c.tenant_id = $1 AND c.metric = m.metric AND c.window_start < $3
                     AND c.window_start >= COALESCE(
                         (SELECT max(w.window_start) FROM usage_counters w
-                          WHERE w.tenant_id = $1 AND w.metric = m.metric AND w.window_start <= $2), $2)),
+                          WHERE w.tenant_id = $1 AND w.metric = m.metric AND w.window_start <= $2), $2))
+                    AS "peak?",
                 (SELECT c.used FROM usage_counters c
                   WHERE c.tenant_id = $1 AND c.metric = m.metric AND c.window_start < $3
-                  ORDER BY c.window_start DESC LIMIT 1)
-             FROM metrics m WHERE m.kind = 'gauge'",
+                  ORDER BY c.window_start DESC LIMIT 1) AS "level?"
+             FROM metrics m WHERE m.kind = 'gauge'"#,
+            tenant_id,
+            from,
+            to
         )
-        .bind(tenant_id)
-        .bind(from)
-        .bind(to)
         .fetch_all(conn)
         .await?;
         Ok(rows
             .into_iter()
-            .filter(|(_, peak, level)| peak.is_some() || level.is_some())
-            .map(|(metric, peak, level)| {
+            .filter(|r| r.peak.is_some() || r.level.is_some())
+            .map(|r| {
                 let range = GaugeRange {
-                    peak: peak.unwrap_or(0),
-                    level_at_end: level.unwrap_or(0),
+                    peak: r.peak.unwrap_or(0),
+                    level_at_end: r.level.unwrap_or(0),
                 };
-                (metric, range)
+                (r.metric, range)
             })
             .collect())
     }
