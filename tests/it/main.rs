@@ -44,6 +44,7 @@ mod repo_tenants_subscriptions;
 mod repo_usage;
 mod security_headers;
 mod sizes;
+mod sql_checked;
 mod subscription_changes;
 mod test_databases;
 mod usage_partitions;
