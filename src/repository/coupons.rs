@@ -41,9 +41,6 @@ pub struct NewCoupon<'a> {
     pub redeem_by: Option<NaiveDate>,
 }
 
-pub(crate) const COLUMNS: &str = "code, name, name_ar, percent_off, amount_off, currency, duration,
-    duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at";
-
 pub struct CouponRepository;
 
 impl CouponRepository {
@@ -52,24 +49,25 @@ impl CouponRepository {
         conn: &mut PgConnection,
         c: &NewCoupon<'_>,
     ) -> sqlx::Result<Option<CouponRow>> {
-        sqlx::query_as(&format!(
+        sqlx::query_as!(
+            CouponRow,
             "INSERT INTO coupons (code, name, name_ar, percent_off, amount_off, currency, duration,
                  duration_periods, plan_ids, max_redemptions, redeem_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (code) DO NOTHING
-             RETURNING {COLUMNS}"
-        ))
-        .bind(c.code)
-        .bind(c.name)
-        .bind(c.name_ar)
-        .bind(c.percent_off)
-        .bind(c.amount_off)
-        .bind(c.currency)
-        .bind(c.duration)
-        .bind(c.duration_periods)
-        .bind(c.plan_ids)
-        .bind(c.max_redemptions)
-        .bind(c.redeem_by)
+             RETURNING code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at",
+            c.code,
+            c.name,
+            c.name_ar,
+            c.percent_off,
+            c.amount_off,
+            c.currency,
+            c.duration,
+            c.duration_periods,
+            c.plan_ids,
+            c.max_redemptions,
+            c.redeem_by
+        )
         .fetch_optional(conn)
         .await
     }
@@ -82,21 +80,24 @@ impl CouponRepository {
         if plan_ids.is_empty() {
             return Ok(vec![]);
         }
-        sqlx::query_scalar(
-            "SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS given(id, n)
+        sqlx::query_scalar!(
+            r#"SELECT id AS "id!" FROM unnest($1::text[]) WITH ORDINALITY AS given(id, n)
              WHERE NOT EXISTS (SELECT 1 FROM plans WHERE plan_id = given.id)
-             ORDER BY n",
+             ORDER BY n"#,
+            plan_ids
         )
-        .bind(plan_ids)
         .fetch_all(conn)
         .await
     }
 
     pub async fn get(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<CouponRow>> {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM coupons WHERE code = $1"))
-            .bind(code)
-            .fetch_optional(conn)
-            .await
+        sqlx::query_as!(
+            CouponRow,
+            "SELECT code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at FROM coupons WHERE code = $1",
+            code
+        )
+        .fetch_optional(conn)
+        .await
     }
 
     /// Coupons in code order after `starting_after`, with the true total and whether more follow.
@@ -105,15 +106,16 @@ impl CouponRepository {
         limit: i64,
         starting_after: Option<&str>,
     ) -> sqlx::Result<(Vec<CouponRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons")
+        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM coupons"#)
             .fetch_one(&mut *conn)
             .await?;
-        let mut rows: Vec<CouponRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM coupons WHERE ($1::text IS NULL OR code > $1)
-             ORDER BY code LIMIT $2"
-        ))
-        .bind(starting_after)
-        .bind(limit + 1)
+        let mut rows = sqlx::query_as!(
+            CouponRow,
+            "SELECT code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at FROM coupons WHERE ($1::text IS NULL OR code > $1)
+             ORDER BY code LIMIT $2",
+            starting_after,
+            limit + 1
+        )
         .fetch_all(&mut *conn)
         .await?;
         let has_more = rows.len() as i64 > limit;
@@ -127,12 +129,13 @@ impl CouponRepository {
         conn: &mut PgConnection,
         code: &str,
     ) -> sqlx::Result<Option<(CouponRow, bool)>> {
-        let changed: Option<CouponRow> = sqlx::query_as(&format!(
+        let changed = sqlx::query_as!(
+            CouponRow,
             "UPDATE coupons SET archived_at = now(), updated_at = now()
              WHERE code = $1 AND archived_at IS NULL
-             RETURNING {COLUMNS}"
-        ))
-        .bind(code)
+             RETURNING code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at",
+            code
+        )
         .fetch_optional(&mut *conn)
         .await?;
         match changed {

@@ -43,6 +43,8 @@ impl JobRunRepository {
     /// The database's clock (what `updated_at` and `created_at` are written with), so a job
     /// compares ages on one clock.
     pub async fn db_now(conn: &mut PgConnection) -> sqlx::Result<chrono::DateTime<chrono::Utc>> {
-        sqlx::query_scalar("SELECT now()").fetch_one(conn).await
+        sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
+            .fetch_one(conn)
+            .await
     }
 }

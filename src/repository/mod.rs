@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod job_runs;
 pub mod outbox;
 pub mod overage;
+pub mod overage_pricing;
 pub mod payments;
 pub mod plans;
 pub mod rates;

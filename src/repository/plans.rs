@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection};
 
+use crate::billing::pricing::OveragePricing;
 use crate::billing::types::{MetricKind, OveragePolicy, PlanTier};
+use crate::repository::overage_pricing::OveragePricingRepository;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct PlanRow {
@@ -27,11 +29,13 @@ pub struct PlanRow {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A plan with its limits (`-1` unlimited; metrics not listed have limit 0).
+/// A plan with its limits (`-1` unlimited; metrics not listed have limit 0) and the overage
+/// pricing it sets (metrics not listed are priced per unit at the catalogue rate).
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub row: PlanRow,
     pub limits: BTreeMap<String, i64>,
+    pub overage_pricing: BTreeMap<String, OveragePricing>,
 }
 
 impl Plan {
@@ -46,6 +50,14 @@ impl Plan {
             Quarterly => self.row.quarterly_price_usd,
             Yearly => self.row.yearly_price_usd,
         }
+    }
+
+    /// How the plan prices `metric`'s overage: its own pricing, else per unit at `catalogue_rate`.
+    pub fn pricing_for(&self, metric: &str, catalogue_rate: Decimal) -> OveragePricing {
+        self.overage_pricing
+            .get(metric)
+            .cloned()
+            .unwrap_or_else(|| OveragePricing::per_unit(catalogue_rate))
     }
 
     pub fn is_free(&self) -> bool {
@@ -124,7 +136,13 @@ impl PlanRepository {
             None => Ok(None),
             Some(row) => {
                 let limits = Self::limits(conn, &row.plan_id).await?;
-                Ok(Some(Plan { row, limits }))
+                let overage_pricing =
+                    OveragePricingRepository::for_plan(conn, &row.plan_id).await?;
+                Ok(Some(Plan {
+                    row,
+                    limits,
+                    overage_pricing,
+                }))
             }
         }
     }
@@ -183,15 +201,21 @@ impl PlanRepository {
         )
         .fetch_all(&mut *conn)
         .await?;
+        let mut pricing = OveragePricingRepository::for_plans(conn, &ids).await?;
         let plans = rows
             .into_iter()
             .map(|row| {
+                let overage_pricing = pricing.remove(&row.plan_id).unwrap_or_default();
                 let limits = limit_rows
                     .iter()
                     .filter(|l| l.plan_id == row.plan_id)
                     .map(|l| (l.metric.clone(), l.limit_value))
                     .collect();
-                Plan { row, limits }
+                Plan {
+                    row,
+                    limits,
+                    overage_pricing,
+                }
             })
             .collect();
         Ok((plans, total, has_more))

@@ -9,15 +9,18 @@ use sqlx::PgConnection;
 use crate::billing::money::{round_money, Price};
 use crate::billing::types::{is_slug, Currency, OveragePolicy, PlanTier};
 use crate::error::{AppError, FieldIssue};
+use crate::repository::overage_pricing::OveragePricingRepository;
 use crate::repository::plans::{NewPlan, Plan, PlanChanges, PlanRepository};
 use crate::repository::rates::RateRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
 use crate::services::validate::{check_len, Checks};
 
 mod features;
+pub mod pricing_input;
 mod snapshot;
 
 use features::check_features;
+use pricing_input::check_overage_pricing;
 /// Also the `plan` of the subscription read until that resource has its own DTO.
 pub use snapshot::plan_json;
 
@@ -74,6 +77,8 @@ pub struct PlanInput {
     pub limits: BTreeMap<String, i64>,
     pub trial_days: Option<i32>,
     pub overage: Option<OveragePolicy>,
+    /// metric → pricing object as given (checked by `pricing_input`).
+    pub overage_pricing: BTreeMap<String, Value>,
 }
 
 /// The fields a plan update changes (`None`: kept).
@@ -89,11 +94,22 @@ pub struct PlanEdit {
     pub limits: Option<BTreeMap<String, i64>>,
     pub trial_days: Option<i32>,
     pub overage: Option<OveragePolicy>,
+    /// metric → pricing object, or null to go back to the catalogue rate.
+    pub overage_pricing: Option<BTreeMap<String, Value>>,
     pub is_active: Option<bool>,
 }
 
 pub async fn yer_rate(conn: &mut PgConnection, today: chrono::NaiveDate) -> sqlx::Result<Decimal> {
     RateRepository::rate_on(conn, Currency::Yer, today).await
+}
+
+/// The metrics of the catalogue.
+async fn metric_names(conn: &mut PgConnection) -> PlanResult<Vec<String>> {
+    Ok(PlanRepository::metrics(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.metric)
+        .collect())
 }
 
 /// Checks each limit; returns the metrics it names that are not in the catalogue.
@@ -102,11 +118,7 @@ async fn check_limits(
     limits: &BTreeMap<String, i64>,
     checks: &mut Checks,
 ) -> PlanResult<Vec<String>> {
-    let known: Vec<String> = PlanRepository::metrics(conn)
-        .await?
-        .into_iter()
-        .map(|m| m.metric)
-        .collect();
+    let known = metric_names(conn).await?;
     let mut unknown = Vec::new();
     for (metric, value) in limits {
         if !known.contains(metric) {
@@ -204,6 +216,8 @@ pub async fn create_plan(
         check_features(f, &mut checks);
     }
     let unknown = check_limits(conn, &req.limits, &mut checks).await?;
+    let known = metric_names(conn).await?;
+    let pricing = check_overage_pricing(&req.overage_pricing, &known, &mut checks);
     finish_checks(checks, unknown)?;
 
     let monthly = req.monthly_price_usd.value();
@@ -242,6 +256,7 @@ pub async fn create_plan(
         return Err(PlanError::AlreadyExists(plan_id));
     }
     PlanRepository::set_limits(conn, &plan_id, &req.limits).await?;
+    OveragePricingRepository::set(conn, &plan_id, &pricing).await?;
     let priced = get_plan(conn, &plan_id, today).await?;
     let body = plan_json(&priced.plan, priced.yer_rate);
     audit_plan(conn, actor, "plan.create", &plan_id, None, Some(body)).await?;
@@ -278,6 +293,13 @@ pub async fn update_plan(
         Some(l) => check_limits(conn, l, &mut checks).await?,
         None => Vec::new(),
     };
+    let pricing = match &req.overage_pricing {
+        Some(given) => {
+            let known = metric_names(conn).await?;
+            check_overage_pricing(given, &known, &mut checks)
+        }
+        None => BTreeMap::new(),
+    };
     finish_checks(checks, unknown)?;
     let rate = yer_rate(conn, today).await?;
     let before = locked_snapshot(conn, plan_id, rate).await?;
@@ -300,6 +322,7 @@ pub async fn update_plan(
     if let Some(l) = &req.limits {
         PlanRepository::set_limits(conn, plan_id, l).await?;
     }
+    OveragePricingRepository::set(conn, plan_id, &pricing).await?;
     let priced = get_plan(conn, plan_id, today).await?;
     let (old, new) = audit::changed(&before, &plan_json(&priced.plan, rate));
     audit_plan(conn, actor, "plan.update", plan_id, Some(old), Some(new)).await?;

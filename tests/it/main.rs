@@ -38,6 +38,7 @@ mod invoice_document;
 mod logs;
 mod outbox_platform_stream;
 mod outbox_relay;
+mod overage_pricing;
 mod platform_tokens;
 mod repo_invoices_payments;
 mod repo_tenants_subscriptions;

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod payments;
 mod plan_schemas;
 pub mod plans;
+pub mod pricing_schemas;
 pub mod rates;
 pub mod refunds;
 pub mod reports;

@@ -9,10 +9,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::billing::money::{decimal_text, money_string, round_money, Price};
+use crate::billing::pricing::OveragePricing;
 use crate::billing::types::{OveragePolicy, PlanTier};
 use crate::http::dto::number::WholeNumber;
 use crate::http::dto::plan_schemas::{
     features_schema, limits_schema, nullable_features_schema, nullable_limits_schema,
+};
+use crate::http::dto::pricing_schemas::{
+    overage_pricing_input_schema, overage_pricing_schema, overage_pricing_update_schema,
 };
 use crate::http::openapi::components::{
     DecimalSchema, MoneySchema, OveragePolicySchema, PlanIdSchema, PlanTierSchema, PriceInputSchema,
@@ -57,6 +61,8 @@ pub struct PlanBody {
     pub trial_days: i32,
     #[schema(value_type = OveragePolicySchema)]
     pub overage: OveragePolicy,
+    #[schema(schema_with = overage_pricing_schema)]
+    pub overage_pricing: BTreeMap<String, OveragePricing>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -88,6 +94,7 @@ impl PlanBody {
             features: r.features.clone(),
             trial_days: r.trial_days,
             overage: r.overage,
+            overage_pricing: plan.overage_pricing.clone(),
             is_active: r.is_active,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -218,6 +225,9 @@ pub struct CreatePlanRequest {
     /// Default billed.
     #[schema(value_type = Option<OveragePolicySchema>)]
     pub overage: Option<OveragePolicy>,
+    #[serde(default)]
+    #[schema(schema_with = overage_pricing_input_schema)]
+    pub overage_pricing: BTreeMap<String, Value>,
 }
 
 impl From<CreatePlanRequest> for PlanInput {
@@ -236,6 +246,7 @@ impl From<CreatePlanRequest> for PlanInput {
             limits: whole_limits(r.limits),
             trial_days: r.trial_days.map(trial_days),
             overage: r.overage,
+            overage_pricing: r.overage_pricing,
         }
     }
 }
@@ -281,6 +292,8 @@ pub struct UpdatePlanRequest {
     pub trial_days: Option<WholeNumber>,
     #[schema(value_type = Option<OveragePolicySchema>)]
     pub overage: Option<OveragePolicy>,
+    #[schema(schema_with = overage_pricing_update_schema)]
+    pub overage_pricing: Option<BTreeMap<String, Value>>,
     pub is_active: Option<bool>,
 }
 
@@ -298,6 +311,7 @@ impl From<UpdatePlanRequest> for PlanEdit {
             limits: r.limits.map(whole_limits),
             trial_days: r.trial_days.map(trial_days),
             overage: r.overage,
+            overage_pricing: r.overage_pricing,
             is_active: r.is_active,
         }
     }
@@ -348,6 +362,7 @@ mod tests {
                 updated_at: Utc::now(),
             },
             limits: BTreeMap::from([("fields".to_string(), 10)]),
+            overage_pricing: BTreeMap::new(),
         };
         let rate = Decimal::new(250, 0);
         assert_eq!(

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{CouponRow, COLUMNS};
+use super::CouponRow;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RedemptionRow {
@@ -20,10 +20,6 @@ pub struct RedemptionRow {
     pub removed_at: Option<DateTime<Utc>>,
 }
 
-const REDEMPTION_COLUMNS: &str = "redemption_id, coupon_code, tenant_id, subscription_id,
-    redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start,
-    removed_at";
-
 pub struct RedemptionRepository;
 
 impl RedemptionRepository {
@@ -32,11 +28,12 @@ impl RedemptionRepository {
         conn: &mut PgConnection,
         subscription_id: Uuid,
     ) -> sqlx::Result<Option<RedemptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REDEMPTION_COLUMNS} FROM coupon_redemptions
-             WHERE subscription_id = $1 AND removed_at IS NULL"
-        ))
-        .bind(subscription_id)
+        sqlx::query_as!(
+            RedemptionRow,
+            "SELECT redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at FROM coupon_redemptions
+             WHERE subscription_id = $1 AND removed_at IS NULL",
+            subscription_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -45,13 +42,14 @@ impl RedemptionRepository {
     /// redemptions of the last one serialize on the coupon row and only one gets it. `None`:
     /// archived or exhausted (the caller reads which).
     pub async fn take(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<CouponRow>> {
-        sqlx::query_as(&format!(
+        sqlx::query_as!(
+            CouponRow,
             "UPDATE coupons SET times_redeemed = times_redeemed + 1, updated_at = now()
              WHERE code = $1 AND archived_at IS NULL
                AND (max_redemptions IS NULL OR times_redeemed < max_redemptions)
-             RETURNING {COLUMNS}"
-        ))
-        .bind(code)
+             RETURNING code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at",
+            code
+        )
         .fetch_optional(conn)
         .await
     }
@@ -64,17 +62,18 @@ impl RedemptionRepository {
         redeemed_on: NaiveDate,
         first_period_start: NaiveDate,
     ) -> sqlx::Result<RedemptionRow> {
-        sqlx::query_as(&format!(
+        sqlx::query_as!(
+            RedemptionRow,
             "INSERT INTO coupon_redemptions
                  (coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start)
              VALUES ($1, $2, $3, $4, $5)
-             RETURNING {REDEMPTION_COLUMNS}"
-        ))
-        .bind(code)
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .bind(redeemed_on)
-        .bind(first_period_start)
+             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at",
+            code,
+            tenant_id,
+            subscription_id,
+            redeemed_on,
+            first_period_start
+        )
         .fetch_one(conn)
         .await
     }
@@ -84,12 +83,13 @@ impl RedemptionRepository {
         conn: &mut PgConnection,
         subscription_id: Uuid,
     ) -> sqlx::Result<Option<RedemptionRow>> {
-        sqlx::query_as(&format!(
+        sqlx::query_as!(
+            RedemptionRow,
             "UPDATE coupon_redemptions SET removed_at = now(), updated_at = now()
              WHERE subscription_id = $1 AND removed_at IS NULL
-             RETURNING {REDEMPTION_COLUMNS}"
-        ))
-        .bind(subscription_id)
+             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at",
+            subscription_id
+        )
         .fetch_optional(conn)
         .await
     }
