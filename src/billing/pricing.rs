@@ -88,6 +88,12 @@ fn check_price(field: String, price: Decimal) -> Result<(), InvalidPricing> {
     if price.normalize().scale() > PRICE_DECIMALS {
         return Err(invalid(field, "must have at most 6 decimals"));
     }
+    if price.trunc() > Decimal::from(999_999_999_999i64) {
+        return Err(invalid(
+            field,
+            "must have at most 12 digits before the decimal point",
+        ));
+    }
     Ok(())
 }
 

@@ -24,6 +24,14 @@ fn price_input() -> RefOr<Schema> {
     ))
 }
 
+/// A count of units: 1 to a trillion.
+fn units() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(1_000_000_000_000i64))
+}
+
 fn price_output() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -51,11 +59,7 @@ fn tiers(input: bool) -> ArrayBuilder {
         }
     };
     let up_to = OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1)),
-        )
+        .item(units())
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(Some(
             "The last overage unit of the tier (units count from 1 above the limit); null \
@@ -115,12 +119,7 @@ fn pricing(input: bool) -> RefOr<Schema> {
     let package = price(
         closed(ObjectBuilder::new())
             .property("model", model("package"))
-            .property(
-                "package_size",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1)),
-            ),
+            .property("package_size", units()),
         "package_price",
     )
     .required("model")
@@ -177,9 +176,15 @@ pub(super) fn overage_pricing_update_schema() -> RefOr<Schema> {
             .item(ObjectBuilder::new().schema_type(Type::Null))
             .build(),
     ));
-    by_metric(
+    let map = by_metric(
         nullable,
         "metric → pricing to set, or null to go back to per unit at the catalogue rate; \
-         metrics not named keep theirs.",
-    )
+         metrics not named keep theirs. null or absent: no change.",
+    );
+    RefOr::T(Schema::OneOf(
+        OneOfBuilder::new()
+            .item(map)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    ))
 }

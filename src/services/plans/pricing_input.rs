@@ -27,10 +27,13 @@ fn price(obj: &Map<String, Value>, key: &str, at: &str) -> Result<rust_decimal::
     }
 }
 
+/// The largest tier bound or package size (a trillion units).
+pub const MAX_UNITS: u64 = 1_000_000_000_000;
+
 fn whole(v: &Value, field: String) -> Result<u64, Issue> {
     v.as_u64()
-        .filter(|n| *n >= 1)
-        .ok_or((field, "must be a whole number of at least 1"))
+        .filter(|n| (1..=MAX_UNITS).contains(n))
+        .ok_or((field, "must be a whole number from 1 to 1000000000000"))
 }
 
 fn only(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Issue> {
@@ -57,7 +60,13 @@ fn tiers(obj: &Map<String, Value>, at: &str) -> Result<Vec<Tier>, Issue> {
             };
             only(t, &["up_to", "unit_price", "flat_fee"], &here)?;
             let up_to = match t.get("up_to") {
-                None | Some(Value::Null) => None,
+                None => {
+                    return Err((
+                        format!("{here}.up_to"),
+                        "is required (null for the last tier)",
+                    ))
+                }
+                Some(Value::Null) => None,
                 Some(v) => Some(whole(v, format!("{here}.up_to"))?),
             };
             let flat_fee = match t.get("flat_fee") {
