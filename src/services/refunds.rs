@@ -27,8 +27,11 @@ use crate::services::gateway_flow::{self, Opened};
 use crate::services::idempotency::{IdempotencyKey, Outcome};
 use crate::services::payments::{audit_snapshot, created, lock_payment, payment_json};
 
+mod error;
 pub mod events;
 pub mod gateway;
+
+pub use error::RefundError;
 
 #[derive(Clone, Debug)]
 pub struct RefundInput {
@@ -41,27 +44,11 @@ pub struct RefundInput {
 }
 
 fn not_refundable(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "payment_not_refundable",
-        format!(
-            "The payment is {}; only succeeded payments can be refunded",
-            p.status
-        ),
-        "لا يمكن استرداد دفعة غير ناجحة",
-    )
-    .with_extra("payment_status", p.status)
+    RefundError::NotRefundable(p.status).into()
 }
 
 pub(crate) fn exceeds(refundable: Decimal) -> AppError {
-    AppError::unprocessable(
-        "refund_exceeds_payment",
-        format!(
-            "The refund exceeds what is left to refund on the payment ({})",
-            money_string(refundable)
-        ),
-        "مبلغ الاسترداد أكبر من المبلغ المتبقي من الدفعة",
-    )
-    .with_extra("refundable", money_string(refundable))
+    RefundError::Exceeds { refundable }.into()
 }
 
 /// POST /refunds. Replays under `key`; a failed request stores nothing under it. A retry
@@ -154,14 +141,7 @@ fn refund_gateway(
 ) -> AppResult<Option<Box<dyn gateways::PaymentGateway>>> {
     let gateway = gateways::for_method(config, payment.method);
     if gateways::is_gateway_method(payment.method) && gateway.is_none() {
-        return Err(AppError::unprocessable(
-            "payment_method_unavailable",
-            format!(
-                "{} refunds need the gateway, which is not configured",
-                payment.method
-            ),
-            "بوابة الدفع غير متاحة حالياً",
-        ));
+        return Err(RefundError::GatewayUnavailable(payment.method).into());
     }
     Ok(gateway)
 }

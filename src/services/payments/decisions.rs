@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::PaymentError;
 use super::{
     audit_payment, audit_snapshot, invalid_state, is_gateway_method, lock_payment, payment_body,
     settle,
@@ -19,15 +20,11 @@ use crate::services::audit::{self, Actor};
 const STALE_PROCESSING_MINUTES: i64 = 10;
 
 fn gateway_decides(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "invalid_payment_state",
-        format!(
-            "A {} payment is settled by its gateway, not by hand",
-            p.method
-        ),
-        "تتم تسوية هذه الدفعة عبر بوابة الدفع",
-    )
-    .with_extra("payment_status", p.status)
+    PaymentError::GatewayDecides {
+        method: p.method,
+        status: p.status,
+    }
+    .into()
 }
 
 /// A super admin confirms an offline payment: it settles, or 409 if it is not pending.

@@ -8,12 +8,11 @@
 //! Stripe holds at most one refund for the row. What is still unknown after that is settled
 //! by the reconciliation job.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::events::{self, Change};
-use super::{audit_refund, gateway_share, refund_body, RefundInput};
+use super::{audit_refund, gateway_share, refund_body, RefundError, RefundInput};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -142,25 +141,18 @@ impl GatewayFlow for Refund<'_> {
 pub const UNANSWERED: &str = "The payment gateway did not answer; the refund is not confirmed";
 
 fn unanswered(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The payment gateway did not confirm the refund. Retry with the same Idempotency-Key; \
-         it will not be refunded twice",
-        "لم تؤكد بوابة الدفع الاسترداد. أعد المحاولة بنفس مفتاح عدم التكرار",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
+    RefundError::Unanswered {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+    }
+    .into()
 }
 
 fn refused(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The refund could not be processed by the payment gateway",
-        "فشل في معالجة الاسترداد عبر بوابة الدفع",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
-    .with_extra("gateway_message", &refund.failure_reason)
+    RefundError::Refused {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+        message: refund.failure_reason.clone(),
+    }
+    .into()
 }
