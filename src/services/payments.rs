@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ mod body;
 mod decisions;
 mod error;
 pub mod gateway;
+pub(crate) mod notes;
 mod reads;
 pub mod reconcile;
 
@@ -156,7 +157,7 @@ async fn create_payment(
     now: DateTime<Utc>,
 ) -> AppResult<StoredResponse> {
     let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
-    let metadata = json!({"reference": input.reference, "notes": input.notes});
+    let metadata = notes::metadata(input);
     let payment = PaymentRepository::create(
         conn,
         &NewPayment {

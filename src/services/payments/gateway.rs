@@ -12,7 +12,6 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -161,7 +160,7 @@ async fn open_payment(
     }
     let (tenant_id, inv) = super::lock_payable_invoice(conn, principal, input).await?;
     let (gateway_amount, gateway_currency) = gateway_money(conn, &inv, input, now).await?;
-    let metadata = json!({"reference": input.reference, "notes": input.notes});
+    let metadata = super::notes::metadata(input);
     let payment = PaymentRepository::create(
         conn,
         &NewPayment {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use super::super::notes::{self, Note};
 use super::super::{lock_payment, payment_body, settle_with_external, PaymentError};
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
@@ -107,10 +108,12 @@ async fn succeeded(
         Err(e) => {
             sp.rollback().await?;
             let (tenant_id, _, _) = lock_payment(conn, payment_id).await?;
-            let note = json!({"unapplied_charge": {
-                "external_id": external_id, "error": e.code, "at": now,
-            }});
-            PaymentRepository::merge_metadata(conn, &tenant_id, payment_id, &note).await?;
+            let note = Note::UnappliedCharge {
+                external_id: external_id.as_deref(),
+                error: e.code,
+                at: now,
+            };
+            notes::leave(conn, &tenant_id, payment_id, note).await?;
             tracing::error!(payment.id = %payment_id, error = e.code, "gateway collected money that could not be applied");
             Err(e)
         }
