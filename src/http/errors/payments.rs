@@ -1,4 +1,4 @@
-//! Payment and refund errors as statuses and the bilingual envelope.
+//! Payment, refund and webhook errors as statuses and the bilingual envelope.
 
 use axum::http::StatusCode;
 
@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::http::dto::payments::PaymentBody;
 use crate::services::payments::PaymentError;
 use crate::services::refunds::RefundError;
+use crate::services::webhooks::WebhookError;
 
 impl From<PaymentError> for AppError {
     fn from(e: PaymentError) -> Self {
@@ -138,6 +139,23 @@ impl From<RefundError> for AppError {
                 "gateway_error",
                 "The refund's state could not be confirmed with the payment gateway; deliver the event again",
                 "تعذر تأكيد حالة الاسترداد مع بوابة الدفع؛ أعد إرسال الحدث",
+            ),
+        }
+    }
+}
+
+impl From<WebhookError> for AppError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidSignature => AppError::bad_request(
+                "invalid_signature",
+                "The webhook signature is missing or invalid",
+                "توقيع الطلب غير صالح",
+            ),
+            WebhookError::InvalidPayload(what) => AppError::bad_request(
+                "invalid_payload",
+                format!("Invalid webhook payload: {what}"),
+                "محتوى الطلب غير صالح",
             ),
         }
     }
