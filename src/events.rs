@@ -332,4 +332,28 @@ mod tests {
         assert_eq!(c.payload()["type"], "subscription.canceled");
         assert_eq!(c.payload()["at_period_end"], true);
     }
+
+    #[test]
+    fn an_offline_payment_names_no_gateway_money_and_a_gateway_payment_does() {
+        let created = |gateway_amount: Option<Decimal>| Event::PaymentCreated {
+            payment_id: Uuid::nil(),
+            invoice_id: Uuid::nil(),
+            amount: Decimal::from(50),
+            currency: "USD".into(),
+            gateway_amount,
+            gateway_currency: gateway_amount.map(|_| "YER".to_string()),
+            method: PaymentMethod::Tharwatt,
+            status: PaymentStatus::Processing,
+        };
+        let offline = created(None).payload();
+        assert_eq!(offline["type"], "payment.created");
+        assert_eq!(offline["amount"], "50.00");
+        assert!(!offline.contains_key("gateway_amount"));
+        assert!(!offline.contains_key("gateway_currency"));
+        let gateway = created(Some(Decimal::from(26750))).payload();
+        assert_eq!(gateway["gateway_amount"], "26750.00");
+        assert_eq!(gateway["gateway_currency"], "YER");
+        assert_eq!(gateway["method"], "tharwatt");
+        assert_eq!(gateway["status"], "processing");
+    }
 }

@@ -2,15 +2,13 @@
 //! (shared with the gateway webhooks), confirming and rejecting offline ones. Money moves only under the locks tenant → invoice →
 //! payment, so two payments racing for one invoice can never overpay it.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -21,20 +19,22 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 
 mod audit_row;
 mod body;
 mod decisions;
+mod error;
 pub mod gateway;
+pub(crate) mod notes;
 mod reads;
 pub mod reconcile;
 
 pub(crate) use audit_row::{audit_payment, audit_snapshot};
-pub(crate) use body::payment_body;
-pub use body::payment_json;
+pub use body::{PaymentAnswer, PaymentResult, RenderPayment};
 pub use decisions::{confirm, reject};
+pub use error::PaymentError;
 pub use reads::{get_payment, list_payments};
 
 /// A payment request after validation.
@@ -66,39 +66,31 @@ pub fn tenant_scope(p: &Principal) -> AppResult<Option<String>> {
     }
     match &p.tenant_id {
         Some(t) => Ok(Some(t.as_str().to_string())),
-        None => Err(AppError::forbidden("A tenant is required")),
+        None => Err(PaymentError::TenantRequired.into()),
     }
 }
 
 pub fn payment_not_found() -> AppError {
-    AppError::not_found("Payment", "الدفعة غير موجودة")
+    PaymentError::NotFound.into()
 }
 
 pub(crate) fn not_payable(inv: &InvoiceRow) -> AppError {
-    AppError::conflict(
-        "invoice_not_payable",
-        format!("The invoice is {} and cannot take payments", inv.status),
-        "لا يمكن الدفع لهذه الفاتورة",
-    )
-    .with_extra("invoice_status", inv.status)
+    PaymentError::NotPayable(inv.status).into()
 }
 
-pub(crate) fn exceeds_due(status: StatusCode, inv: &InvoiceRow) -> AppError {
-    AppError::new(
-        status,
-        "amount_exceeds_due",
-        format!(
-            "The amount exceeds the invoice's amount due ({})",
-            money_string(inv.amount_due)
-        ),
-        "المبلغ أكبر من المبلغ المستحق على الفاتورة",
-    )
-    .with_extra("amount_due", money_string(inv.amount_due))
+/// Another payment settled since this one was recorded and left less due.
+fn exceeds_due_now(inv: &InvoiceRow) -> AppError {
+    PaymentError::ExceedsDueNow {
+        amount_due: inv.amount_due,
+    }
+    .into()
 }
 
 /// Records a payment under `key` (replayed on retries). A super admin's cash payment is
 /// settled at once; every other offline payment waits for a super admin to confirm it.
-/// Card and Tharwatt payments go through their gateway (see [`gateway::pay`]).
+/// Card and Tharwatt payments go through their gateway (see [`gateway::pay`]). The answer
+/// (and what the key keeps) is `render`'s.
+#[allow(clippy::too_many_arguments)] // the request's parts, each needed once
 pub async fn record_payment(
     pool: &PgPool,
     config: &Config,
@@ -107,23 +99,27 @@ pub async fn record_payment(
     fingerprint: &str,
     input: PaymentInput,
     now: DateTime<Utc>,
+    render: RenderPayment,
 ) -> AppResult<Outcome> {
     if gateways::is_gateway_method(input.method) {
         let Some(gw) = gateways::for_method(config, input.method) else {
-            return Err(AppError::unprocessable(
-                "payment_method_unavailable",
-                format!(
-                    "{} payments are not configured on this server",
-                    input.method
-                ),
-                "طريقة الدفع هذه غير متاحة حالياً",
-            ));
+            return Err(PaymentError::MethodUnavailable(input.method).into());
         };
-        return gateway::pay(pool, gw.as_ref(), principal, key, fingerprint, input, now).await;
+        let request = gateway::PayRequest {
+            principal,
+            key,
+            input,
+            now,
+        };
+        return gateway::pay(pool, gw.as_ref(), request, fingerprint, render).await;
     }
     let scope = principal.scope.clone();
     idempotency::run(pool, &scope, key.as_ref(), fingerprint, move |conn| {
-        Box::pin(async move { create_payment(conn, &principal, &input, now).await })
+        Box::pin(async move {
+            Ok(render(
+                &create_payment(conn, &principal, &input, now).await?,
+            ))
+        })
     })
     .await
 }
@@ -156,11 +152,12 @@ pub(crate) async fn lock_payable_invoice(
     let in_flight =
         PaymentRepository::in_flight_total(conn, &tenant_id, inv.invoice_id, None).await?;
     if input.amount > inv.amount_due - in_flight {
-        let mut e = exceeds_due(StatusCode::UNPROCESSABLE_ENTITY, &inv);
-        if !in_flight.is_zero() {
-            e = e.with_extra("in_flight", money_string(in_flight));
+        let amount_due = inv.amount_due;
+        return Err(PaymentError::ExceedsDue {
+            amount_due,
+            in_flight,
         }
-        return Err(e);
+        .into());
     }
     Ok((tenant_id, inv))
 }
@@ -170,9 +167,9 @@ async fn create_payment(
     principal: &Principal,
     input: &PaymentInput,
     now: DateTime<Utc>,
-) -> AppResult<StoredResponse> {
+) -> AppResult<PaymentAnswer> {
     let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
-    let metadata = json!({"reference": input.reference, "notes": input.notes});
+    let metadata = notes::metadata(input);
     let payment = PaymentRepository::create(
         conn,
         &NewPayment {
@@ -217,13 +214,8 @@ async fn create_payment(
             after,
         )
         .await?;
-        let body = payment_body(
-            &s.payment,
-            &s.invoice,
-            "Payment received",
-            "تم استلام الدفعة بنجاح",
-        );
-        return Ok(created(body));
+        let answer = PaymentAnswer::new(&s.payment, &s.invoice, PaymentResult::Received);
+        return Ok(answer);
     }
     let after = audit_snapshot(&payment, &inv);
     audit_payment(
@@ -235,17 +227,11 @@ async fn create_payment(
         after,
     )
     .await?;
-    let body = payment_body(
+    Ok(PaymentAnswer::new(
         &payment,
         &inv,
-        "Payment recorded; it awaits confirmation by an administrator",
-        "تم تسجيل الدفعة وهي بانتظار تأكيد الإدارة",
-    );
-    Ok(created(body))
-}
-
-pub(crate) fn created(body: Value) -> StoredResponse {
-    StoredResponse { status: 201, body }
+        PaymentResult::AwaitsConfirmation,
+    ))
 }
 
 /// The outcome of [`settle`]: the payment and invoice after it, and whether this call did the
@@ -301,7 +287,7 @@ pub async fn settle_with_external(
     }
     // Another payment may have been settled since this one was recorded.
     if payment.amount > inv.amount_due {
-        return Err(exceeds_due(StatusCode::CONFLICT, &inv));
+        return Err(exceeds_due_now(&inv));
     }
     let payment =
         PaymentRepository::mark_succeeded(conn, &tenant_id, payment_id, external_id, actor, now)
@@ -315,7 +301,7 @@ pub async fn settle_with_external(
         now.date_naive(),
     )
     .await?
-    .ok_or_else(|| exceeds_due(StatusCode::CONFLICT, &inv))?;
+    .ok_or_else(|| exceeds_due_now(&inv))?;
     crate::metrics::count_payment(payment.method, "succeeded");
     let succeeded = Event::PaymentSucceeded {
         payment_id: payment.payment_id,
@@ -367,15 +353,7 @@ pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
 }
 
 pub(crate) fn invalid_state(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "invalid_payment_state",
-        format!(
-            "The payment is {}; only pending or processing payments can be confirmed or rejected",
-            p.status
-        ),
-        "لا يمكن تعديل حالة هذه الدفعة",
-    )
-    .with_extra("payment_status", p.status)
+    PaymentError::InvalidState(p.status).into()
 }
 
 /// Locks tenant → invoice → payment for `payment_id` (any tenant: callers are platform staff

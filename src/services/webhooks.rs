@@ -25,20 +25,21 @@ mod tharwatt;
 use settle::{on_failure, on_success, Success};
 pub use tharwatt::tharwatt_event;
 
-pub fn invalid_signature() -> AppError {
-    AppError::bad_request(
-        "invalid_signature",
-        "The webhook signature is missing or invalid",
-        "توقيع الطلب غير صالح",
-    )
+/// Why a webhook delivery is refused before anything is recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the webhook signature is missing or invalid")]
+    InvalidSignature,
+    #[error("invalid webhook payload: {0}")]
+    InvalidPayload(&'static str),
 }
 
-pub(super) fn invalid_payload(what: &str) -> AppError {
-    AppError::bad_request(
-        "invalid_payload",
-        format!("Invalid webhook payload: {what}"),
-        "محتوى الطلب غير صالح",
-    )
+pub fn invalid_signature() -> AppError {
+    WebhookError::InvalidSignature.into()
+}
+
+pub(super) fn invalid_payload(what: &'static str) -> AppError {
+    WebhookError::InvalidPayload(what).into()
 }
 
 /// A verified body as JSON. A gateway's text may hold U+0000, which PostgreSQL cannot store:

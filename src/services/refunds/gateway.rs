@@ -8,12 +8,11 @@
 //! Stripe holds at most one refund for the row. What is still unknown after that is settled
 //! by the reconciliation job.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::events::{self, Change};
-use super::{audit_refund, gateway_share, refund_body, RefundInput};
+use super::{audit_refund, gateway_share, RefundAnswer, RefundError, RefundInput, RenderRefund};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -23,7 +22,7 @@ use crate::repository::payments::PaymentRow;
 use crate::services::audit::Actor;
 use crate::services::gateway_flow::{GatewayFlow, Opened};
 use crate::services::idempotency::{IdempotencyKey, StoredResponse};
-use crate::services::payments::{audit_snapshot, created, lock_payment};
+use crate::services::payments::{audit_snapshot, lock_payment};
 
 /// The gateway request for `refund` of `payment` (its share of what the gateway collected).
 pub async fn request_for(
@@ -67,6 +66,7 @@ pub struct Refund<'a> {
     pub key: Option<&'a IdempotencyKey>,
     pub input: RefundInput,
     pub now: DateTime<Utc>,
+    pub render: RenderRefund,
 }
 
 /// The refund to send, its payment and gateway, and whether it is a retry of one sent before.
@@ -130,11 +130,14 @@ impl GatewayFlow for Refund<'_> {
         if after.change == Change::Failed {
             return Err(refused(&after.refund));
         }
-        let body = refund_body(&after.refund, &after.payment, &after.invoice);
+        let done = RefundAnswer {
+            refund: after.refund,
+            payment: after.payment,
+            invoice: after.invoice,
+        };
         let before = audit_snapshot(&payment_before, &inv_before);
-        let actor = Actor::from(self.principal);
-        audit_refund(conn, &actor, &after.refund, before, &body).await?;
-        Ok(created(body))
+        audit_refund(conn, &Actor::from(self.principal), &done, before).await?;
+        Ok((self.render)(&done))
     }
 }
 
@@ -142,25 +145,18 @@ impl GatewayFlow for Refund<'_> {
 pub const UNANSWERED: &str = "The payment gateway did not answer; the refund is not confirmed";
 
 fn unanswered(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The payment gateway did not confirm the refund. Retry with the same Idempotency-Key; \
-         it will not be refunded twice",
-        "لم تؤكد بوابة الدفع الاسترداد. أعد المحاولة بنفس مفتاح عدم التكرار",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
+    RefundError::Unanswered {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+    }
+    .into()
 }
 
 fn refused(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The refund could not be processed by the payment gateway",
-        "فشل في معالجة الاسترداد عبر بوابة الدفع",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
-    .with_extra("gateway_message", &refund.failure_reason)
+    RefundError::Refused {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+        message: refund.failure_reason.clone(),
+    }
+    .into()
 }
