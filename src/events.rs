@@ -6,7 +6,25 @@
 //! formatter (`billing::money::as_string`).
 //!
 //! Events are written through `OutboxRepository::record_event` (one) and `record_events`
-//! (many at once, through UNNEST, for the set-based jobs).
+//! (many at once, through UNNEST, for the set-based jobs); the invoice insert stores its
+//! `invoice_generated` events in the same statement as the invoices, built here and passed
+//! through UNNEST (`outbox::StoredEvent`).
+//!
+//! | type (subject `sahool.billing.<type>`) | payload (besides the envelope) |
+//! |---|---|
+//! | `tenant.created` | `name`, `name_ar`, `plan_id`, `subscription_id` |
+//! | `subscription.created` | `subscription_id`, `plan_id`, `status`, `billing_cycle`, `currency`, `start_date`, `end_date`, `trial_end_date` |
+//! | `subscription.plan_changed` | `subscription_id`, `old_plan`, `new_plan`, `proration` (null in a trial: `credit`, `charge`, `net`, `remaining_days`, `total_days`, `currency`, `invoice_id`, `credit_balance_added`) |
+//! | `subscription.canceled` | `subscription_id`, `at_period_end` |
+//! | `subscription.trial_expired` | `subscription_id`, `plan_id` |
+//! | `subscription.past_due`, `.suspended`, `.reactivated` | `subscription_id` |
+//! | `invoice_generated` | `invoice_id`, `invoice_number`, `subscription_id`, `kind`, `status`, `currency`, `total`, `due_date` |
+//! | `invoice_overdue` | `invoice_id`, `invoice_number`, `amount_due`, `currency`, `due_date` |
+//! | `invoice.voided` | `invoice_id`, `invoice_number`, `total`, `currency` |
+//! | `quota.exceeded` | `metric`, `window_start`, `limit`, `used`, `requested` |
+//! | `exchange_rate.changed` (no tenant) | `currency`, `rate`, `effective_date`, `previous_rate`, `replaced`, `changed_by` |
+//!
+//! Each variant's fields are its payload; the variants are the complete list.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
