@@ -23,6 +23,13 @@
 //! | `invoice.voided` | `invoice_id`, `invoice_number`, `total`, `currency` |
 //! | `quota.exceeded` | `metric`, `window_start`, `limit`, `used`, `requested` |
 //! | `exchange_rate.changed` (no tenant) | `currency`, `rate`, `effective_date`, `previous_rate`, `replaced`, `changed_by` |
+//! | `payment.created` | `payment_id`, `invoice_id`, `amount`, `currency`, `gateway_amount` and `gateway_currency` (gateway payments only), `method`, `status` |
+//! | `payment.succeeded` | `payment_id`, `invoice_id`, `amount`, `currency`, `method`, `external_id` |
+//! | `payment.failed` | `payment_id`, `invoice_id`, `error` |
+//! | `invoice.paid` | `invoice_id`, `invoice_number`, `total`, `amount_paid`, `currency`, `paid_date` |
+//! | `payment.refunded` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `refunded_total`, `currency`, `is_full_refund`, `reason`, `external_refund_id` |
+//! | `payment.refund_failed` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `currency`, `error`, `was_applied` |
+//! | `payment.refund_needs_attention` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `refundable`, `currency`, `external_refund_id`, `reason` |
 //!
 //! Each variant's fields are its payload; the variants are the complete list.
 
@@ -33,7 +40,8 @@ use uuid::Uuid;
 
 use crate::billing::money;
 use crate::billing::types::{
-    BillingCycle, Currency, InvoiceKind, InvoiceStatus, SubscriptionStatus,
+    BillingCycle, Currency, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentStatus,
+    SubscriptionStatus,
 };
 
 /// The proration of a plan change outside a trial (`subscription.plan_changed`).
@@ -165,6 +173,100 @@ pub enum Event {
         subscription_id: Uuid,
         at_period_end: bool,
     },
+    /// A payment was recorded (offline: awaiting confirmation unless settled at once; card and
+    /// Tharwatt: `processing`, with what the gateway is asked to collect).
+    #[serde(rename = "payment.created")]
+    PaymentCreated {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        amount: Decimal,
+        currency: String,
+        /// Gateway payments only.
+        #[serde(
+            with = "money::as_string::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        gateway_amount: Option<Decimal>,
+        /// Gateway payments only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gateway_currency: Option<String>,
+        method: PaymentMethod,
+        status: PaymentStatus,
+    },
+    /// A payment settled: its amount counts toward the invoice.
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        amount: Decimal,
+        currency: String,
+        method: PaymentMethod,
+        external_id: Option<String>,
+    },
+    /// A payment failed (declined, refused by its gateway, or rejected by staff).
+    #[serde(rename = "payment.failed")]
+    PaymentFailed {
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        error: String,
+    },
+    /// An invoice is paid in full.
+    #[serde(rename = "invoice.paid")]
+    InvoicePaid {
+        invoice_id: Uuid,
+        invoice_number: String,
+        #[serde(with = "money::as_string")]
+        total: Decimal,
+        #[serde(with = "money::as_string")]
+        amount_paid: Decimal,
+        currency: String,
+        paid_date: Option<NaiveDate>,
+    },
+    /// A refund succeeded: the money is back with the payer.
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        /// All refunds of the payment so far.
+        #[serde(with = "money::as_string")]
+        refunded_total: Decimal,
+        currency: String,
+        is_full_refund: bool,
+        reason: String,
+        external_refund_id: Option<String>,
+    },
+    /// A refund failed at its gateway; `was_applied`: it had succeeded and was reversed.
+    #[serde(rename = "payment.refund_failed")]
+    PaymentRefundFailed {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        currency: String,
+        error: String,
+        was_applied: bool,
+    },
+    /// The gateway refunded a refund recorded as failed, and the payment has no room left for
+    /// it: staff must settle it.
+    #[serde(rename = "payment.refund_needs_attention")]
+    PaymentRefundNeedsAttention {
+        refund_id: Uuid,
+        payment_id: Uuid,
+        invoice_id: Uuid,
+        #[serde(with = "money::as_string")]
+        refund_amount: Decimal,
+        #[serde(with = "money::as_string")]
+        refundable: Decimal,
+        currency: String,
+        external_refund_id: Option<String>,
+        reason: &'static str,
+    },
 }
 
 impl Event {
@@ -184,6 +286,13 @@ impl Event {
             Event::SubscriptionReactivated { .. } => "subscription.reactivated",
             Event::SubscriptionTrialExpired { .. } => "subscription.trial_expired",
             Event::SubscriptionCanceled { .. } => "subscription.canceled",
+            Event::PaymentCreated { .. } => "payment.created",
+            Event::PaymentSucceeded { .. } => "payment.succeeded",
+            Event::PaymentFailed { .. } => "payment.failed",
+            Event::InvoicePaid { .. } => "invoice.paid",
+            Event::PaymentRefunded { .. } => "payment.refunded",
+            Event::PaymentRefundFailed { .. } => "payment.refund_failed",
+            Event::PaymentRefundNeedsAttention { .. } => "payment.refund_needs_attention",
         }
     }
 

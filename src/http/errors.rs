@@ -3,6 +3,8 @@
 use crate::error::AppError;
 use crate::services::plans::PlanError;
 
+mod payments;
+
 impl From<PlanError> for AppError {
     fn from(e: PlanError) -> Self {
         match e {

@@ -1,7 +1,7 @@
 //! `job_runs`: one row per daily job and date, so exactly one replica runs it.
 
 use chrono::NaiveDate;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 pub struct JobRunRepository;
 
@@ -38,5 +38,11 @@ impl JobRunRepository {
         .execute(pool)
         .await?;
         Ok(())
+    }
+
+    /// The database's clock (what `updated_at` and `created_at` are written with), so a job
+    /// compares ages on one clock.
+    pub async fn db_now(conn: &mut PgConnection) -> sqlx::Result<chrono::DateTime<chrono::Utc>> {
+        sqlx::query_scalar("SELECT now()").fetch_one(conn).await
     }
 }

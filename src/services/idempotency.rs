@@ -76,7 +76,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn fresh(r: StoredResponse) -> Self {
+    /// This request's own answer.
+    pub fn fresh(r: StoredResponse) -> Self {
         Outcome {
             status: r.status,
             body: r.body,

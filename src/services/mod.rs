@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credits;
 pub mod dunning;
+pub mod gateway_flow;
 pub mod idempotency;
 pub mod invoice_document;
 pub mod invoices;

@@ -2,7 +2,6 @@
 //! (shared with the gateway webhooks), confirming and rejecting offline ones. Money moves only under the locks tenant → invoice →
 //! payment, so two payments racing for one invoice can never overpay it.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -10,10 +9,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::money_string;
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways;
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
 use crate::repository::outbox::OutboxRepository;
@@ -26,6 +25,7 @@ use crate::services::invoices::{invoice_not_found, tenant_not_found};
 mod audit_row;
 mod body;
 mod decisions;
+mod error;
 pub mod gateway;
 mod reads;
 pub mod reconcile;
@@ -34,6 +34,7 @@ pub(crate) use audit_row::{audit_payment, audit_snapshot};
 pub(crate) use body::payment_body;
 pub use body::payment_json;
 pub use decisions::{confirm, reject};
+pub use error::PaymentError;
 pub use reads::{get_payment, list_payments};
 
 /// A payment request after validation.
@@ -65,34 +66,24 @@ pub fn tenant_scope(p: &Principal) -> AppResult<Option<String>> {
     }
     match &p.tenant_id {
         Some(t) => Ok(Some(t.as_str().to_string())),
-        None => Err(AppError::forbidden("A tenant is required")),
+        None => Err(PaymentError::TenantRequired.into()),
     }
 }
 
 pub fn payment_not_found() -> AppError {
-    AppError::not_found("Payment", "الدفعة غير موجودة")
+    PaymentError::NotFound.into()
 }
 
 pub(crate) fn not_payable(inv: &InvoiceRow) -> AppError {
-    AppError::conflict(
-        "invoice_not_payable",
-        format!("The invoice is {} and cannot take payments", inv.status),
-        "لا يمكن الدفع لهذه الفاتورة",
-    )
-    .with_extra("invoice_status", inv.status)
+    PaymentError::NotPayable(inv.status).into()
 }
 
-pub(crate) fn exceeds_due(status: StatusCode, inv: &InvoiceRow) -> AppError {
-    AppError::new(
-        status,
-        "amount_exceeds_due",
-        format!(
-            "The amount exceeds the invoice's amount due ({})",
-            money_string(inv.amount_due)
-        ),
-        "المبلغ أكبر من المبلغ المستحق على الفاتورة",
-    )
-    .with_extra("amount_due", money_string(inv.amount_due))
+/// Another payment settled since this one was recorded and left less due.
+fn exceeds_due_now(inv: &InvoiceRow) -> AppError {
+    PaymentError::ExceedsDueNow {
+        amount_due: inv.amount_due,
+    }
+    .into()
 }
 
 /// Records a payment under `key` (replayed on retries). A super admin's cash payment is
@@ -109,14 +100,7 @@ pub async fn record_payment(
 ) -> AppResult<Outcome> {
     if gateways::is_gateway_method(input.method) {
         let Some(gw) = gateways::for_method(config, input.method) else {
-            return Err(AppError::unprocessable(
-                "payment_method_unavailable",
-                format!(
-                    "{} payments are not configured on this server",
-                    input.method
-                ),
-                "طريقة الدفع هذه غير متاحة حالياً",
-            ));
+            return Err(PaymentError::MethodUnavailable(input.method).into());
         };
         return gateway::pay(pool, gw.as_ref(), principal, key, fingerprint, input, now).await;
     }
@@ -155,11 +139,12 @@ pub(crate) async fn lock_payable_invoice(
     let in_flight =
         PaymentRepository::in_flight_total(conn, &tenant_id, inv.invoice_id, None).await?;
     if input.amount > inv.amount_due - in_flight {
-        let mut e = exceeds_due(StatusCode::UNPROCESSABLE_ENTITY, &inv);
-        if !in_flight.is_zero() {
-            e = e.with_extra("in_flight", money_string(in_flight));
+        let amount_due = inv.amount_due;
+        return Err(PaymentError::ExceedsDue {
+            amount_due,
+            in_flight,
         }
-        return Err(e);
+        .into());
     }
     Ok((tenant_id, inv))
 }
@@ -192,20 +177,17 @@ async fn create_payment(
     )
     .await?;
     crate::metrics::count_payment(payment.method, "created");
-    OutboxRepository::record(
-        conn,
-        "payment.created",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "method": payment.method,
-            "status": payment.status,
-        }),
-    )
-    .await?;
+    let event = Event::PaymentCreated {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        gateway_amount: None,
+        gateway_currency: None,
+        method: payment.method,
+        status: payment.status,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &event).await?;
     // Cash handed to platform staff is money in hand; anything else needs a confirmation.
     if principal.is_super_admin() && input.method == PaymentMethod::Cash {
         let s = settle(conn, payment.payment_id, Some(&principal.subject), now).await?;
@@ -303,7 +285,7 @@ pub async fn settle_with_external(
     }
     // Another payment may have been settled since this one was recorded.
     if payment.amount > inv.amount_due {
-        return Err(exceeds_due(StatusCode::CONFLICT, &inv));
+        return Err(exceeds_due_now(&inv));
     }
     let payment =
         PaymentRepository::mark_succeeded(conn, &tenant_id, payment_id, external_id, actor, now)
@@ -317,37 +299,27 @@ pub async fn settle_with_external(
         now.date_naive(),
     )
     .await?
-    .ok_or_else(|| exceeds_due(StatusCode::CONFLICT, &inv))?;
+    .ok_or_else(|| exceeds_due_now(&inv))?;
     crate::metrics::count_payment(payment.method, "succeeded");
-    OutboxRepository::record(
-        conn,
-        "payment.succeeded",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "method": payment.method,
-            "external_id": payment.external_id,
-        }),
-    )
-    .await?;
+    let succeeded = Event::PaymentSucceeded {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        method: payment.method,
+        external_id: payment.external_id.clone(),
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &succeeded).await?;
     if invoice.status == InvoiceStatus::Paid {
-        OutboxRepository::record(
-            conn,
-            "invoice.paid",
-            Some(&tenant_id),
-            json!({
-                "invoice_id": invoice.invoice_id,
-                "invoice_number": invoice.invoice_number,
-                "total": money_string(invoice.total),
-                "amount_paid": money_string(invoice.amount_paid),
-                "currency": invoice.currency,
-                "paid_date": invoice.paid_date,
-            }),
-        )
-        .await?;
+        let paid = Event::InvoicePaid {
+            invoice_id: invoice.invoice_id,
+            invoice_number: invoice.invoice_number.clone(),
+            total: invoice.total,
+            amount_paid: invoice.amount_paid,
+            currency: invoice.currency.clone(),
+            paid_date: invoice.paid_date,
+        };
+        OutboxRepository::record_event(conn, Some(&tenant_id), &paid).await?;
         // The moment a tenant's overdue invoices are all paid, its subscription is active again.
         crate::services::dunning::reactivate(conn, Some(&tenant_id)).await?;
     }
@@ -358,20 +330,28 @@ pub async fn settle_with_external(
     })
 }
 
+/// A payment failed: counted, and `payment.failed` written.
+pub(crate) async fn failed_event(
+    conn: &mut PgConnection,
+    p: &PaymentRow,
+    reason: &str,
+) -> sqlx::Result<()> {
+    crate::metrics::count_payment(p.method, "failed");
+    let failed = Event::PaymentFailed {
+        payment_id: p.payment_id,
+        invoice_id: p.invoice_id,
+        error: reason.to_string(),
+    };
+    OutboxRepository::record_event(conn, Some(&p.tenant_id), &failed).await?;
+    Ok(())
+}
+
 pub(crate) fn is_gateway_method(m: PaymentMethod) -> bool {
     matches!(m, PaymentMethod::CreditCard | PaymentMethod::Tharwatt)
 }
 
 pub(crate) fn invalid_state(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "invalid_payment_state",
-        format!(
-            "The payment is {}; only pending or processing payments can be confirmed or rejected",
-            p.status
-        ),
-        "لا يمكن تعديل حالة هذه الدفعة",
-    )
-    .with_extra("payment_status", p.status)
+    PaymentError::InvalidState(p.status).into()
 }
 
 /// Locks tenant → invoice → payment for `payment_id` (any tenant: callers are platform staff

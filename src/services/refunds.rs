@@ -16,17 +16,22 @@ use crate::billing::money::{money_string, round_money};
 use crate::billing::types::PaymentStatus;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways::{self, RefundReason};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundRow, RefundStatus};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::audit::{self, Actor, AuditEvent};
-use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
-use crate::services::payments::{audit_snapshot, lock_payment, payment_json};
+use crate::services::gateway_flow::{self, Opened};
+use crate::services::idempotency::{IdempotencyKey, Outcome};
+use crate::services::payments::{audit_snapshot, created, lock_payment, payment_json};
 
+mod error;
 pub mod events;
 pub mod gateway;
+
+pub use error::RefundError;
 
 #[derive(Clone, Debug)]
 pub struct RefundInput {
@@ -39,27 +44,11 @@ pub struct RefundInput {
 }
 
 fn not_refundable(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "payment_not_refundable",
-        format!(
-            "The payment is {}; only succeeded payments can be refunded",
-            p.status
-        ),
-        "لا يمكن استرداد دفعة غير ناجحة",
-    )
-    .with_extra("payment_status", p.status)
+    RefundError::NotRefundable(p.status).into()
 }
 
 pub(crate) fn exceeds(refundable: Decimal) -> AppError {
-    AppError::unprocessable(
-        "refund_exceeds_payment",
-        format!(
-            "The refund exceeds what is left to refund on the payment ({})",
-            money_string(refundable)
-        ),
-        "مبلغ الاسترداد أكبر من المبلغ المتبقي من الدفعة",
-    )
-    .with_extra("refundable", money_string(refundable))
+    RefundError::Exceeds { refundable }.into()
 }
 
 /// POST /refunds. Replays under `key`; a failed request stores nothing under it. A retry
@@ -74,47 +63,44 @@ pub async fn create_refund(
     input: RefundInput,
     now: DateTime<Utc>,
 ) -> AppResult<Outcome> {
-    let scope = principal.scope.clone();
-    let mut tx = pool.begin().await?;
-    if let Some(k) = &key {
-        if let Claim::Replay(done) = idempotency::claim(&mut tx, &scope, k, fingerprint).await? {
-            return Ok(done);
-        }
-        if let Some(open) =
-            RefundRepository::find_unanswered_by_idempotency(&mut tx, &scope, k.as_str()).await?
-        {
-            let (_, _, payment) = lock_payment(&mut tx, open.payment_id).await?;
-            let gw = refund_gateway(config, &payment)?
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("gateway refund offline")))?;
-            tx.commit().await?;
-            let call = gateway::Call {
-                principal,
-                key: key.as_ref(),
-                retry: true,
-            };
-            return gateway::send(pool, gw.as_ref(), call, &payment, open, now).await;
-        }
-    }
-    let (tenant_id, inv, payment) = lock_payment(&mut tx, input.payment_id).await?;
+    let flow = gateway::Refund {
+        pool,
+        config,
+        principal,
+        key: key.as_ref(),
+        input,
+        now,
+    };
+    gateway_flow::run(pool, &principal.scope, key.as_ref(), fingerprint, flow).await
+}
+
+/// Step 1 of a refund (the key claimed): checks the payment can take it under the locks and
+/// records it `pending`. An offline refund is applied here and answered at once.
+pub(crate) async fn open_refund(
+    conn: &mut PgConnection,
+    flow: &gateway::Refund<'_>,
+) -> AppResult<Opened<gateway::Send>> {
+    let (principal, input) = (flow.principal, &flow.input);
+    let (tenant_id, inv, payment) = lock_payment(conn, input.payment_id).await?;
     match payment.status {
         PaymentStatus::Succeeded => {}
         // Nothing is left of a fully refunded payment: that is the cap, not a state problem.
         PaymentStatus::Refunded => return Err(exceeds(Decimal::ZERO)),
         _ => return Err(not_refundable(&payment)),
     }
-    let gateway = refund_gateway(config, &payment)?;
-    let committed = RefundRepository::committed_total(&mut tx, payment.payment_id).await?;
+    let gateway = refund_gateway(flow.config, &payment)?;
+    let committed = RefundRepository::committed_total(conn, payment.payment_id).await?;
     let refundable = payment.amount - committed;
     let amount = input.amount.unwrap_or(refundable);
     if amount <= Decimal::ZERO || amount > refundable {
         return Err(exceeds(refundable));
     }
-    let idem = key
-        .as_ref()
+    let idem = flow
+        .key
         .filter(|_| gateway.is_some())
-        .map(|k| (scope.as_str(), k.as_str()));
+        .map(|k| (principal.scope.as_str(), k.as_str()));
     let refund = RefundRepository::create(
-        &mut tx,
+        conn,
         &NewRefund {
             refund_id: Uuid::new_v4(),
             payment_id: payment.payment_id,
@@ -134,24 +120,17 @@ pub async fn create_refund(
     .await?;
     let Some(gateway) = gateway else {
         // Offline money goes back by hand: applied in the same transaction.
-        let body = apply(&mut tx, &refund, None, now).await?;
+        let body = apply(conn, &refund, None, flow.now).await?;
         let before = audit_snapshot(&payment, &inv);
-        audit_refund(&mut tx, &Actor::from(principal), &refund, before, &body).await?;
-        finish_key(&mut tx, &scope, key.as_ref(), &body).await?;
-        tx.commit().await?;
-        return Ok(Outcome {
-            status: 201,
-            body,
-            replayed: false,
-        });
+        audit_refund(conn, &Actor::from(principal), &refund, before, &body).await?;
+        return Ok(Opened::Done(created(body)));
     };
-    tx.commit().await?;
-    let call = gateway::Call {
-        principal,
-        key: key.as_ref(),
+    Ok(Opened::Call(gateway::Send {
+        gateway,
+        payment,
+        refund,
         retry: false,
-    };
-    gateway::send(pool, gateway.as_ref(), call, &payment, refund, now).await
+    }))
 }
 
 /// The gateway a refund of `payment` goes through: `None` for offline methods; 422 when the
@@ -162,14 +141,7 @@ fn refund_gateway(
 ) -> AppResult<Option<Box<dyn gateways::PaymentGateway>>> {
     let gateway = gateways::for_method(config, payment.method);
     if gateways::is_gateway_method(payment.method) && gateway.is_none() {
-        return Err(AppError::unprocessable(
-            "payment_method_unavailable",
-            format!(
-                "{} refunds need the gateway, which is not configured",
-                payment.method
-            ),
-            "بوابة الدفع غير متاحة حالياً",
-        ));
+        return Err(RefundError::GatewayUnavailable(payment.method).into());
     }
     Ok(gateway)
 }
@@ -196,24 +168,6 @@ pub(crate) async fn audit_refund(
         after: Some(new),
     };
     audit::record(conn, actor, event).await
-}
-
-pub(crate) async fn finish_key(
-    conn: &mut PgConnection,
-    scope: &str,
-    key: Option<&IdempotencyKey>,
-    body: &Value,
-) -> AppResult<()> {
-    match key {
-        Some(k) => Ok(idempotency::complete(
-            conn,
-            scope,
-            k,
-            &crate::services::payments::created(body.clone()),
-        )
-        .await?),
-        None => Ok(()),
-    }
 }
 
 /// The refund in the gateway's money: its share of what the gateway collected (Tharwatt
@@ -275,23 +229,18 @@ pub(crate) async fn apply(
 
 async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) -> AppResult<()> {
     crate::metrics::count_payment(p.method, "refunded");
-    OutboxRepository::record(
-        conn,
-        "payment.refunded",
-        Some(&r.tenant_id),
-        json!({
-            "refund_id": r.refund_id,
-            "payment_id": r.payment_id,
-            "invoice_id": r.invoice_id,
-            "refund_amount": money_string(r.amount),
-            "refunded_total": money_string(p.refunded_amount),
-            "currency": r.currency,
-            "is_full_refund": p.status == PaymentStatus::Refunded,
-            "reason": r.reason,
-            "external_refund_id": r.external_refund_id,
-        }),
-    )
-    .await?;
+    let refunded = Event::PaymentRefunded {
+        refund_id: r.refund_id,
+        payment_id: r.payment_id,
+        invoice_id: r.invoice_id,
+        refund_amount: r.amount,
+        refunded_total: p.refunded_amount,
+        currency: r.currency.clone(),
+        is_full_refund: p.status == PaymentStatus::Refunded,
+        reason: r.reason.clone(),
+        external_refund_id: r.external_refund_id.clone(),
+    };
+    OutboxRepository::record_event(conn, Some(&r.tenant_id), &refunded).await?;
     Ok(())
 }
 

@@ -13,9 +13,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/payments.rs", None),
     ("repository/usage.rs", None),
     ("services/lifecycle.rs", Some("change")),
-    ("services/payments.rs", Some("create_payment")),
-    ("services/payments.rs", Some("settle_with_external")),
-    ("services/refunds.rs", Some("create_refund")),
     ("services/webhooks/tharwatt.rs", Some("tharwatt_event")),
 ];
 

@@ -1,17 +1,17 @@
 //! Offline payments decided by platform staff: a confirmation settles one, a rejection fails it.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::PaymentError;
 use super::{
     audit_payment, audit_snapshot, invalid_state, is_gateway_method, lock_payment, payment_body,
     settle,
 };
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::audit::{self, Actor};
 
@@ -20,15 +20,11 @@ use crate::services::audit::{self, Actor};
 const STALE_PROCESSING_MINUTES: i64 = 10;
 
 fn gateway_decides(p: &PaymentRow) -> AppError {
-    AppError::conflict(
-        "invalid_payment_state",
-        format!(
-            "A {} payment is settled by its gateway, not by hand",
-            p.method
-        ),
-        "تتم تسوية هذه الدفعة عبر بوابة الدفع",
-    )
-    .with_extra("payment_status", p.status)
+    PaymentError::GatewayDecides {
+        method: p.method,
+        status: p.status,
+    }
+    .into()
 }
 
 /// A super admin confirms an offline payment: it settles, or 409 if it is not pending.
@@ -106,14 +102,7 @@ pub async fn reject(
         &audit_snapshot(&payment, &inv),
     );
     audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
-    crate::metrics::count_payment(payment.method, "failed");
-    OutboxRepository::record(
-        &mut tx,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": payment.payment_id, "invoice_id": payment.invoice_id, "error": reason}),
-    )
-    .await?;
+    super::failed_event(&mut tx, &payment, reason).await?;
     tx.commit().await?;
     Ok(payment_body(
         &payment,

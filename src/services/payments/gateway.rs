@@ -1,5 +1,4 @@
-//! Card and Tharwatt payments. The gateway call happens between two transactions, never
-//! inside one (a slow gateway must not hold row locks):
+//! Card and Tharwatt payments, through the two-phase flow of `services::gateway_flow`:
 //! 1. claim the Idempotency-Key and record the payment as `processing` (commit);
 //! 2. call the gateway with our payment id as its idempotency key / reference;
 //! 3. settle, fail or leave it open as the gateway answered, and store the response (commit).
@@ -19,16 +18,18 @@ use uuid::Uuid;
 
 use super::{audit_payment, audit_snapshot, lock_payment, PaymentInput};
 use crate::auth::Principal;
-use crate::billing::money::{money_string, round_money};
+use crate::billing::money::round_money;
 use crate::billing::types::{Currency, PaymentMethod, PaymentStatus};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways::{ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::rates::RateRepository;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, Claim, IdempotencyKey, Outcome};
+use crate::services::gateway_flow::{self, GatewayFlow, Opened};
+use crate::services::idempotency::{IdempotencyKey, Outcome, StoredResponse};
 
 mod answer;
 
@@ -45,56 +46,78 @@ pub async fn pay(
     now: DateTime<Utc>,
 ) -> AppResult<Outcome> {
     let scope = principal.scope.clone();
-    let mut tx = pool.begin().await?;
-    if let Some(k) = &key {
-        if let Claim::Replay(done) = idempotency::claim(&mut tx, &scope, k, fingerprint).await? {
-            return Ok(done);
-        }
-    }
-    let (payment, inv, retry) =
-        open_payment(&mut tx, &principal, key.as_ref(), &input, now).await?;
-    tx.commit().await?;
-
-    let request = ChargeRequest {
-        payment_id: payment.payment_id,
-        invoice_id: payment.invoice_id,
-        tenant_id: payment.tenant_id.clone(),
-        amount: payment.gateway_amount.unwrap_or(payment.amount),
-        currency: payment
-            .gateway_currency
-            .clone()
-            .unwrap_or_else(|| payment.currency.clone()),
-        stripe_token: input.stripe_token.clone(),
-        phone_number: input.phone_number.clone(),
-        description: format!("SAHOOL invoice {}", inv.invoice_number),
+    let flow = Pay {
+        gateway,
+        principal,
+        key: key.clone(),
+        input,
+        now,
     };
-    let answer = ask(gateway, &request, &payment, retry).await;
-    if let Err(e) = &answer {
-        tracing::warn!(payment.id = %payment.payment_id, gateway = gateway.name(), error = %e, "gateway call failed");
+    gateway_flow::run(pool, &scope, key.as_ref(), fingerprint, flow).await
+}
+
+/// A card or Tharwatt payment through [`gateway_flow`].
+struct Pay<'a> {
+    gateway: &'a dyn PaymentGateway,
+    principal: Principal,
+    key: Option<IdempotencyKey>,
+    input: PaymentInput,
+    now: DateTime<Utc>,
+}
+
+/// The payment to send, its invoice, and whether it is a retry of one sent before.
+struct Open {
+    payment: PaymentRow,
+    invoice: InvoiceRow,
+    retry: bool,
+}
+
+impl GatewayFlow for Pay<'_> {
+    type Call = Open;
+    type Answer = Result<ChargeOutcome, GatewayError>;
+    type Error = AppError;
+
+    async fn open(&mut self, conn: &mut PgConnection) -> AppResult<Opened<Open>> {
+        let key = self.key.as_ref();
+        let (payment, invoice, retry) =
+            open_payment(conn, &self.principal, key, &self.input, self.now).await?;
+        Ok(Opened::Call(Open {
+            payment,
+            invoice,
+            retry,
+        }))
     }
 
-    let mut tx = pool.begin().await?;
-    match finish(&mut tx, payment.payment_id, answer, now).await {
-        Ok(body) => {
-            if let Some(k) = &key {
-                idempotency::complete(&mut tx, &scope, k, &super::created(body.clone())).await?;
-            }
-            tx.commit().await?;
-            Ok(Outcome {
-                status: 201,
-                body,
-                replayed: false,
-            })
+    async fn call(&mut self, open: &Open) -> AppResult<Self::Answer> {
+        let payment = &open.payment;
+        let request = ChargeRequest {
+            payment_id: payment.payment_id,
+            invoice_id: payment.invoice_id,
+            tenant_id: payment.tenant_id.clone(),
+            amount: payment.gateway_amount.unwrap_or(payment.amount),
+            currency: payment
+                .gateway_currency
+                .clone()
+                .unwrap_or_else(|| payment.currency.clone()),
+            stripe_token: self.input.stripe_token.clone(),
+            phone_number: self.input.phone_number.clone(),
+            description: format!("SAHOOL invoice {}", open.invoice.invoice_number),
+        };
+        let answer = ask(self.gateway, &request, payment, open.retry).await;
+        if let Err(e) = &answer {
+            tracing::warn!(payment.id = %payment.payment_id, gateway = self.gateway.name(), error = %e, "gateway call failed");
         }
-        Err(err) => {
-            // The request failed: its key is free again, so a retry runs (and, for an open
-            // payment, continues with it).
-            if let Some(k) = &key {
-                idempotency::release(&mut tx, &scope, k).await?;
-            }
-            tx.commit().await?;
-            Err(err)
-        }
+        Ok(answer)
+    }
+
+    async fn settle(
+        &mut self,
+        conn: &mut PgConnection,
+        open: Open,
+        answer: Self::Answer,
+    ) -> AppResult<StoredResponse> {
+        let body = finish(conn, open.payment.payment_id, answer, self.now).await?;
+        Ok(super::created(body))
     }
 }
 
@@ -169,22 +192,17 @@ async fn open_payment(
         .await?;
     }
     crate::metrics::count_payment(payment.method, "created");
-    OutboxRepository::record(
-        conn,
-        "payment.created",
-        Some(&tenant_id),
-        json!({
-            "payment_id": payment.payment_id,
-            "invoice_id": payment.invoice_id,
-            "amount": money_string(payment.amount),
-            "currency": payment.currency,
-            "gateway_amount": money_string(gateway_amount),
-            "gateway_currency": gateway_currency,
-            "method": payment.method,
-            "status": payment.status,
-        }),
-    )
-    .await?;
+    let created = Event::PaymentCreated {
+        payment_id: payment.payment_id,
+        invoice_id: payment.invoice_id,
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        gateway_amount: Some(gateway_amount),
+        gateway_currency: Some(gateway_currency),
+        method: payment.method,
+        status: payment.status,
+    };
+    OutboxRepository::record_event(conn, Some(&tenant_id), &created).await?;
     // Recorded with the payment itself: a retry that reuses this payment above adds no row.
     let after = audit_snapshot(&payment, &inv);
     audit_payment(

@@ -19,6 +19,7 @@ use super::gateway::{fail, finish};
 use crate::billing::types::PaymentMethod;
 use crate::error::AppResult;
 use crate::gateways::{PaymentGateway, RefundOutcome, RefundStatus};
+use crate::repository::job_runs::JobRunRepository;
 use crate::repository::payments::refunds::{RefundRepository, RefundRow};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::refunds::events::{on_gateway_state, Change};
@@ -66,9 +67,7 @@ pub async fn reconcile_card_payments(
         BATCH,
     )
     .await?;
-    let db_now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-        .fetch_one(&mut *conn)
-        .await?;
+    let db_now = JobRunRepository::db_now(&mut conn).await?;
     drop(conn);
     for p in claimed {
         report.payments_checked += 1;

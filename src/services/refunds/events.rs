@@ -18,6 +18,7 @@ use super::{apply, RefundRow};
 use crate::billing::money::money_string;
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
+use crate::events::Event;
 use crate::gateways::{RefundOutcome, RefundReason, RefundStatus as GatewayStatus};
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
@@ -190,22 +191,19 @@ async fn reopen(
         payment.id = %refund.payment_id,
         "the gateway refunded a refund recorded as failed, and the payment has no room left for it"
     );
-    OutboxRepository::record(
-        conn,
-        "payment.refund_needs_attention",
-        Some(&refund.tenant_id),
-        json!({
-            "refund_id": refund.refund_id,
-            "payment_id": refund.payment_id,
-            "invoice_id": refund.invoice_id,
-            "refund_amount": money_string(refund.amount),
-            "refundable": money_string(refundable.max(Decimal::ZERO)),
-            "currency": refund.currency,
-            "external_refund_id": ext.or(refund.external_refund_id.as_deref()),
-            "reason": "succeeded_at_gateway_after_failed",
-        }),
-    )
-    .await?;
+    let attention = Event::PaymentRefundNeedsAttention {
+        refund_id: refund.refund_id,
+        payment_id: refund.payment_id,
+        invoice_id: refund.invoice_id,
+        refund_amount: refund.amount,
+        refundable: refundable.max(Decimal::ZERO),
+        currency: refund.currency.clone(),
+        external_refund_id: ext
+            .or(refund.external_refund_id.as_deref())
+            .map(String::from),
+        reason: "succeeded_at_gateway_after_failed",
+    };
+    OutboxRepository::record_event(conn, Some(&refund.tenant_id), &attention).await?;
     Ok(Change::NeedsAttention)
 }
 
@@ -215,21 +213,16 @@ async fn failed_event(
     reason: &str,
     was_applied: bool,
 ) -> AppResult<()> {
-    OutboxRepository::record(
-        conn,
-        "payment.refund_failed",
-        Some(&r.tenant_id),
-        json!({
-            "refund_id": r.refund_id,
-            "payment_id": r.payment_id,
-            "invoice_id": r.invoice_id,
-            "refund_amount": money_string(r.amount),
-            "currency": r.currency,
-            "error": reason,
-            "was_applied": was_applied,
-        }),
-    )
-    .await?;
+    let failed = Event::PaymentRefundFailed {
+        refund_id: r.refund_id,
+        payment_id: r.payment_id,
+        invoice_id: r.invoice_id,
+        refund_amount: r.amount,
+        currency: r.currency.clone(),
+        error: reason.to_string(),
+        was_applied,
+    };
+    OutboxRepository::record_event(conn, Some(&r.tenant_id), &failed).await?;
     Ok(())
 }
 

@@ -8,27 +8,21 @@
 //! Stripe holds at most one refund for the row. What is still unknown after that is settled
 //! by the reconciliation job.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::events::{self, Change};
-use super::{audit_refund, finish_key, gateway_share, refund_body};
+use super::{audit_refund, gateway_share, refund_body, RefundError, RefundInput};
 use crate::auth::Principal;
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::gateways::{GatewayError, PaymentGateway, RefundOutcome, RefundReason, RefundRequest};
 use crate::repository::payments::refunds::{RefundRepository, RefundRow};
 use crate::repository::payments::PaymentRow;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, IdempotencyKey, Outcome};
-use crate::services::payments::{audit_snapshot, lock_payment};
-
-/// Who asks, under which key, and whether this is a retry of a refund already sent once.
-pub struct Call<'a> {
-    pub principal: &'a Principal,
-    pub key: Option<&'a IdempotencyKey>,
-    pub retry: bool,
-}
+use crate::services::gateway_flow::{GatewayFlow, Opened};
+use crate::services::idempotency::{IdempotencyKey, StoredResponse};
+use crate::services::payments::{audit_snapshot, created, lock_payment};
 
 /// The gateway request for `refund` of `payment` (its share of what the gateway collected).
 pub async fn request_for(
@@ -64,76 +58,101 @@ async fn ask(
     gateway.refund(request).await
 }
 
-pub async fn send(
-    pool: &PgPool,
-    gateway: &dyn PaymentGateway,
-    call: Call<'_>,
-    payment: &PaymentRow,
-    refund: RefundRow,
-    now: DateTime<Utc>,
-) -> AppResult<Outcome> {
-    let scope = call.principal.scope.as_str();
-    let request = request_for(pool, payment, &refund).await?;
-    let answer = ask(gateway, &request, call.retry).await;
-    let mut tx = pool.begin().await?;
-    let (_, inv_before, payment_before) = lock_payment(&mut tx, payment.payment_id).await?;
-    let outcome = match answer {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::warn!(refund.id = %refund.refund_id, gateway = gateway.name(), error = %e, "gateway refund unanswered");
-            RefundRepository::keep_pending(&mut tx, refund.refund_id, None, Some(UNANSWERED))
-                .await?;
-            if let Some(k) = call.key {
-                idempotency::release(&mut tx, scope, k).await?;
+/// A refund through [`gateway_flow`](crate::services::gateway_flow).
+pub struct Refund<'a> {
+    pub pool: &'a PgPool,
+    pub config: &'a Config,
+    pub principal: &'a Principal,
+    pub key: Option<&'a IdempotencyKey>,
+    pub input: RefundInput,
+    pub now: DateTime<Utc>,
+}
+
+/// The refund to send, its payment and gateway, and whether it is a retry of one sent before.
+pub struct Send {
+    pub gateway: Box<dyn PaymentGateway>,
+    pub payment: PaymentRow,
+    pub refund: RefundRow,
+    pub retry: bool,
+}
+
+impl GatewayFlow for Refund<'_> {
+    type Call = Send;
+    type Answer = Result<RefundOutcome, GatewayError>;
+    type Error = AppError;
+
+    /// A retry of a refund whose gateway call got no answer continues with its row; anything
+    /// else is a new refund.
+    async fn open(&mut self, conn: &mut PgConnection) -> AppResult<Opened<Send>> {
+        let scope = self.principal.scope.as_str();
+        if let Some(k) = self.key {
+            if let Some(open) =
+                RefundRepository::find_unanswered_by_idempotency(conn, scope, k.as_str()).await?
+            {
+                let (_, _, payment) = lock_payment(conn, open.payment_id).await?;
+                let gateway = super::refund_gateway(self.config, &payment)?
+                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("gateway refund offline")))?;
+                return Ok(Opened::Call(Send {
+                    gateway,
+                    payment,
+                    refund: open,
+                    retry: true,
+                }));
             }
-            tx.commit().await?;
-            return Err(unanswered(&refund));
         }
-    };
-    let after = events::on_gateway_state(&mut tx, refund.refund_id, &outcome, now).await?;
-    if after.change == Change::Failed {
-        if let Some(k) = call.key {
-            idempotency::release(&mut tx, scope, k).await?;
-        }
-        tx.commit().await?;
-        return Err(refused(&after.refund));
+        super::open_refund(conn, self).await
     }
-    let body = refund_body(&after.refund, &after.payment, &after.invoice);
-    let before = audit_snapshot(&payment_before, &inv_before);
-    let actor = Actor::from(call.principal);
-    audit_refund(&mut tx, &actor, &after.refund, before, &body).await?;
-    finish_key(&mut tx, scope, call.key, &body).await?;
-    tx.commit().await?;
-    Ok(Outcome {
-        status: 201,
-        body,
-        replayed: false,
-    })
+
+    async fn call(&mut self, send: &Send) -> AppResult<Self::Answer> {
+        let request = request_for(self.pool, &send.payment, &send.refund).await?;
+        Ok(ask(send.gateway.as_ref(), &request, send.retry).await)
+    }
+
+    async fn settle(
+        &mut self,
+        conn: &mut PgConnection,
+        send: Send,
+        answer: Self::Answer,
+    ) -> AppResult<StoredResponse> {
+        let refund = send.refund;
+        let (_, inv_before, payment_before) = lock_payment(conn, send.payment.payment_id).await?;
+        let outcome = match answer {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(refund.id = %refund.refund_id, gateway = send.gateway.name(), error = %e, "gateway refund unanswered");
+                RefundRepository::keep_pending(conn, refund.refund_id, None, Some(UNANSWERED))
+                    .await?;
+                return Err(unanswered(&refund));
+            }
+        };
+        let after = events::on_gateway_state(conn, refund.refund_id, &outcome, self.now).await?;
+        if after.change == Change::Failed {
+            return Err(refused(&after.refund));
+        }
+        let body = refund_body(&after.refund, &after.payment, &after.invoice);
+        let before = audit_snapshot(&payment_before, &inv_before);
+        let actor = Actor::from(self.principal);
+        audit_refund(conn, &actor, &after.refund, before, &body).await?;
+        Ok(created(body))
+    }
 }
 
 /// Kept on a refund whose gateway call got no answer (cleared when the gateway answers).
 pub const UNANSWERED: &str = "The payment gateway did not answer; the refund is not confirmed";
 
 fn unanswered(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The payment gateway did not confirm the refund. Retry with the same Idempotency-Key; \
-         it will not be refunded twice",
-        "لم تؤكد بوابة الدفع الاسترداد. أعد المحاولة بنفس مفتاح عدم التكرار",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
+    RefundError::Unanswered {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+    }
+    .into()
 }
 
 fn refused(refund: &RefundRow) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The refund could not be processed by the payment gateway",
-        "فشل في معالجة الاسترداد عبر بوابة الدفع",
-    )
-    .with_extra("refund_id", refund.refund_id)
-    .with_extra("refund_status", &refund.status)
-    .with_extra("gateway_message", &refund.failure_reason)
+    RefundError::Refused {
+        refund_id: refund.refund_id,
+        status: refund.status.clone(),
+        message: refund.failure_reason.clone(),
+    }
+    .into()
 }

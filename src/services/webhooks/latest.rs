@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -16,6 +15,7 @@ use crate::gateways::{PaymentGateway, RefundOutcome, RefundStatus as GatewayStat
 use crate::repository::payments::refunds::{RefundRepository, RefundRow, RefundStatus};
 use crate::repository::payments::PaymentRepository;
 use crate::services::refunds::gateway::request_for;
+use crate::services::refunds::RefundError;
 
 /// Stripe's current state of refunds, by Stripe's refund id.
 pub(super) type Latest = HashMap<String, RefundOutcome>;
@@ -105,10 +105,5 @@ pub(super) async fn latest_states(
 }
 
 fn unconfirmed() -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "The refund's state could not be confirmed with the payment gateway; deliver the event again",
-        "تعذر تأكيد حالة الاسترداد مع بوابة الدفع؛ أعد إرسال الحدث",
-    )
+    RefundError::Unconfirmed.into()
 }

@@ -9,7 +9,6 @@ use sqlx::{Connection, PgConnection};
 use crate::billing::money::money_string;
 use crate::billing::types::PaymentStatus;
 use crate::error::AppResult;
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::payments::{lock_payment, settle_with_external};
 
@@ -107,13 +106,6 @@ pub(super) async fn on_failure(
     else {
         return Ok("ignored_out_of_order");
     };
-    crate::metrics::count_payment(failed.method, "failed");
-    OutboxRepository::record(
-        conn,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": failed.payment_id, "invoice_id": failed.invoice_id, "error": reason}),
-    )
-    .await?;
+    crate::services::payments::failed_event(conn, &failed, reason).await?;
     Ok("failed")
 }

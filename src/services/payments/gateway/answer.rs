@@ -2,18 +2,16 @@
 //! applied to the payment (settled, failed, or left open with the gateway's id), and the
 //! errors a client is answered when it is not a success.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::super::{lock_payment, payment_body, payment_json, settle_with_external};
+use super::super::{lock_payment, payment_body, settle_with_external, PaymentError};
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
 use crate::gateways::{ChargeOutcome, ChargeStatus, Decline, GatewayError};
 use crate::repository::invoices::{InvoiceRepository, InvoiceRow};
-use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{PaymentChanges, PaymentRepository, PaymentRow};
 use crate::services::invoices::invoice_not_found;
 
@@ -163,14 +161,7 @@ pub(crate) async fn fail(
     let Some(p) = failed else {
         return Ok(None);
     };
-    crate::metrics::count_payment(p.method, "failed");
-    OutboxRepository::record(
-        conn,
-        "payment.failed",
-        Some(&tenant_id),
-        json!({"payment_id": p.payment_id, "invoice_id": p.invoice_id, "error": reason}),
-    )
-    .await?;
+    super::super::failed_event(conn, &p, reason).await?;
     Ok(Some(p))
 }
 
@@ -196,28 +187,20 @@ async fn settled_anyway(conn: &mut PgConnection, p: PaymentRow) -> AppResult<Val
     Err(gateway_error(&p, None))
 }
 
-/// The payer's card was refused: 402, with the issuer's reason, in the bilingual envelope.
-/// Stripe writes card-error messages for the payer, so its text is passed on.
+/// The payer's card was refused (402 `card_declined`, with the issuer's reason).
 pub fn card_declined(p: &PaymentRow, d: &Decline) -> AppError {
-    AppError::new(
-        StatusCode::PAYMENT_REQUIRED,
-        "card_declined",
-        "The card was declined. Try another card or contact the card issuer.",
-        "تم رفض البطاقة. جرّب بطاقة أخرى أو تواصل مع البنك المصدر",
-    )
-    .with_extra("payment", payment_json(p))
-    .with_extra("decline_code", &d.decline_code)
-    .with_extra("gateway_code", &d.code)
-    .with_extra("gateway_message", &d.message)
+    PaymentError::CardDeclined {
+        payment: Box::new(p.clone()),
+        decline: d.clone(),
+    }
+    .into()
 }
 
+/// The gateway refused the payment or did not answer (502 `gateway_error`).
 pub fn gateway_error(p: &PaymentRow, gateway_message: Option<&str>) -> AppError {
-    AppError::new(
-        StatusCode::BAD_GATEWAY,
-        "gateway_error",
-        "Payment processing failed. Please try again or contact support.",
-        "فشلت معالجة الدفع عبر بوابة الدفع. يرجى المحاولة مرة أخرى",
-    )
-    .with_extra("payment", payment_json(p))
-    .with_extra("gateway_message", gateway_message)
+    PaymentError::Gateway {
+        payment: Box::new(p.clone()),
+        message: gateway_message.map(String::from),
+    }
+    .into()
 }
