@@ -346,4 +346,43 @@ mod tests {
         assert_eq!(c.payload()["type"], "subscription.canceled");
         assert_eq!(c.payload()["at_period_end"], true);
     }
+
+    /// The shapes the SQL-built `invoice_generated` had (`total::text`, enum labels), and
+    /// the rate and proration forms, are kept.
+    #[test]
+    fn invoice_rate_and_plan_change_payloads_keep_their_shapes() {
+        let g = Event::InvoiceGenerated {
+            invoice_id: Uuid::nil(),
+            invoice_number: "SAH-2026-0042".into(),
+            subscription_id: None,
+            kind: InvoiceKind::Subscription,
+            status: InvoiceStatus::Pending,
+            currency: "USD".into(),
+            total: Decimal::new(2900, 2),
+            due_date: NaiveDate::from_ymd_opt(2026, 12, 17).unwrap(),
+        };
+        let p = g.payload();
+        assert_eq!(p["type"], "invoice_generated");
+        assert_eq!(p["total"], "29.00");
+        assert_eq!(p["kind"], "subscription");
+        assert_eq!(p["status"], "pending");
+        assert!(p["subscription_id"].is_null());
+        let r = Event::ExchangeRateChanged {
+            currency: "YER".into(),
+            rate: Decimal::new(2505, 1),
+            effective_date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            previous_rate: None,
+            replaced: false,
+            changed_by: "admin".into(),
+        };
+        assert_eq!(r.payload()["rate"], "250.50");
+        assert!(r.payload()["previous_rate"].is_null());
+        let c = Event::SubscriptionPlanChanged {
+            subscription_id: Uuid::nil(),
+            old_plan: "starter".into(),
+            new_plan: "professional".into(),
+            proration: None,
+        };
+        assert!(c.payload()["proration"].is_null());
+    }
 }
