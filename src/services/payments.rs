@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::{NewPayment, PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::Actor;
-use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
+use crate::services::idempotency::{self, IdempotencyKey, Outcome};
 use crate::services::invoices::{invoice_not_found, tenant_not_found};
 
 mod audit_row;
@@ -27,12 +27,12 @@ mod body;
 mod decisions;
 mod error;
 pub mod gateway;
+pub(crate) mod notes;
 mod reads;
 pub mod reconcile;
 
 pub(crate) use audit_row::{audit_payment, audit_snapshot};
-pub(crate) use body::payment_body;
-pub use body::payment_json;
+pub use body::{PaymentAnswer, PaymentResult, RenderPayment};
 pub use decisions::{confirm, reject};
 pub use error::PaymentError;
 pub use reads::{get_payment, list_payments};
@@ -88,7 +88,9 @@ fn exceeds_due_now(inv: &InvoiceRow) -> AppError {
 
 /// Records a payment under `key` (replayed on retries). A super admin's cash payment is
 /// settled at once; every other offline payment waits for a super admin to confirm it.
-/// Card and Tharwatt payments go through their gateway (see [`gateway::pay`]).
+/// Card and Tharwatt payments go through their gateway (see [`gateway::pay`]). The answer
+/// (and what the key keeps) is `render`'s.
+#[allow(clippy::too_many_arguments)] // the request's parts, each needed once
 pub async fn record_payment(
     pool: &PgPool,
     config: &Config,
@@ -97,16 +99,27 @@ pub async fn record_payment(
     fingerprint: &str,
     input: PaymentInput,
     now: DateTime<Utc>,
+    render: RenderPayment,
 ) -> AppResult<Outcome> {
     if gateways::is_gateway_method(input.method) {
         let Some(gw) = gateways::for_method(config, input.method) else {
             return Err(PaymentError::MethodUnavailable(input.method).into());
         };
-        return gateway::pay(pool, gw.as_ref(), principal, key, fingerprint, input, now).await;
+        let request = gateway::PayRequest {
+            principal,
+            key,
+            input,
+            now,
+        };
+        return gateway::pay(pool, gw.as_ref(), request, fingerprint, render).await;
     }
     let scope = principal.scope.clone();
     idempotency::run(pool, &scope, key.as_ref(), fingerprint, move |conn| {
-        Box::pin(async move { create_payment(conn, &principal, &input, now).await })
+        Box::pin(async move {
+            Ok(render(
+                &create_payment(conn, &principal, &input, now).await?,
+            ))
+        })
     })
     .await
 }
@@ -154,9 +167,9 @@ async fn create_payment(
     principal: &Principal,
     input: &PaymentInput,
     now: DateTime<Utc>,
-) -> AppResult<StoredResponse> {
+) -> AppResult<PaymentAnswer> {
     let (tenant_id, inv) = lock_payable_invoice(conn, principal, input).await?;
-    let metadata = json!({"reference": input.reference, "notes": input.notes});
+    let metadata = notes::metadata(input);
     let payment = PaymentRepository::create(
         conn,
         &NewPayment {
@@ -201,13 +214,8 @@ async fn create_payment(
             after,
         )
         .await?;
-        let body = payment_body(
-            &s.payment,
-            &s.invoice,
-            "Payment received",
-            "تم استلام الدفعة بنجاح",
-        );
-        return Ok(created(body));
+        let answer = PaymentAnswer::new(&s.payment, &s.invoice, PaymentResult::Received);
+        return Ok(answer);
     }
     let after = audit_snapshot(&payment, &inv);
     audit_payment(
@@ -219,17 +227,11 @@ async fn create_payment(
         after,
     )
     .await?;
-    let body = payment_body(
+    Ok(PaymentAnswer::new(
         &payment,
         &inv,
-        "Payment recorded; it awaits confirmation by an administrator",
-        "تم تسجيل الدفعة وهي بانتظار تأكيد الإدارة",
-    );
-    Ok(created(body))
-}
-
-pub(crate) fn created(body: Value) -> StoredResponse {
-    StoredResponse { status: 201, body }
+        PaymentResult::AwaitsConfirmation,
+    ))
 }
 
 /// The outcome of [`settle`]: the payment and invoice after it, and whether this call did the

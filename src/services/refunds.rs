@@ -7,30 +7,31 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::billing::money::{money_string, round_money};
+use crate::billing::money::round_money;
 use crate::billing::types::PaymentStatus;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
 use crate::gateways::{self, RefundReason};
-use crate::repository::invoices::InvoiceRow;
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundRow, RefundStatus};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
-use crate::services::audit::{self, Actor, AuditEvent};
+use crate::services::audit::Actor;
 use crate::services::gateway_flow::{self, Opened};
 use crate::services::idempotency::{IdempotencyKey, Outcome};
-use crate::services::payments::{audit_snapshot, created, lock_payment, payment_json};
+use crate::services::payments::{audit_snapshot, lock_payment};
 
+mod answer;
 mod error;
 pub mod events;
 pub mod gateway;
 
+pub(crate) use answer::audit_refund;
+pub use answer::{RefundAnswer, RenderRefund};
 pub use error::RefundError;
 
 #[derive(Clone, Debug)]
@@ -53,7 +54,9 @@ pub(crate) fn exceeds(refundable: Decimal) -> AppError {
 
 /// POST /refunds. Replays under `key`; a failed request stores nothing under it. A retry
 /// of a card refund whose gateway call got no answer continues with the same refund row (and
-/// so the same gateway idempotency key): it can never be refunded twice.
+/// so the same gateway idempotency key): it can never be refunded twice. The answer (and
+/// what the key keeps) is `render`'s.
+#[allow(clippy::too_many_arguments)] // the request's parts, each needed once
 pub async fn create_refund(
     pool: &PgPool,
     config: &Config,
@@ -62,6 +65,7 @@ pub async fn create_refund(
     fingerprint: &str,
     input: RefundInput,
     now: DateTime<Utc>,
+    render: RenderRefund,
 ) -> AppResult<Outcome> {
     let flow = gateway::Refund {
         pool,
@@ -70,6 +74,7 @@ pub async fn create_refund(
         key: key.as_ref(),
         input,
         now,
+        render,
     };
     gateway_flow::run(pool, &principal.scope, key.as_ref(), fingerprint, flow).await
 }
@@ -120,10 +125,10 @@ pub(crate) async fn open_refund(
     .await?;
     let Some(gateway) = gateway else {
         // Offline money goes back by hand: applied in the same transaction.
-        let body = apply(conn, &refund, None, flow.now).await?;
+        let done = apply(conn, &refund, None, flow.now).await?;
         let before = audit_snapshot(&payment, &inv);
-        audit_refund(conn, &Actor::from(principal), &refund, before, &body).await?;
-        return Ok(Opened::Done(created(body)));
+        audit_refund(conn, &Actor::from(principal), &done, before).await?;
+        return Ok(Opened::Done((flow.render)(&done)));
     };
     Ok(Opened::Call(gateway::Send {
         gateway,
@@ -144,30 +149,6 @@ fn refund_gateway(
         return Err(RefundError::GatewayUnavailable(payment.method).into());
     }
     Ok(gateway)
-}
-
-/// The audit row of a refund: what changed on the payment and its invoice, and the refund.
-pub(crate) async fn audit_refund(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    refund: &RefundRow,
-    before: Value,
-    body: &Value,
-) -> AppResult<()> {
-    let mut after = body["payment"].clone();
-    after["invoice_status"] = body["invoice_status"].clone();
-    after["invoice_amount_due"] = body["amount_due"].clone();
-    let (old, mut new) = audit::changed(&before, &after);
-    new["refund"] = body["refund"].clone();
-    let event = AuditEvent {
-        tenant_id: Some(&refund.tenant_id),
-        action: "refund.create",
-        target_type: "refund",
-        target_id: refund.refund_id.to_string(),
-        before: Some(old),
-        after: Some(new),
-    };
-    audit::record(conn, actor, event).await
 }
 
 /// The refund in the gateway's money: its share of what the gateway collected (Tharwatt
@@ -200,7 +181,7 @@ pub(crate) async fn apply(
     refund: &RefundRow,
     external_refund_id: Option<&str>,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<RefundAnswer> {
     let refund = RefundRepository::finish(
         conn,
         refund.refund_id,
@@ -224,7 +205,11 @@ pub(crate) async fn apply(
     .await?
     .ok_or_else(|| AppError::internal(anyhow::anyhow!("invoice paid less than the refund")))?;
     record_event(conn, &refund, &payment).await?;
-    Ok(refund_body(&refund, &payment, &invoice))
+    Ok(RefundAnswer {
+        refund,
+        payment,
+        invoice,
+    })
 }
 
 async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) -> AppResult<()> {
@@ -242,53 +227,4 @@ async fn record_event(conn: &mut PgConnection, r: &RefundRow, p: &PaymentRow) ->
     };
     OutboxRepository::record_event(conn, Some(&r.tenant_id), &refunded).await?;
     Ok(())
-}
-
-/// A pending refund is not money back yet: the payment and invoice are unchanged and the
-/// message says the gateway has it.
-pub(crate) fn refund_body(r: &RefundRow, p: &PaymentRow, inv: &InvoiceRow) -> Value {
-    let full = p.status == PaymentStatus::Refunded;
-    let pending = r.status == RefundStatus::Pending;
-    let (message, message_ar) = if pending {
-        (
-            "Refund sent to the payment gateway; it completes when the gateway confirms it"
-                .to_string(),
-            "تم إرسال الاسترداد إلى بوابة الدفع وسيكتمل عند التأكيد".to_string(),
-        )
-    } else if full {
-        (
-            "The payment was refunded in full".to_string(),
-            "تم استرداد المبلغ بالكامل بنجاح".to_string(),
-        )
-    } else {
-        (
-            format!("{} was refunded", money_string(r.amount)),
-            format!("تم استرداد مبلغ {} بنجاح", money_string(r.amount)),
-        )
-    };
-    json!({
-        "success": true,
-        "refund": {
-            "refund_id": r.refund_id,
-            "payment_id": r.payment_id,
-            "invoice_id": r.invoice_id,
-            "tenant_id": r.tenant_id,
-            "original_amount": money_string(p.amount),
-            "refund_amount": money_string(r.amount),
-            "currency": r.currency,
-            "is_full_refund": full,
-            "status": r.status,
-            "reason": r.reason,
-            "reason_ar": r.reason_ar.clone().unwrap_or_else(|| r.reason.clone()),
-            "reason_code": r.reason_code,
-            "external_refund_id": r.external_refund_id,
-            "failure_reason": r.failure_reason,
-            "created_at": r.created_at,
-        },
-        "payment": payment_json(p),
-        "invoice_status": inv.status,
-        "amount_due": money_string(inv.amount_due),
-        "message": message,
-        "message_ar": message_ar,
-    })
 }

@@ -15,7 +15,8 @@ use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::error::{AppError, AppResult};
 use crate::http::openapi::components::{MoneyInputSchema, MoneySchema, TenantIdSchema};
 use crate::repository::payments::PaymentRow;
-use crate::services::payments::PaymentInput;
+use crate::services::idempotency::StoredResponse;
+use crate::services::payments::{PaymentAnswer, PaymentInput, PaymentResult};
 use crate::services::validate::{check_len, is_phone, Checks};
 
 /// A schema of the document by name (the enums and scalars several resources share).
@@ -115,29 +116,81 @@ pub struct PaymentDetail {
 }
 
 /// A payment recorded, confirmed or rejected, with its invoice after it.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documents the body the services write (and replay under a key)
+#[derive(Serialize, ToSchema)]
 pub struct PaymentResponse {
-    success: bool,
-    #[schema(value_type = PaymentBody)]
-    payment: Value,
+    pub success: bool,
+    pub payment: PaymentBody,
     #[schema(schema_with = invoice_status)]
-    invoice_status: InvoiceStatus,
+    pub invoice_status: InvoiceStatus,
     /// The invoice's amount due after this payment.
     #[schema(value_type = MoneySchema)]
-    amount_due: String,
-    message: String,
-    message_ar: String,
+    pub amount_due: String,
+    pub message: &'static str,
+    pub message_ar: &'static str,
     /// Card payments only: the payer must authenticate (3-D Secure) before the payment can
     /// settle. The app completes it with Stripe.js (`stripe.handleNextAction({clientSecret})`)
     /// or the mobile SDK; the `payment_intent.succeeded` webhook settles the payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    requires_action: Option<bool>,
+    pub requires_action: Option<bool>,
     /// With requires_action: the PaymentIntent's client secret.
-    client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<Option<String>>,
     /// With requires_action: Stripe's next_action (use_stripe_sdk or redirect_to_url), as
     /// Stripe sent it.
-    next_action: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<Value>,
+}
+
+impl From<&PaymentAnswer> for PaymentResponse {
+    fn from(a: &PaymentAnswer) -> Self {
+        let (message, message_ar) = match &a.result {
+            PaymentResult::Received => ("Payment received", "تم استلام الدفعة بنجاح"),
+            PaymentResult::AwaitsConfirmation => (
+                "Payment recorded; it awaits confirmation by an administrator",
+                "تم تسجيل الدفعة وهي بانتظار تأكيد الإدارة",
+            ),
+            PaymentResult::SentToGateway => (
+                "Payment sent to the gateway; it settles when the gateway confirms it",
+                "تم إرسال الدفعة إلى بوابة الدفع وستكتمل عند التأكيد",
+            ),
+            PaymentResult::RequiresAction { .. } => (
+                "The card needs the payer's authentication (3-D Secure): confirm it in the app \
+                 with client_secret; the payment settles when the gateway confirms it",
+                "تحتاج البطاقة إلى تحقق صاحبها (3-D Secure): أكمل التحقق في التطبيق",
+            ),
+            PaymentResult::Confirmed => ("Payment confirmed", "تم تأكيد الدفعة"),
+            PaymentResult::Rejected => ("Payment rejected", "تم رفض الدفعة"),
+        };
+        let action = match &a.result {
+            PaymentResult::RequiresAction {
+                client_secret,
+                next_action,
+            } => Some((client_secret.clone(), next_action.clone())),
+            _ => None,
+        };
+        PaymentResponse {
+            success: true,
+            payment: PaymentBody::from(&a.payment),
+            invoice_status: a.invoice.status,
+            amount_due: money_string(a.invoice.amount_due),
+            message,
+            message_ar,
+            requires_action: action.as_ref().map(|_| true),
+            client_secret: action.as_ref().map(|(s, _)| s.clone()),
+            next_action: action.map(|(_, n)| n),
+        }
+    }
+}
+
+impl PaymentResponse {
+    /// The 201 a new payment answers, as its Idempotency-Key keeps it
+    /// (`services::payments::RenderPayment`).
+    pub fn stored(a: &PaymentAnswer) -> StoredResponse {
+        let body = serde_json::to_value(PaymentResponse::from(a)).unwrap_or(Value::Null);
+        StoredResponse::new(axum::http::StatusCode::CREATED, body)
+    }
 }
 
 /// Pay an invoice. Unknown members are refused (422).

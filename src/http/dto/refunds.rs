@@ -1,18 +1,19 @@
 //! `/refunds`: a refund on the wire, with its payment and invoice after it.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::billing::money::PositiveAmount;
+use crate::billing::money::{money_string, PositiveAmount};
 use crate::billing::types::InvoiceStatus;
 use crate::error::{AppError, AppResult};
 use crate::gateways::RefundReason;
 use crate::http::dto::payments::{currency, invoice_status, PaymentBody};
 use crate::http::openapi::components::{MoneyInputSchema, MoneySchema, TenantIdSchema};
-use crate::services::refunds::RefundInput;
+use crate::repository::payments::refunds::RefundStatus;
+use crate::services::idempotency::StoredResponse;
+use crate::services::refunds::{RefundAnswer, RefundInput};
 use crate::services::validate::{check_len, Checks};
 
 /// Refund (part of) a succeeded payment. Unknown members are refused (422).
@@ -69,47 +70,109 @@ impl CreateRefundRequest {
 
 /// A refund: `pending` at a gateway until it reports the money back (only then does it move
 /// the payment and the invoice), `succeeded`, or `failed`.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(as = Refund)]
-#[allow(dead_code)]
 pub struct RefundBody {
-    refund_id: Uuid,
-    payment_id: Uuid,
-    invoice_id: Uuid,
+    pub refund_id: Uuid,
+    pub payment_id: Uuid,
+    pub invoice_id: Uuid,
     #[schema(value_type = TenantIdSchema)]
-    tenant_id: String,
+    pub tenant_id: String,
     /// The payment's amount.
     #[schema(value_type = MoneySchema)]
-    original_amount: String,
+    pub original_amount: String,
     #[schema(value_type = MoneySchema)]
-    refund_amount: String,
+    pub refund_amount: String,
     #[schema(schema_with = currency)]
-    currency: String,
-    is_full_refund: bool,
-    #[schema(pattern = "^(pending|succeeded|failed)$")]
-    status: String,
-    reason: String,
-    reason_ar: String,
+    pub currency: String,
+    pub is_full_refund: bool,
+    #[schema(value_type = String, pattern = "^(pending|succeeded|failed)$")]
+    pub status: RefundStatus,
+    pub reason: String,
+    pub reason_ar: String,
     #[schema(pattern = "^(duplicate|fraudulent|requested_by_customer)$")]
-    reason_code: String,
-    external_refund_id: Option<String>,
-    failure_reason: Option<String>,
-    created_at: DateTime<Utc>,
+    pub reason_code: String,
+    pub external_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&RefundAnswer> for RefundBody {
+    fn from(a: &RefundAnswer) -> Self {
+        let r = &a.refund;
+        RefundBody {
+            refund_id: r.refund_id,
+            payment_id: r.payment_id,
+            invoice_id: r.invoice_id,
+            tenant_id: r.tenant_id.clone(),
+            original_amount: money_string(a.payment.amount),
+            refund_amount: money_string(r.amount),
+            currency: r.currency.clone(),
+            is_full_refund: a.is_full_refund(),
+            status: r.status.clone(),
+            reason: r.reason.clone(),
+            reason_ar: r.reason_ar.clone().unwrap_or_else(|| r.reason.clone()),
+            reason_code: r.reason_code.clone(),
+            external_refund_id: r.external_refund_id.clone(),
+            failure_reason: r.failure_reason.clone(),
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// The refund, with its payment and invoice after it.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documents the body the service writes (and replays under a key)
+#[derive(Serialize, ToSchema)]
 pub struct RefundResponse {
-    success: bool,
-    refund: RefundBody,
-    #[schema(value_type = PaymentBody)]
-    payment: Value,
+    pub success: bool,
+    pub refund: RefundBody,
+    pub payment: PaymentBody,
     #[schema(schema_with = invoice_status)]
-    invoice_status: InvoiceStatus,
+    pub invoice_status: InvoiceStatus,
     /// The invoice's amount due after the refund.
     #[schema(value_type = MoneySchema)]
-    amount_due: String,
-    message: String,
-    message_ar: String,
+    pub amount_due: String,
+    pub message: String,
+    pub message_ar: String,
+}
+
+impl From<&RefundAnswer> for RefundResponse {
+    /// A pending refund's message says the gateway has it.
+    fn from(a: &RefundAnswer) -> Self {
+        let amount = money_string(a.refund.amount);
+        let (message, message_ar) = if a.refund.status == RefundStatus::Pending {
+            (
+                "Refund sent to the payment gateway; it completes when the gateway confirms it"
+                    .to_string(),
+                "تم إرسال الاسترداد إلى بوابة الدفع وسيكتمل عند التأكيد".to_string(),
+            )
+        } else if a.is_full_refund() {
+            (
+                "The payment was refunded in full".to_string(),
+                "تم استرداد المبلغ بالكامل بنجاح".to_string(),
+            )
+        } else {
+            (
+                format!("{amount} was refunded"),
+                format!("تم استرداد مبلغ {amount} بنجاح"),
+            )
+        };
+        RefundResponse {
+            success: true,
+            refund: RefundBody::from(a),
+            payment: PaymentBody::from(&a.payment),
+            invoice_status: a.invoice.status,
+            amount_due: money_string(a.invoice.amount_due),
+            message,
+            message_ar,
+        }
+    }
+}
+
+impl RefundResponse {
+    /// The 201 a refund answers, as its Idempotency-Key keeps it
+    /// (`services::refunds::RenderRefund`).
+    pub fn stored(a: &RefundAnswer) -> StoredResponse {
+        let body = serde_json::to_value(RefundResponse::from(a)).unwrap_or_default();
+        StoredResponse::new(axum::http::StatusCode::CREATED, body)
+    }
 }

@@ -6,7 +6,6 @@ use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -97,6 +96,7 @@ async fn create_payment(
         &fp,
         input,
         state.clock.now(),
+        PaymentResponse::stored,
     )
     .await
 }
@@ -212,13 +212,13 @@ async fn confirm_payment(
     principal: Principal,
     ApiPath(payment_id): ApiPath<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PaymentResponse>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let id = parse_uuid("payment_id", &payment_id)?;
     decision(&body)?;
-    Ok(Json(
-        payments::confirm(&state.pool, id, &Actor::from(&principal), state.clock.now()).await?,
-    ))
+    let done =
+        payments::confirm(&state.pool, id, &Actor::from(&principal), state.clock.now()).await?;
+    Ok(Json(PaymentResponse::from(&done)))
 }
 
 /// Reject an offline payment
@@ -237,19 +237,12 @@ async fn reject_payment(
     principal: Principal,
     ApiPath(payment_id): ApiPath<String>,
     body: Bytes,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<PaymentResponse>> {
     principal.require_any(&[Role::SuperAdmin])?;
     let id = parse_uuid("payment_id", &payment_id)?;
     let d = decision(&body)?;
     let reason = d.reason.as_deref().map(str::trim);
-    Ok(Json(
-        payments::reject(
-            &state.pool,
-            id,
-            reason,
-            &Actor::from(&principal),
-            state.clock.now(),
-        )
-        .await?,
-    ))
+    let actor = Actor::from(&principal);
+    let done = payments::reject(&state.pool, id, reason, &actor, state.clock.now()).await?;
+    Ok(Json(PaymentResponse::from(&done)))
 }

@@ -55,6 +55,7 @@ async fn create_refund(
         &fp,
         input,
         state.clock.now(),
+        RefundResponse::stored,
     )
     .await
 }

@@ -1,45 +1,48 @@
-//! The body payment actions answer and store for replays (the Python service's field names,
-//! money as strings).
+//! What payment actions answer, as typed values: the payment and its invoice after the
+//! action, and what came of it. `http` renders them (and the answer a key keeps).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::billing::money::money_string;
 use crate::repository::invoices::InvoiceRow;
 use crate::repository::payments::PaymentRow;
+use crate::services::idempotency::StoredResponse;
 
-pub fn payment_json(p: &PaymentRow) -> Value {
-    json!({
-        "payment_id": p.payment_id,
-        "tenant_id": p.tenant_id,
-        "invoice_id": p.invoice_id,
-        "amount": money_string(p.amount),
-        "currency": p.currency,
-        "method": p.method,
-        "status": p.status,
-        "gateway_amount": p.gateway_amount.map(money_string),
-        "gateway_currency": p.gateway_currency,
-        "external_id": p.external_id,
-        "refunded_amount": money_string(p.refunded_amount),
-        "failure_reason": p.failure_reason,
-        "paid_at": p.paid_at,
-        "processed_at": p.processed_at,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    })
+/// A payment after an action, with its invoice.
+#[derive(Clone, Debug)]
+pub struct PaymentAnswer {
+    pub payment: PaymentRow,
+    pub invoice: InvoiceRow,
+    pub result: PaymentResult,
 }
 
-pub(crate) fn payment_body(
-    p: &PaymentRow,
-    inv: &InvoiceRow,
-    message: &str,
-    message_ar: &str,
-) -> Value {
-    json!({
-        "success": true,
-        "payment": payment_json(p),
-        "invoice_status": inv.status,
-        "amount_due": money_string(inv.amount_due),
-        "message": message,
-        "message_ar": message_ar,
-    })
+/// What came of the action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PaymentResult {
+    /// The money is in: the payment succeeded.
+    Received,
+    /// An offline payment waits for a super admin to confirm it.
+    AwaitsConfirmation,
+    /// The gateway has it; it settles when the gateway confirms it.
+    SentToGateway,
+    /// The payer must authenticate the card (3-D Secure) in the app first.
+    RequiresAction {
+        client_secret: Option<String>,
+        /// Stripe's `next_action`, as Stripe sent it.
+        next_action: Value,
+    },
+    Confirmed,
+    Rejected,
 }
+
+impl PaymentAnswer {
+    pub(crate) fn new(payment: &PaymentRow, invoice: &InvoiceRow, result: PaymentResult) -> Self {
+        PaymentAnswer {
+            payment: payment.clone(),
+            invoice: invoice.clone(),
+            result,
+        }
+    }
+}
+
+/// How `http` writes an answer kept under an Idempotency-Key.
+pub type RenderPayment = fn(&PaymentAnswer) -> StoredResponse;

@@ -1,14 +1,13 @@
 //! Offline payments decided by platform staff: a confirmation settles one, a rejection fails it.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::PaymentError;
 use super::{
-    audit_payment, audit_snapshot, invalid_state, is_gateway_method, lock_payment, payment_body,
-    settle,
+    audit_payment, audit_snapshot, invalid_state, is_gateway_method, lock_payment, settle,
+    PaymentAnswer, PaymentResult,
 };
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
@@ -33,7 +32,7 @@ pub async fn confirm(
     payment_id: Uuid,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<PaymentAnswer> {
     let mut tx = pool.begin().await?;
     // The state the confirmation starts from, under the locks settle takes again.
     let (_, inv_before, before) = lock_payment(&mut tx, payment_id).await?;
@@ -59,11 +58,10 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
-    Ok(payment_body(
+    Ok(PaymentAnswer::new(
         &s.payment,
         &s.invoice,
-        "Payment confirmed",
-        "تم تأكيد الدفعة",
+        PaymentResult::Confirmed,
     ))
 }
 
@@ -74,7 +72,7 @@ pub async fn reject(
     reason: Option<&str>,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<PaymentAnswer> {
     let mut tx = pool.begin().await?;
     let (tenant_id, inv, before) = lock_payment(&mut tx, payment_id).await?;
     // A gateway call in flight (`processing`, recently) must finish first. A gateway payment
@@ -104,10 +102,5 @@ pub async fn reject(
     audit_payment(&mut tx, actor, "payment.reject", &payment, Some(old), new).await?;
     super::failed_event(&mut tx, &payment, reason).await?;
     tx.commit().await?;
-    Ok(payment_body(
-        &payment,
-        &inv,
-        "Payment rejected",
-        "تم رفض الدفعة",
-    ))
+    Ok(PaymentAnswer::new(&payment, &inv, PaymentResult::Rejected))
 }

@@ -12,11 +12,10 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{audit_payment, audit_snapshot, lock_payment, PaymentInput};
+use super::{audit_payment, audit_snapshot, lock_payment, PaymentInput, RenderPayment};
 use crate::auth::Principal;
 use crate::billing::money::round_money;
 use crate::billing::types::{Currency, PaymentMethod, PaymentStatus};
@@ -36,22 +35,27 @@ mod answer;
 pub use answer::{card_declined, gateway_error};
 pub(crate) use answer::{fail, finish};
 
+/// Who pays what, under which key.
+pub struct PayRequest {
+    pub principal: Principal,
+    pub key: Option<IdempotencyKey>,
+    pub input: PaymentInput,
+    pub now: DateTime<Utc>,
+}
+
 pub async fn pay(
     pool: &PgPool,
     gateway: &dyn PaymentGateway,
-    principal: Principal,
-    key: Option<IdempotencyKey>,
+    request: PayRequest,
     fingerprint: &str,
-    input: PaymentInput,
-    now: DateTime<Utc>,
+    render: RenderPayment,
 ) -> AppResult<Outcome> {
-    let scope = principal.scope.clone();
+    let scope = request.principal.scope.clone();
+    let key = request.key.clone();
     let flow = Pay {
         gateway,
-        principal,
-        key: key.clone(),
-        input,
-        now,
+        request,
+        render,
     };
     gateway_flow::run(pool, &scope, key.as_ref(), fingerprint, flow).await
 }
@@ -59,10 +63,8 @@ pub async fn pay(
 /// A card or Tharwatt payment through [`gateway_flow`].
 struct Pay<'a> {
     gateway: &'a dyn PaymentGateway,
-    principal: Principal,
-    key: Option<IdempotencyKey>,
-    input: PaymentInput,
-    now: DateTime<Utc>,
+    request: PayRequest,
+    render: RenderPayment,
 }
 
 /// The payment to send, its invoice, and whether it is a retry of one sent before.
@@ -78,9 +80,9 @@ impl GatewayFlow for Pay<'_> {
     type Error = AppError;
 
     async fn open(&mut self, conn: &mut PgConnection) -> AppResult<Opened<Open>> {
-        let key = self.key.as_ref();
+        let r = &self.request;
         let (payment, invoice, retry) =
-            open_payment(conn, &self.principal, key, &self.input, self.now).await?;
+            open_payment(conn, &r.principal, r.key.as_ref(), &r.input, r.now).await?;
         Ok(Opened::Call(Open {
             payment,
             invoice,
@@ -99,8 +101,8 @@ impl GatewayFlow for Pay<'_> {
                 .gateway_currency
                 .clone()
                 .unwrap_or_else(|| payment.currency.clone()),
-            stripe_token: self.input.stripe_token.clone(),
-            phone_number: self.input.phone_number.clone(),
+            stripe_token: self.request.input.stripe_token.clone(),
+            phone_number: self.request.input.phone_number.clone(),
             description: format!("SAHOOL invoice {}", open.invoice.invoice_number),
         };
         let answer = ask(self.gateway, &request, payment, open.retry).await;
@@ -116,8 +118,8 @@ impl GatewayFlow for Pay<'_> {
         open: Open,
         answer: Self::Answer,
     ) -> AppResult<StoredResponse> {
-        let body = finish(conn, open.payment.payment_id, answer, self.now).await?;
-        Ok(super::created(body))
+        let done = finish(conn, open.payment.payment_id, answer, self.request.now).await?;
+        Ok((self.render)(&done))
     }
 }
 
@@ -161,7 +163,7 @@ async fn open_payment(
     }
     let (tenant_id, inv) = super::lock_payable_invoice(conn, principal, input).await?;
     let (gateway_amount, gateway_currency) = gateway_money(conn, &inv, input, now).await?;
-    let metadata = json!({"reference": input.reference, "notes": input.notes});
+    let metadata = super::notes::metadata(input);
     let payment = PaymentRepository::create(
         conn,
         &NewPayment {

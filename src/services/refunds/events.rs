@@ -10,12 +10,10 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{apply, RefundRow};
-use crate::billing::money::money_string;
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
 use crate::events::Event;
@@ -25,6 +23,7 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::payments::refunds::{NewRefund, RefundRepository, RefundStatus};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::payments::lock_payment;
+use crate::services::payments::notes::{self, Note};
 
 /// What applying the gateway's word did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,11 +143,12 @@ async fn reverse(
     )
     .await?;
     if restored.is_none() {
-        let note = json!({"refund_failed_surplus": {
-            "refund_id": refund.refund_id, "amount": money_string(refund.amount), "at": now,
-        }});
-        PaymentRepository::merge_metadata(conn, &refund.tenant_id, refund.payment_id, &note)
-            .await?;
+        let note = Note::RefundFailedSurplus {
+            refund_id: refund.refund_id,
+            amount: refund.amount,
+            at: now,
+        };
+        notes::leave(conn, &refund.tenant_id, refund.payment_id, note).await?;
         tracing::error!(refund.id = %refund.refund_id, "a failed refund could not be given back to its invoice");
     }
     failed_event(conn, refund, reason, true).await

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::events::{self, Change};
-use super::{audit_refund, gateway_share, refund_body, RefundError, RefundInput};
+use super::{audit_refund, gateway_share, RefundAnswer, RefundError, RefundInput, RenderRefund};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -22,7 +22,7 @@ use crate::repository::payments::PaymentRow;
 use crate::services::audit::Actor;
 use crate::services::gateway_flow::{GatewayFlow, Opened};
 use crate::services::idempotency::{IdempotencyKey, StoredResponse};
-use crate::services::payments::{audit_snapshot, created, lock_payment};
+use crate::services::payments::{audit_snapshot, lock_payment};
 
 /// The gateway request for `refund` of `payment` (its share of what the gateway collected).
 pub async fn request_for(
@@ -66,6 +66,7 @@ pub struct Refund<'a> {
     pub key: Option<&'a IdempotencyKey>,
     pub input: RefundInput,
     pub now: DateTime<Utc>,
+    pub render: RenderRefund,
 }
 
 /// The refund to send, its payment and gateway, and whether it is a retry of one sent before.
@@ -129,11 +130,14 @@ impl GatewayFlow for Refund<'_> {
         if after.change == Change::Failed {
             return Err(refused(&after.refund));
         }
-        let body = refund_body(&after.refund, &after.payment, &after.invoice);
+        let done = RefundAnswer {
+            refund: after.refund,
+            payment: after.payment,
+            invoice: after.invoice,
+        };
         let before = audit_snapshot(&payment_before, &inv_before);
-        let actor = Actor::from(self.principal);
-        audit_refund(conn, &actor, &after.refund, before, &body).await?;
-        Ok(created(body))
+        audit_refund(conn, &Actor::from(self.principal), &done, before).await?;
+        Ok((self.render)(&done))
     }
 }
 

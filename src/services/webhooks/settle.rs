@@ -3,13 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-use crate::billing::money::money_string;
 use crate::billing::types::PaymentStatus;
 use crate::error::AppResult;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
+use crate::services::payments::notes::{self, Note};
 use crate::services::payments::{lock_payment, settle_with_external};
 
 /// What a gateway reports about money that arrived.
@@ -42,12 +41,15 @@ pub(super) async fn on_success(
         .clone()
         .unwrap_or_else(|| p.currency.clone());
     if amount != Some(want_amount) || !currency.eq_ignore_ascii_case(&want_currency) {
-        let note = json!({"webhook_mismatch": {
-            "expected_amount": money_string(want_amount), "expected_currency": want_currency,
-            "received_amount": amount.map(money_string), "received_currency": currency,
-            "external_id": external_id, "at": now,
-        }});
-        PaymentRepository::merge_metadata(conn, &tenant_id, p.payment_id, &note).await?;
+        let note = Note::WebhookMismatch {
+            expected_amount: want_amount,
+            expected_currency: &want_currency,
+            received_amount: amount,
+            received_currency: currency,
+            external_id,
+            at: now,
+        };
+        notes::leave(conn, &tenant_id, p.payment_id, note).await?;
         tracing::warn!(payment.id = %p.payment_id, "webhook amount or currency differs from the payment");
         return Ok("amount_mismatch");
     }
@@ -62,8 +64,11 @@ pub(super) async fn on_success(
         PaymentStatus::Failed if reopened => {}
         PaymentStatus::Failed => {
             // Money arrived for a payment staff rejected: keep it visible for them.
-            let note = json!({"succeeded_after_failure": {"external_id": external_id, "at": now}});
-            PaymentRepository::merge_metadata(conn, &tenant_id, p.payment_id, &note).await?;
+            let note = Note::SucceededAfterFailure {
+                external_id,
+                at: now,
+            };
+            notes::leave(conn, &tenant_id, p.payment_id, note).await?;
             return Ok("ignored_failed_payment");
         }
         PaymentStatus::Pending | PaymentStatus::Processing => {}
@@ -82,8 +87,12 @@ pub(super) async fn on_success(
         }
         Err(e) => {
             sp.rollback().await?;
-            let note = json!({"unapplied_charge": {"external_id": external_id, "error": e.code, "at": now}});
-            PaymentRepository::merge_metadata(conn, &tenant_id, p.payment_id, &note).await?;
+            let note = Note::UnappliedCharge {
+                external_id,
+                error: e.code,
+                at: now,
+            };
+            notes::leave(conn, &tenant_id, p.payment_id, note).await?;
             tracing::error!(payment.id = %p.payment_id, error = e.code, "webhook money could not be applied");
             Ok("not_applied")
         }

@@ -3,11 +3,13 @@
 //! errors a client is answered when it is not a success.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::super::{lock_payment, payment_body, settle_with_external, PaymentError};
+use super::super::notes::{self, Note};
+use super::super::{
+    lock_payment, settle_with_external, PaymentAnswer, PaymentError, PaymentResult,
+};
 use crate::billing::types::PaymentStatus;
 use crate::error::{AppError, AppResult};
 use crate::gateways::{ChargeOutcome, ChargeStatus, Decline, GatewayError};
@@ -23,7 +25,7 @@ pub(crate) async fn finish(
     payment_id: Uuid,
     answer: Result<ChargeOutcome, GatewayError>,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<PaymentAnswer> {
     let outcome = match answer {
         Ok(o) => o,
         Err(_) => {
@@ -44,29 +46,18 @@ pub(crate) async fn finish(
         ChargeStatus::Succeeded => succeeded(conn, payment_id, external_id, now).await,
         ChargeStatus::Processing => {
             let (p, inv) = keep_open(conn, payment_id, external_id).await?;
-            Ok(payment_body(
-                &p,
-                &inv,
-                "Payment sent to the gateway; it settles when the gateway confirms it",
-                "تم إرسال الدفعة إلى بوابة الدفع وستكتمل عند التأكيد",
-            ))
+            Ok(PaymentAnswer::new(&p, &inv, PaymentResult::SentToGateway))
         }
         ChargeStatus::RequiresAction {
             client_secret,
             next_action,
         } => {
             let (p, inv) = keep_open(conn, payment_id, external_id).await?;
-            let mut body = payment_body(
-                &p,
-                &inv,
-                "The card needs the payer's authentication (3-D Secure): confirm it in the app \
-                 with client_secret; the payment settles when the gateway confirms it",
-                "تحتاج البطاقة إلى تحقق صاحبها (3-D Secure): أكمل التحقق في التطبيق",
-            );
-            body["requires_action"] = json!(true);
-            body["client_secret"] = json!(client_secret);
-            body["next_action"] = next_action;
-            Ok(body)
+            let action = PaymentResult::RequiresAction {
+                client_secret,
+                next_action,
+            };
+            Ok(PaymentAnswer::new(&p, &inv, action))
         }
         ChargeStatus::Declined(d) => {
             let p = fail(conn, payment_id, external_id, &d.message, now).await?;
@@ -92,25 +83,26 @@ async fn succeeded(
     payment_id: Uuid,
     external_id: Option<String>,
     now: DateTime<Utc>,
-) -> AppResult<Value> {
+) -> AppResult<PaymentAnswer> {
     let mut sp = conn.begin().await?;
     match settle_with_external(&mut sp, payment_id, external_id.as_deref(), None, now).await {
         Ok(s) => {
             sp.commit().await?;
-            Ok(payment_body(
+            Ok(PaymentAnswer::new(
                 &s.payment,
                 &s.invoice,
-                "Payment received",
-                "تم استلام الدفعة بنجاح",
+                PaymentResult::Received,
             ))
         }
         Err(e) => {
             sp.rollback().await?;
             let (tenant_id, _, _) = lock_payment(conn, payment_id).await?;
-            let note = json!({"unapplied_charge": {
-                "external_id": external_id, "error": e.code, "at": now,
-            }});
-            PaymentRepository::merge_metadata(conn, &tenant_id, payment_id, &note).await?;
+            let note = Note::UnappliedCharge {
+                external_id: external_id.as_deref(),
+                error: e.code,
+                at: now,
+            };
+            notes::leave(conn, &tenant_id, payment_id, note).await?;
             tracing::error!(payment.id = %payment_id, error = e.code, "gateway collected money that could not be applied");
             Err(e)
         }
@@ -165,24 +157,22 @@ pub(crate) async fn fail(
     Ok(Some(p))
 }
 
-async fn settled_anyway_by_id(conn: &mut PgConnection, payment_id: Uuid) -> AppResult<Value> {
+async fn settled_anyway_by_id(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> AppResult<PaymentAnswer> {
     let (_, _, current) = lock_payment(conn, payment_id).await?;
     settled_anyway(conn, current).await
 }
 
 /// A webhook may have settled the payment while we waited for the gateway: then the request
 /// succeeded after all. Otherwise the 502.
-async fn settled_anyway(conn: &mut PgConnection, p: PaymentRow) -> AppResult<Value> {
+async fn settled_anyway(conn: &mut PgConnection, p: PaymentRow) -> AppResult<PaymentAnswer> {
     if p.status == PaymentStatus::Succeeded {
         let inv = InvoiceRepository::lock(conn, &p.tenant_id, p.invoice_id)
             .await?
             .ok_or_else(invoice_not_found)?;
-        return Ok(payment_body(
-            &p,
-            &inv,
-            "Payment received",
-            "تم استلام الدفعة بنجاح",
-        ));
+        return Ok(PaymentAnswer::new(&p, &inv, PaymentResult::Received));
     }
     Err(gateway_error(&p, None))
 }
