@@ -6,7 +6,32 @@
 //! formatter (`billing::money::as_string`).
 //!
 //! Events are written through `OutboxRepository::record_event` (one) and `record_events`
-//! (many at once, through UNNEST, for the set-based jobs).
+//! (many at once, through UNNEST, for the set-based jobs); the invoice insert stores its
+//! `invoice_generated` events in the same statement as the invoices, built here and passed
+//! through UNNEST (`outbox::StoredEvent`).
+//!
+//! | type (subject `sahool.billing.<type>`) | payload (besides the envelope) |
+//! |---|---|
+//! | `tenant.created` | `name`, `name_ar`, `plan_id`, `subscription_id` |
+//! | `subscription.created` | `subscription_id`, `plan_id`, `status`, `billing_cycle`, `currency`, `start_date`, `end_date`, `trial_end_date` |
+//! | `subscription.plan_changed` | `subscription_id`, `old_plan`, `new_plan`, `proration` (null in a trial: `credit`, `charge`, `net`, `remaining_days`, `total_days`, `currency`, `invoice_id`, `credit_balance_added`) |
+//! | `subscription.canceled` | `subscription_id`, `at_period_end` |
+//! | `subscription.trial_expired` | `subscription_id`, `plan_id` |
+//! | `subscription.past_due`, `.suspended`, `.reactivated` | `subscription_id` |
+//! | `invoice_generated` | `invoice_id`, `invoice_number`, `subscription_id`, `kind`, `status`, `currency`, `total`, `due_date` |
+//! | `invoice_overdue` | `invoice_id`, `invoice_number`, `amount_due`, `currency`, `due_date` |
+//! | `invoice.voided` | `invoice_id`, `invoice_number`, `total`, `currency` |
+//! | `quota.exceeded` | `metric`, `window_start`, `limit`, `used`, `requested` |
+//! | `exchange_rate.changed` (no tenant) | `currency`, `rate`, `effective_date`, `previous_rate`, `replaced`, `changed_by` |
+//! | `payment.created` | `payment_id`, `invoice_id`, `amount`, `currency`, `gateway_amount` and `gateway_currency` (gateway payments only), `method`, `status` |
+//! | `payment.succeeded` | `payment_id`, `invoice_id`, `amount`, `currency`, `method`, `external_id` |
+//! | `payment.failed` | `payment_id`, `invoice_id`, `error` |
+//! | `invoice.paid` | `invoice_id`, `invoice_number`, `total`, `amount_paid`, `currency`, `paid_date` |
+//! | `payment.refunded` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `refunded_total`, `currency`, `is_full_refund`, `reason`, `external_refund_id` |
+//! | `payment.refund_failed` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `currency`, `error`, `was_applied` |
+//! | `payment.refund_needs_attention` | `refund_id`, `payment_id`, `invoice_id`, `refund_amount`, `refundable`, `currency`, `external_refund_id`, `reason` |
+//!
+//! Each variant's fields are its payload; the variants are the complete list.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -355,5 +380,44 @@ mod tests {
         assert_eq!(gateway["gateway_currency"], "YER");
         assert_eq!(gateway["method"], "tharwatt");
         assert_eq!(gateway["status"], "processing");
+    }
+
+    /// The shapes the SQL-built `invoice_generated` had (`total::text`, enum labels), and
+    /// the rate and proration forms, are kept.
+    #[test]
+    fn invoice_rate_and_plan_change_payloads_keep_their_shapes() {
+        let g = Event::InvoiceGenerated {
+            invoice_id: Uuid::nil(),
+            invoice_number: "SAH-2026-0042".into(),
+            subscription_id: None,
+            kind: InvoiceKind::Subscription,
+            status: InvoiceStatus::Pending,
+            currency: "USD".into(),
+            total: Decimal::new(2900, 2),
+            due_date: NaiveDate::from_ymd_opt(2026, 12, 17).unwrap(),
+        };
+        let p = g.payload();
+        assert_eq!(p["type"], "invoice_generated");
+        assert_eq!(p["total"], "29.00");
+        assert_eq!(p["kind"], "subscription");
+        assert_eq!(p["status"], "pending");
+        assert!(p["subscription_id"].is_null());
+        let r = Event::ExchangeRateChanged {
+            currency: "YER".into(),
+            rate: Decimal::new(2505, 1),
+            effective_date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            previous_rate: None,
+            replaced: false,
+            changed_by: "admin".into(),
+        };
+        assert_eq!(r.payload()["rate"], "250.50");
+        assert!(r.payload()["previous_rate"].is_null());
+        let c = Event::SubscriptionPlanChanged {
+            subscription_id: Uuid::nil(),
+            old_plan: "starter".into(),
+            new_plan: "professional".into(),
+            proration: None,
+        };
+        assert!(c.payload()["proration"].is_null());
     }
 }

@@ -197,6 +197,13 @@ impl From<crate::services::tenants::TenantError> for AppError {
         use crate::services::missing::{subscription_not_found, tenant_not_found};
         use crate::services::tenants::TenantError as E;
         match e {
+            E::UnknownPlan(plan_id) => AppError::unprocessable(
+                "unknown_plan",
+                format!("Plan {plan_id:?} does not exist or is archived"),
+                "الخطة غير موجودة",
+            ),
+            E::AlreadyExists(id) => AppError::already_exists(&format!("Tenant {id}")),
+            E::Idempotency(e) => e.into(),
             E::TenantNotFound => tenant_not_found(),
             E::SubscriptionNotFound => subscription_not_found(),
             E::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),

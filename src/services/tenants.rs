@@ -8,14 +8,16 @@ use uuid::Uuid;
 
 use crate::billing::period::period_end;
 use crate::billing::types::{BillingCycle, Currency, SubscriptionStatus, TenantId};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::events::Event;
 use crate::pagination::{Page, PageRequest};
 use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::{NewTenant, TenantRepository, TenantRow};
-use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
+use crate::services::idempotency::{
+    self, IdempotencyError, IdempotencyKey, Outcome, StoredResponse,
+};
 use crate::services::usage::MetricQuota;
 use crate::services::{invoicing, plans};
 use crate::state::AppState;
@@ -57,7 +59,7 @@ pub async fn sign_up(
     fingerprint: &str,
     req: SignUp,
     render: RenderSignUp,
-) -> AppResult<Outcome> {
+) -> TenantResult<Outcome> {
     let today = state.clock.today();
     let due_days = state.config.invoice_due_days;
     idempotency::run(&state.pool, scope, key, fingerprint, move |conn| {
@@ -69,25 +71,17 @@ pub async fn sign_up(
     .await
 }
 
-fn unknown_plan(plan_id: &str) -> AppError {
-    AppError::unprocessable(
-        "unknown_plan",
-        format!("Plan {plan_id:?} does not exist or is archived"),
-        "الخطة غير موجودة",
-    )
-}
-
 /// The sign-up effect, inside the caller's transaction. Anything failing rolls back all of it.
 pub async fn sign_up_in(
     conn: &mut PgConnection,
     req: &SignUp,
     today: NaiveDate,
     due_days: u32,
-) -> AppResult<SignedUp> {
+) -> TenantResult<SignedUp> {
     let plan = PlanRepository::get(conn, &req.plan_id)
         .await?
         .filter(|p| p.row.is_active)
-        .ok_or_else(|| unknown_plan(&req.plan_id))?;
+        .ok_or_else(|| TenantError::UnknownPlan(req.plan_id.clone()))?;
     let created = TenantRepository::create(
         conn,
         &NewTenant {
@@ -102,14 +96,11 @@ pub async fn sign_up_in(
     )
     .await?;
     if !created {
-        return Err(AppError::already_exists(&format!(
-            "Tenant {}",
-            req.tenant_id
-        )));
+        return Err(TenantError::AlreadyExists(req.tenant_id.clone()));
     }
     let tenant = TenantRepository::get(conn, req.tenant_id.as_str())
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("tenant vanished after insert")))?;
+        .ok_or(TenantError::Inconsistent("tenant vanished after insert"))?;
     let sub = SubscriptionRepository::create(conn, &first_subscription(req, &plan, today)).await?;
 
     let created = Event::TenantCreated {
@@ -184,9 +175,18 @@ fn first_subscription<'a>(req: &'a SignUp, plan: &Plan, today: NaiveDate) -> New
     }
 }
 
-/// What can go wrong reading a tenant (`http::errors` turns it into the envelope).
+/// What can go wrong signing up or reading a tenant (`http::errors` turns it into the
+/// envelope).
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
+    /// 422 `unknown_plan`: the sign-up names a plan that does not exist or is archived.
+    #[error("plan {0:?} does not exist or is archived")]
+    UnknownPlan(String),
+    /// 409 `already_exists`: the tenant_id is taken.
+    #[error("tenant {0} already exists")]
+    AlreadyExists(TenantId),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
     #[error("tenant not found")]
     TenantNotFound,
     #[error("subscription not found")]
@@ -196,7 +196,7 @@ pub enum TenantError {
     Inconsistent(&'static str),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    /// The usage snapshot still answers in the boundary's error type.
+    /// Invoicing and the usage snapshot still answer in the boundary's error type.
     #[error(transparent)]
     Other(#[from] AppError),
 }

@@ -318,8 +318,7 @@ const NOT_IN_SERVICES: &[(&str, &[&str])] = &[
 
 /// Service files that still hold one of [`NOT_IN_SERVICES`] (issue 13 is taking them out;
 /// the test fails when a new one appears and when one listed here is clean).
-const SERVICES_KNOWN: &[(&str, &str)] = &[
-];
+const SERVICES_KNOWN: &[(&str, &str)] = &[];
 
 #[test]
 fn services_hold_no_http_no_wire_json_and_no_sql() {

@@ -84,7 +84,7 @@ async fn create_tenant(
     let signup = req.validate()?;
     let fp = fingerprint("POST", "/v1/tenants", &raw);
     let scope = &principal.scope;
-    tenants::sign_up(&state, scope, key.as_ref(), &fp, signup, render_sign_up).await
+    Ok(tenants::sign_up(&state, scope, key.as_ref(), &fp, signup, render_sign_up).await?)
 }
 
 /// Get a tenant with its subscription and usage
