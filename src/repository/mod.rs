@@ -7,6 +7,7 @@ pub mod credits;
 pub mod dunning;
 pub mod invoices;
 pub mod job_runs;
+pub mod keyset;
 pub mod outbox;
 pub mod overage;
 pub mod payments;

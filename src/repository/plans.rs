@@ -146,45 +146,38 @@ impl PlanRepository {
         active_only: bool,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> sqlx::Result<(Vec<Plan>, i64, bool)> {
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM plans WHERE ($1 = false OR is_active)")
-                .bind(active_only)
-                .fetch_one(&mut *conn)
-                .await?;
-        let mut rows: Vec<PlanRow> = sqlx::query_as(&format!(
-            "SELECT {PLAN_COLUMNS} FROM plans p
-             WHERE ($1 = false OR is_active)
-               AND ($2::text IS NULL OR (sort_order, plan_id) >
-                    (SELECT sort_order, plan_id FROM plans WHERE plan_id = $2))
-             ORDER BY sort_order, plan_id LIMIT $3"
-        ))
-        .bind(active_only)
-        .bind(starting_after)
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let ids: Vec<String> = rows.iter().map(|r| r.plan_id.clone()).collect();
+    ) -> sqlx::Result<crate::pagination::Page<Plan>> {
+        use crate::repository::keyset::{none, After, Keyset, Order};
+        const LIST: Keyset<PlanRow> = Keyset {
+            table: "plans",
+            columns: PLAN_COLUMNS,
+            key: &["sort_order", "plan_id"],
+            order: Order::Asc,
+            cursor: |r| r.plan_id.clone(),
+        };
+        let active = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
+            if active_only {
+                q.push(" AND is_active");
+            }
+        };
+        let page = LIST
+            .page(conn, none, active, After::row(starting_after), limit)
+            .await?;
+        let ids: Vec<String> = page.items.iter().map(|r| r.plan_id.clone()).collect();
         let limit_rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT plan_id, metric, limit_value FROM plan_limits WHERE plan_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
-        let plans = rows
-            .into_iter()
-            .map(|row| {
-                let limits = limit_rows
-                    .iter()
-                    .filter(|(p, _, _)| *p == row.plan_id)
-                    .map(|(_, m, l)| (m.clone(), *l))
-                    .collect();
-                Plan { row, limits }
-            })
-            .collect();
-        Ok((plans, total, has_more))
+        Ok(page.map(|row| {
+            let limits = limit_rows
+                .iter()
+                .filter(|(p, _, _)| *p == row.plan_id)
+                .map(|(_, m, l)| (m.clone(), *l))
+                .collect();
+            Plan { row, limits }
+        }))
     }
 
     /// Inserts a plan; `Ok(false)` when the plan id is taken.

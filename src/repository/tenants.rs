@@ -96,21 +96,17 @@ impl TenantRepository {
         conn: &mut PgConnection,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> sqlx::Result<(Vec<TenantRow>, i64, bool)> {
-        let total = Self::count(&mut *conn).await?;
-        let mut rows: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants
-             WHERE $1::text IS NULL OR (created_at, tenant_id) <
-                   (SELECT created_at, tenant_id FROM tenants WHERE tenant_id = $1)
-             ORDER BY created_at DESC, tenant_id DESC LIMIT $2"
-        ))
-        .bind(starting_after)
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<TenantRow>> {
+        use crate::repository::keyset::{none, After, Keyset, Order};
+        const LIST: Keyset<TenantRow> = Keyset {
+            table: "tenants",
+            columns: TENANT_COLUMNS,
+            key: &["created_at", "tenant_id"],
+            order: Order::Desc,
+            cursor: |r| r.tenant_id.clone(),
+        };
+        let after = After::row(starting_after);
+        LIST.page(conn, none, none, after, limit).await
     }
 
     pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {

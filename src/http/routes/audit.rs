@@ -87,11 +87,11 @@ async fn list_audit(
         tenant_id: tenant_id.as_ref().map(TenantId::as_str),
         action,
     };
-    let (rows, total, has_more) = audit::list(&state.pool, filter, after, limit).await?;
+    let page = audit::list(&state.pool, filter, after, limit).await?;
     Ok(Json(AuditList {
-        audit: rows.into_iter().map(AuditEntry::from).collect(),
-        total,
-        has_more,
+        audit: page.items.into_iter().map(AuditEntry::from).collect(),
+        total: page.total,
+        has_more: page.has_more,
     }))
 }
 

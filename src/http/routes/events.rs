@@ -83,11 +83,11 @@ async fn list_events(
         tenant_id: tenant_id.as_ref().map(TenantId::as_str),
     };
     let mut conn = state.pool.acquire().await?;
-    let (events, total, has_more) = OutboxRepository::list(&mut conn, filter, after, limit).await?;
+    let page = OutboxRepository::list(&mut conn, filter, after, limit).await?;
     Ok(Json(EventList {
-        events: events.into_iter().map(EventBody::from).collect(),
-        total,
-        has_more,
+        events: page.items.into_iter().map(EventBody::from).collect(),
+        total: page.total,
+        has_more: page.has_more,
     }))
 }
 

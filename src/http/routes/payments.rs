@@ -171,12 +171,12 @@ async fn list_payments(
     }
     .page()?;
     let after = cursor(page.starting_after.as_deref())?;
-    let (rows, total, has_more) =
+    let p =
         payments::list_payments(&state.pool, tenant.as_str(), status, page.limit, after).await?;
     Ok(Json(PaymentList {
-        payments: rows.iter().map(PaymentBody::from).collect(),
-        total,
-        has_more,
+        payments: p.items.iter().map(PaymentBody::from).collect(),
+        total: p.total,
+        has_more: p.has_more,
     }))
 }
 
