@@ -11,6 +11,7 @@ pub mod ops;
 pub mod payments;
 mod plan_schemas;
 pub mod plans;
+pub mod query_schemas;
 pub mod rates;
 pub mod refunds;
 pub mod reports;

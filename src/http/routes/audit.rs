@@ -33,10 +33,10 @@ struct AuditQuery {
     #[param(schema_with = action_filter)]
     action: Option<String>,
     /// The `seq` of the last entry seen (0: from the start).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::SeqParam>, inline)]
     after: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<String>,
 }
 

@@ -127,10 +127,10 @@ async fn get_payment(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only payments in this status.
-    #[param(pattern = "^(pending|processing|succeeded|failed|refunded)$")]
+    #[param(value_type = Option<crate::http::dto::query_schemas::PaymentStatusParam>, inline)]
     status: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<String>,
     /// The payment_id of the last payment of the previous page; empty means the first page.
     #[param(
