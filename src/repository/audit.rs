@@ -83,14 +83,8 @@ impl AuditRepository {
         after: Option<i64>,
         limit: i64,
     ) -> sqlx::Result<crate::pagination::Page<AuditRow>> {
-        use crate::repository::keyset::{none, After, Keyset, Order};
-        const LIST: Keyset<AuditRow> = Keyset {
-            table: "audit_log",
-            columns: AUDIT_COLUMNS,
-            key: &["seq"],
-            order: Order::Asc,
-            cursor: |r| r.seq.to_string(),
-        };
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("audit_log", AUDIT_COLUMNS, &["seq"]);
         let conditions = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
             if let Some(t) = filter.tenant_id {
                 q.push(" AND tenant_id = ").push_bind(t.to_string());

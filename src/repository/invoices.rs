@@ -541,29 +541,12 @@ impl InvoiceRepository {
         limit: i64,
         starting_after: Option<Uuid>,
     ) -> sqlx::Result<crate::pagination::Page<InvoiceRow>> {
-        use crate::repository::keyset::{After, Keyset, Order};
-        const LIST: Keyset<InvoiceRow> = Keyset {
-            table: "invoices",
-            columns: INVOICE_COLUMNS,
-            key: &["created_at", "invoice_id"],
-            order: Order::Desc,
-            cursor: |r| r.invoice_id.to_string(),
-        };
-        let after = After::row(starting_after);
-        LIST.page(
-            conn,
-            |q| {
-                q.push(" AND tenant_id = ").push_bind(tenant_id);
-            },
-            |q| {
-                if let Some(s) = status {
-                    q.push(" AND status = ").push_bind(s);
-                }
-            },
-            after,
-            limit,
-        )
-        .await
+        use crate::repository::keyset::Keyset;
+        const LIST: Keyset =
+            Keyset::desc("invoices", INVOICE_COLUMNS, &["created_at", "invoice_id"]);
+        let only = status.map(|s| ("status", s));
+        LIST.of_tenant(conn, tenant_id, only, starting_after, limit)
+            .await
     }
 
     /// Every invoice of one subscription, newest first.

@@ -254,14 +254,8 @@ impl OutboxRepository {
         after: Option<i64>,
         limit: i64,
     ) -> sqlx::Result<crate::pagination::Page<EventRow>> {
-        use crate::repository::keyset::{none, After, Keyset, Order};
-        const LIST: Keyset<EventRow> = Keyset {
-            table: "outbox_events",
-            columns: EVENT_COLUMNS,
-            key: &["seq"],
-            order: Order::Asc,
-            cursor: |r| r.seq.to_string(),
-        };
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("outbox_events", EVENT_COLUMNS, &["seq"]);
         let conditions = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
             if let Some(t) = filter.event_type {
                 q.push(" AND event_type = ").push_bind(t.to_string());

@@ -159,29 +159,12 @@ impl PaymentRepository {
         limit: i64,
         starting_after: Option<Uuid>,
     ) -> sqlx::Result<crate::pagination::Page<PaymentRow>> {
-        use crate::repository::keyset::{After, Keyset, Order};
-        const LIST: Keyset<PaymentRow> = Keyset {
-            table: "payments",
-            columns: PAYMENT_COLUMNS,
-            key: &["created_at", "payment_id"],
-            order: Order::Desc,
-            cursor: |r| r.payment_id.to_string(),
-        };
-        let after = After::row(starting_after);
-        LIST.page(
-            conn,
-            |q| {
-                q.push(" AND tenant_id = ").push_bind(tenant_id);
-            },
-            |q| {
-                if let Some(s) = status {
-                    q.push(" AND status = ").push_bind(s);
-                }
-            },
-            after,
-            limit,
-        )
-        .await
+        use crate::repository::keyset::Keyset;
+        const LIST: Keyset =
+            Keyset::desc("payments", PAYMENT_COLUMNS, &["created_at", "payment_id"]);
+        let status = status.map(|s| ("status", s));
+        LIST.of_tenant(conn, tenant_id, status, starting_after, limit)
+            .await
     }
 
     /// Applies `changes`; `None` when the tenant has no such payment.

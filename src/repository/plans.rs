@@ -147,20 +147,14 @@ impl PlanRepository {
         limit: i64,
         starting_after: Option<&str>,
     ) -> sqlx::Result<crate::pagination::Page<Plan>> {
-        use crate::repository::keyset::{none, After, Keyset, Order};
-        const LIST: Keyset<PlanRow> = Keyset {
-            table: "plans",
-            columns: PLAN_COLUMNS,
-            key: &["sort_order", "plan_id"],
-            order: Order::Asc,
-            cursor: |r| r.plan_id.clone(),
-        };
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("plans", PLAN_COLUMNS, &["sort_order", "plan_id"]);
         let active = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
             if active_only {
                 q.push(" AND is_active");
             }
         };
-        let page = LIST
+        let page: crate::pagination::Page<PlanRow> = LIST
             .page(conn, none, active, After::row(starting_after), limit)
             .await?;
         let ids: Vec<String> = page.items.iter().map(|r| r.plan_id.clone()).collect();

@@ -97,14 +97,8 @@ impl TenantRepository {
         limit: i64,
         starting_after: Option<&str>,
     ) -> sqlx::Result<crate::pagination::Page<TenantRow>> {
-        use crate::repository::keyset::{none, After, Keyset, Order};
-        const LIST: Keyset<TenantRow> = Keyset {
-            table: "tenants",
-            columns: TENANT_COLUMNS,
-            key: &["created_at", "tenant_id"],
-            order: Order::Desc,
-            cursor: |r| r.tenant_id.clone(),
-        };
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::desc("tenants", TENANT_COLUMNS, &["created_at", "tenant_id"]);
         let after = After::row(starting_after);
         LIST.page(conn, none, none, after, limit).await
     }

@@ -240,29 +240,12 @@ impl UsageRepository {
         limit: i64,
         starting_after: Option<Uuid>,
     ) -> sqlx::Result<crate::pagination::Page<UsageRecordRow>> {
-        use crate::repository::keyset::{After, Keyset, Order};
-        const LIST: Keyset<UsageRecordRow> = Keyset {
-            table: "usage_records",
-            columns: RECORD_COLUMNS,
-            key: &["recorded_at", "record_id"],
-            order: Order::Desc,
-            cursor: |r| r.record_id.to_string(),
-        };
-        let after = After::row(starting_after);
-        LIST.page(
-            conn,
-            |q| {
-                q.push(" AND tenant_id = ").push_bind(tenant_id);
-            },
-            |q| {
-                if let Some(m) = metric {
-                    q.push(" AND metric = ").push_bind(m);
-                }
-            },
-            after,
-            limit,
-        )
-        .await
+        use crate::repository::keyset::Keyset;
+        const KEY: &[&str] = &["recorded_at", "record_id"];
+        let of_metric = metric.map(|m| ("metric", m));
+        Keyset::desc("usage_records", RECORD_COLUMNS, KEY)
+            .of_tenant(conn, tenant_id, of_metric, starting_after, limit)
+            .await
     }
 
     /// Per-metric sums of incremented quantities recorded in `[from, to)`. Gauge `set` records
