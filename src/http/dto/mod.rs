@@ -9,7 +9,7 @@ pub mod invoices;
 pub mod number;
 pub mod ops;
 pub mod payments;
-mod plan_schemas;
+pub(crate) mod plan_schemas;
 pub mod plans;
 pub mod query_schemas;
 pub mod rates;
