@@ -5,10 +5,26 @@ periods (the seed's demo farms included), which says nothing about the API contr
 minutes per example; the run keeps its generated date when it is invalid, and moves a valid
 one to within three days of today."""
 
+import ast
 import datetime
 import random
+import threading
 
 import schemathesis
+
+# CPython 3.11's `ast.parse` is not safe to call from two threads at once ("AST constructor
+# recursion depth mismatch"), and hypothesis parses lambda sources with it while describing
+# strategies, on each of the run's workers: one parse at a time.
+_parse = ast.parse
+_parse_lock = threading.Lock()
+
+
+def _serialized_parse(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _serialized_parse
 
 
 @schemathesis.hook
@@ -58,8 +74,10 @@ def _usage_range_in_order(case):
         return case
     dates = {}
     for name in ("from", "to"):
+        # An empty value is not given (the document says so), as an absent one.
         try:
-            dates[name] = datetime.date.fromisoformat(query[name]) if name in query else None
+            given = query.get(name) not in (None, "")
+            dates[name] = datetime.date.fromisoformat(query[name]) if given else None
         except (TypeError, ValueError):
             return case
     if dates["to"] is not None and dates["from"] is None:

@@ -75,6 +75,7 @@ pub fn spec() -> &'static Value {
             crate::error::ErrorEnvelope, crate::error::FieldIssue, MoneySchema, DecimalSchema,
             MoneyInputSchema, PriceInputSchema, TenantIdSchema, PlanIdSchema, MetricNameSchema,
             crate::http::dto::invoice_schemas::PaymentStatusSchema,
+            crate::http::dto::plan_schemas::NulFreeJson,
         ),
         responses(
             BadRequest, Unauthorized, PaymentRequired, Forbidden, NotFound, Conflict,

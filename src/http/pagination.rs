@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::error::AppError;
-pub use crate::pagination::{list_body, PageRequest};
+pub use crate::pagination::PageRequest;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {

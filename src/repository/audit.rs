@@ -84,29 +84,18 @@ impl AuditRepository {
         filter: AuditFilter<'_>,
         after: Option<i64>,
         limit: i64,
-    ) -> sqlx::Result<(Vec<AuditRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM audit_log
-             WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR action = $2)",
-        )
-        .bind(filter.tenant_id)
-        .bind(filter.action)
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows: Vec<AuditRow> = sqlx::query_as(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR action = $2)
-               AND seq > $3
-             ORDER BY seq LIMIT $4"
-        ))
-        .bind(filter.tenant_id)
-        .bind(filter.action)
-        .bind(after.unwrap_or(0))
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<AuditRow>> {
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("audit_log", AUDIT_COLUMNS, &["seq"]);
+        let conditions = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
+            if let Some(t) = filter.tenant_id {
+                q.push(" AND tenant_id = ").push_bind(t.to_string());
+            }
+            if let Some(a) = filter.action {
+                q.push(" AND action = ").push_bind(a.to_string());
+            }
+        };
+        LIST.page(conn, none, conditions, After::key(after), limit)
+            .await
     }
 }

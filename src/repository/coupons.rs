@@ -4,6 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use crate::pagination::Page;
+use crate::repository::keyset::{none, After, Keyset};
+
 pub mod redemptions;
 
 /// One stored coupon.
@@ -40,6 +43,11 @@ pub struct NewCoupon<'a> {
     pub max_redemptions: Option<i32>,
     pub redeem_by: Option<NaiveDate>,
 }
+
+/// The columns of [`CouponRow`], for the keyset list (a query built at run time).
+const COUPON_COLUMNS: &str = "code, name, name_ar, percent_off, amount_off, currency, duration, \
+    duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, \
+    created_at";
 
 pub struct CouponRepository;
 
@@ -100,27 +108,15 @@ impl CouponRepository {
         .await
     }
 
-    /// Coupons in code order after `starting_after`, with the true total and whether more follow.
+    /// Coupons in code order after `starting_after` (a code), with the true total.
     pub async fn list(
         conn: &mut PgConnection,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> sqlx::Result<(Vec<CouponRow>, i64, bool)> {
-        let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM coupons"#)
-            .fetch_one(&mut *conn)
-            .await?;
-        let mut rows = sqlx::query_as!(
-            CouponRow,
-            "SELECT code, name, name_ar, percent_off, amount_off, currency, duration, duration_periods, plan_ids, max_redemptions, redeem_by, times_redeemed, archived_at, created_at FROM coupons WHERE ($1::text IS NULL OR code > $1)
-             ORDER BY code LIMIT $2",
-            starting_after,
-            limit + 1
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<Page<CouponRow>> {
+        const LIST: Keyset = Keyset::asc("coupons", COUPON_COLUMNS, &["code"]);
+        LIST.page(conn, none, none, After::row(starting_after), limit)
+            .await
     }
 
     /// Archives a coupon (no new redemptions); an archived one stays as it is. `None`: no such

@@ -324,30 +324,13 @@ impl InvoiceRepository {
         status: Option<InvoiceStatus>,
         limit: i64,
         starting_after: Option<Uuid>,
-    ) -> sqlx::Result<(Vec<InvoiceRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM invoices WHERE tenant_id = $1 AND ($2::invoice_status IS NULL OR status = $2)",
-        )
-        .bind(tenant_id)
-        .bind(status)
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices
-             WHERE tenant_id = $1 AND ($2::invoice_status IS NULL OR status = $2)
-               AND ($3::uuid IS NULL OR (created_at, invoice_id) <
-                    (SELECT created_at, invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $3))
-             ORDER BY created_at DESC, invoice_id DESC LIMIT $4"
-        ))
-        .bind(tenant_id)
-        .bind(status)
-        .bind(starting_after)
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<InvoiceRow>> {
+        use crate::repository::keyset::Keyset;
+        const LIST: Keyset =
+            Keyset::desc("invoices", INVOICE_COLUMNS, &["created_at", "invoice_id"]);
+        let only = status.map(|s| ("status", s));
+        LIST.of_tenant(conn, tenant_id, only, starting_after, limit)
+            .await
     }
 
     /// Every invoice of one subscription, newest first.

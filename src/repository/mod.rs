@@ -9,6 +9,7 @@ pub mod dunning;
 pub mod idempotency;
 pub mod invoices;
 pub mod job_runs;
+pub mod keyset;
 pub mod outbox;
 pub mod overage;
 pub mod overage_pricing;

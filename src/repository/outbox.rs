@@ -283,29 +283,18 @@ impl OutboxRepository {
         filter: EventFilter<'_>,
         after: Option<i64>,
         limit: i64,
-    ) -> sqlx::Result<(Vec<EventRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM outbox_events
-             WHERE ($1::text IS NULL OR event_type = $1) AND ($2::text IS NULL OR tenant_id = $2)",
-        )
-        .bind(filter.event_type)
-        .bind(filter.tenant_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM outbox_events
-             WHERE ($1::text IS NULL OR event_type = $1) AND ($2::text IS NULL OR tenant_id = $2)
-               AND seq > $3
-             ORDER BY seq LIMIT $4"
-        ))
-        .bind(filter.event_type)
-        .bind(filter.tenant_id)
-        .bind(after.unwrap_or(0))
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<EventRow>> {
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("outbox_events", EVENT_COLUMNS, &["seq"]);
+        let conditions = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
+            if let Some(t) = filter.event_type {
+                q.push(" AND event_type = ").push_bind(t.to_string());
+            }
+            if let Some(t) = filter.tenant_id {
+                q.push(" AND tenant_id = ").push_bind(t.to_string());
+            }
+        };
+        LIST.page(conn, none, conditions, After::key(after), limit)
+            .await
     }
 }

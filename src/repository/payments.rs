@@ -158,30 +158,13 @@ impl PaymentRepository {
         status: Option<PaymentStatus>,
         limit: i64,
         starting_after: Option<Uuid>,
-    ) -> sqlx::Result<(Vec<PaymentRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM payments WHERE tenant_id = $1 AND ($2::payment_status IS NULL OR status = $2)",
-        )
-        .bind(tenant_id)
-        .bind(status)
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows: Vec<PaymentRow> = sqlx::query_as(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments
-             WHERE tenant_id = $1 AND ($2::payment_status IS NULL OR status = $2)
-               AND ($3::uuid IS NULL OR (created_at, payment_id) <
-                    (SELECT created_at, payment_id FROM payments WHERE tenant_id = $1 AND payment_id = $3))
-             ORDER BY created_at DESC, payment_id DESC LIMIT $4"
-        ))
-        .bind(tenant_id)
-        .bind(status)
-        .bind(starting_after)
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<PaymentRow>> {
+        use crate::repository::keyset::Keyset;
+        const LIST: Keyset =
+            Keyset::desc("payments", PAYMENT_COLUMNS, &["created_at", "payment_id"]);
+        let status = status.map(|s| ("status", s));
+        LIST.of_tenant(conn, tenant_id, status, starting_after, limit)
+            .await
     }
 
     /// Applies `changes`; `None` when the tenant has no such payment.

@@ -107,6 +107,11 @@ pub struct PlanChanges {
     pub is_active: Option<bool>,
 }
 
+/// The columns of [`PlanRow`], for the keyset list (a query built at run time).
+const PLAN_COLUMNS: &str = "plan_id, name, name_ar, description, description_ar, tier, \
+    monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days, overage, features, \
+    is_active, sort_order, created_at, updated_at";
+
 pub struct PlanRepository;
 
 impl PlanRepository {
@@ -169,32 +174,18 @@ impl PlanRepository {
         active_only: bool,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> sqlx::Result<(Vec<Plan>, i64, bool)> {
-        let total = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM plans WHERE ($1 = false OR is_active)"#,
-            active_only
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows = sqlx::query_as!(
-            PlanRow,
-            r#"SELECT plan_id, name, name_ar, description, description_ar, tier AS "tier: _",
-                monthly_price_usd, quarterly_price_usd, yearly_price_usd, trial_days,
-                overage AS "overage: _", features, is_active, sort_order, created_at, updated_at
-             FROM plans p
-             WHERE ($1 = false OR is_active)
-               AND ($2::text IS NULL OR (sort_order, plan_id) >
-                    (SELECT sort_order, plan_id FROM plans WHERE plan_id = $2))
-             ORDER BY sort_order, plan_id LIMIT $3"#,
-            active_only,
-            starting_after,
-            limit + 1
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let ids: Vec<String> = rows.iter().map(|r| r.plan_id.clone()).collect();
+    ) -> sqlx::Result<crate::pagination::Page<Plan>> {
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::asc("plans", PLAN_COLUMNS, &["sort_order", "plan_id"]);
+        let active = |q: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>| {
+            if active_only {
+                q.push(" AND is_active");
+            }
+        };
+        let page: crate::pagination::Page<PlanRow> = LIST
+            .page(conn, none, active, After::row(starting_after), limit)
+            .await?;
+        let ids: Vec<String> = page.items.iter().map(|r| r.plan_id.clone()).collect();
         let limit_rows = sqlx::query!(
             "SELECT plan_id, metric, limit_value FROM plan_limits WHERE plan_id = ANY($1)",
             &ids
@@ -202,23 +193,19 @@ impl PlanRepository {
         .fetch_all(&mut *conn)
         .await?;
         let mut pricing = OveragePricingRepository::for_plans(conn, &ids).await?;
-        let plans = rows
-            .into_iter()
-            .map(|row| {
-                let overage_pricing = pricing.remove(&row.plan_id).unwrap_or_default();
-                let limits = limit_rows
-                    .iter()
-                    .filter(|l| l.plan_id == row.plan_id)
-                    .map(|l| (l.metric.clone(), l.limit_value))
-                    .collect();
-                Plan {
-                    row,
-                    limits,
-                    overage_pricing,
-                }
-            })
-            .collect();
-        Ok((plans, total, has_more))
+        Ok(page.map(|row| {
+            let overage_pricing = pricing.remove(&row.plan_id).unwrap_or_default();
+            let limits = limit_rows
+                .iter()
+                .filter(|l| l.plan_id == row.plan_id)
+                .map(|l| (l.metric.clone(), l.limit_value))
+                .collect();
+            Plan {
+                row,
+                limits,
+                overage_pricing,
+            }
+        }))
     }
 
     /// Inserts a plan; `Ok(false)` when the plan id is taken.

@@ -28,6 +28,10 @@ pub struct NewTenant<'a> {
     pub tax_rate: Decimal,
 }
 
+/// The columns of [`TenantRow`], for the keyset list (a query built at run time).
+const TENANT_COLUMNS: &str = "tenant_id, name, name_ar, email, phone, tax_id, tax_rate, \
+    is_active, created_at, updated_at";
+
 pub struct TenantRepository;
 
 impl TenantRepository {
@@ -99,24 +103,11 @@ impl TenantRepository {
         conn: &mut PgConnection,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> sqlx::Result<(Vec<TenantRow>, i64, bool)> {
-        let total = Self::count(&mut *conn).await?;
-        let mut rows = sqlx::query_as!(
-            TenantRow,
-            "SELECT tenant_id, name, name_ar, email, phone, tax_id, tax_rate, is_active, created_at,
-                 updated_at
-             FROM tenants
-             WHERE $1::text IS NULL OR (created_at, tenant_id) <
-                   (SELECT created_at, tenant_id FROM tenants WHERE tenant_id = $1)
-             ORDER BY created_at DESC, tenant_id DESC LIMIT $2",
-            starting_after,
-            limit + 1
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<TenantRow>> {
+        use crate::repository::keyset::{none, After, Keyset};
+        const LIST: Keyset = Keyset::desc("tenants", TENANT_COLUMNS, &["created_at", "tenant_id"]);
+        let after = After::row(starting_after);
+        LIST.page(conn, none, none, after, limit).await
     }
 
     pub async fn count(conn: &mut PgConnection) -> sqlx::Result<i64> {

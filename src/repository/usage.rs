@@ -232,37 +232,20 @@ impl UsageRepository {
     }
 
     /// The tenant's records, newest first, optionally for one metric, after the `starting_after`
-    /// record; returns the page, the true total and whether more follow.
+    /// record, with the true total under the same filter.
     pub async fn list_by_tenant(
         conn: &mut PgConnection,
         tenant_id: &str,
         metric: Option<&str>,
         limit: i64,
         starting_after: Option<Uuid>,
-    ) -> sqlx::Result<(Vec<UsageRecordRow>, i64, bool)> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM usage_records WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)",
-        )
-        .bind(tenant_id)
-        .bind(metric)
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut rows: Vec<UsageRecordRow> = sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records
-             WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)
-               AND ($3::uuid IS NULL OR (recorded_at, record_id) <
-                    (SELECT recorded_at, record_id FROM usage_records WHERE tenant_id = $1 AND record_id = $3))
-             ORDER BY recorded_at DESC, record_id DESC LIMIT $4"
-        ))
-        .bind(tenant_id)
-        .bind(metric)
-        .bind(starting_after)
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok((rows, total, has_more))
+    ) -> sqlx::Result<crate::pagination::Page<UsageRecordRow>> {
+        use crate::repository::keyset::Keyset;
+        const KEY: &[&str] = &["recorded_at", "record_id"];
+        let of_metric = metric.map(|m| ("metric", m));
+        Keyset::desc("usage_records", RECORD_COLUMNS, KEY)
+            .of_tenant(conn, tenant_id, of_metric, starting_after, limit)
+            .await
     }
 
     /// Per-metric sums of incremented quantities recorded in `[from, to)`. Gauge `set` records

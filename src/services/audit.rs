@@ -134,7 +134,7 @@ pub async fn list(
     filter: AuditFilter<'_>,
     after: Option<i64>,
     limit: i64,
-) -> sqlx::Result<(Vec<AuditRow>, i64, bool)> {
+) -> sqlx::Result<crate::pagination::Page<AuditRow>> {
     let mut conn = pool.acquire().await?;
     AuditRepository::list(&mut conn, filter, after, limit).await
 }

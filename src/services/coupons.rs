@@ -163,13 +163,9 @@ pub async fn list_coupons(
     today: NaiveDate,
 ) -> CouponResult<Page<Coupon>> {
     let mut conn = pool.acquire().await?;
-    let (rows, total, has_more) =
+    let page =
         CouponRepository::list(&mut conn, page.limit, page.starting_after.as_deref()).await?;
-    Ok(Page {
-        items: rows.into_iter().map(|r| Coupon::new(r, today)).collect(),
-        total,
-        has_more,
-    })
+    Ok(page.map(|r| Coupon::new(r, today)))
 }
 
 /// Archives a coupon: no new redemptions, subscriptions that hold it keep it. Archiving an

@@ -115,9 +115,10 @@ pub async fn list_invoices(
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
         return Err(InvoiceError::TenantNotFound);
     }
-    let (rows, total, has_more) =
+    let page =
         InvoiceRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)
             .await?;
+    let (rows, total, has_more) = (page.items, page.total, page.has_more);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.invoice_id).collect();
     let mut by_invoice: HashMap<Uuid, Vec<InvoiceLineRow>> = HashMap::new();
     for line in InvoiceRepository::lines_for(&mut conn, &ids).await? {

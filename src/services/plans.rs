@@ -158,7 +158,7 @@ pub async fn list_plans(
     page: &crate::pagination::PageRequest,
     today: chrono::NaiveDate,
 ) -> PlanResult<PlanPage> {
-    let (plans, total, has_more) = PlanRepository::list(
+    let page = PlanRepository::list(
         conn,
         active_only,
         page.limit,
@@ -167,10 +167,10 @@ pub async fn list_plans(
     .await?;
     let yer_rate = yer_rate(conn, today).await?;
     Ok(PlanPage {
-        plans,
+        plans: page.items,
         yer_rate,
-        total,
-        has_more,
+        total: page.total,
+        has_more: page.has_more,
     })
 }
 

@@ -233,13 +233,7 @@ pub async fn list_tenants(
     conn: &mut PgConnection,
     page: &PageRequest,
 ) -> TenantResult<Page<TenantRow>> {
-    let (items, total, has_more) =
-        TenantRepository::list(conn, page.limit, page.starting_after.as_deref()).await?;
-    Ok(Page {
-        items,
-        total,
-        has_more,
-    })
+    Ok(TenantRepository::list(conn, page.limit, page.starting_after.as_deref()).await?)
 }
 
 /// A subscription with its plan and the YER rate of the day the plan's prices are shown at.

@@ -27,12 +27,13 @@ impl Checks {
     }
 }
 
-/// Text of 1..=max characters after trimming.
+/// Text of at most `max` characters that is not blank.
 pub fn check_len(checks: &mut Checks, field: &str, value: &str, max: usize) {
-    let n = value.trim().chars().count();
-    if n == 0 {
+    // The limit counts every character sent (as the document's maxLength does), surrounding
+    // spaces included, though they are trimmed before the value is stored.
+    if value.trim().is_empty() {
         checks.push(field, "must not be empty");
-    } else if n > max {
+    } else if value.chars().count() > max {
         checks.push(field, &format!("must be at most {max} characters"));
     }
 }

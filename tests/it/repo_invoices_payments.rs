@@ -5,6 +5,7 @@ use crate::common;
 use billing_core::billing::types::{
     InvoiceKind, InvoiceLineKind, InvoiceStatus, PaymentMethod, PaymentStatus,
 };
+use billing_core::pagination::Page;
 use billing_core::repository::invoices::{
     InvoiceChanges, InvoiceRepository, InvoiceRow, NewInvoice, NewLine,
 };
@@ -193,32 +194,35 @@ async fn invoices_are_found_listed_and_updated_within_their_tenant() {
             .is_none()
     );
 
-    let (page, total, more) = InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 2, None)
+    let page = InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 2, None)
         .await
         .unwrap();
-    assert_eq!((total, more), (3, true));
+    assert_eq!((page.total, page.has_more), (3, true));
     assert_eq!(
-        page.iter().map(|i| i.invoice_id).collect::<Vec<_>>(),
+        page.items.iter().map(|i| i.invoice_id).collect::<Vec<_>>(),
         [a3.invoice_id, a2.invoice_id]
     );
-    let (rest, _, more) =
-        InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 2, Some(a2.invoice_id))
-            .await
-            .unwrap();
+    assert_eq!(page.next, Some(a2.invoice_id.to_string()));
+    let rest = InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 2, Some(a2.invoice_id))
+        .await
+        .unwrap();
     assert_eq!(
-        (rest.len(), rest[0].invoice_id, more),
+        (rest.items.len(), rest.items[0].invoice_id, rest.has_more),
         (1, a1.invoice_id, false)
     );
-    let (overdue, total, _) =
+    assert_eq!(rest.next, None);
+    let overdue =
         InvoiceRepository::list_by_tenant(&mut conn, "t-a", Some(InvoiceStatus::Overdue), 10, None)
             .await
             .unwrap();
-    assert_eq!((overdue.len(), total), (1, 1));
-    let (none, _, _) =
-        InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 10, Some(b1.invoice_id))
-            .await
-            .unwrap();
-    assert!(none.is_empty(), "another tenant's cursor is unknown here");
+    assert_eq!((overdue.items.len(), overdue.total), (1, 1));
+    let none = InvoiceRepository::list_by_tenant(&mut conn, "t-a", None, 10, Some(b1.invoice_id))
+        .await
+        .unwrap();
+    assert!(
+        none.items.is_empty(),
+        "another tenant's cursor is unknown here"
+    );
 
     let of_sub = InvoiceRepository::list_by_subscription(&mut conn, "t-a", sub)
         .await
@@ -468,16 +472,28 @@ async fn payments_move_from_pending_to_succeeded_or_failed_once() {
             .is_none()
     );
 
-    let (page, total, more) = PaymentRepository::list_by_tenant(&mut conn, "t-p", None, 2, None)
+    let Page {
+        items: page,
+        total,
+        has_more: more,
+        ..
+    } = PaymentRepository::list_by_tenant(&mut conn, "t-p", None, 2, None)
         .await
         .unwrap();
     assert_eq!((page.len(), total, more), (2, 3, true));
-    let (rest, _, more) =
-        PaymentRepository::list_by_tenant(&mut conn, "t-p", None, 2, Some(page[1].payment_id))
-            .await
-            .unwrap();
+    let Page {
+        items: rest,
+        has_more: more,
+        ..
+    } = PaymentRepository::list_by_tenant(&mut conn, "t-p", None, 2, Some(page[1].payment_id))
+        .await
+        .unwrap();
     assert_eq!((rest.len(), more), (1, false));
-    let (succeeded, total, _) = PaymentRepository::list_by_tenant(
+    let Page {
+        items: succeeded,
+        total,
+        ..
+    } = PaymentRepository::list_by_tenant(
         &mut conn,
         "t-p",
         Some(PaymentStatus::Succeeded),

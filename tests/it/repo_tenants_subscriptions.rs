@@ -130,18 +130,24 @@ async fn tenants_are_created_read_updated_counted_and_listed_newest_first() {
         .unwrap()
         .is_none());
 
-    let (page, total, more) = TenantRepository::list(&mut conn, 2, None).await.unwrap();
-    let ids: Vec<&str> = page.iter().map(|t| t.tenant_id.as_str()).collect();
-    assert_eq!((ids, total, more), (vec!["t-3", "t-2"], 3, true));
-    let (page, total, more) = TenantRepository::list(&mut conn, 2, Some("t-2"))
+    let first = TenantRepository::list(&mut conn, 2, None).await.unwrap();
+    let ids: Vec<&str> = first.items.iter().map(|t| t.tenant_id.as_str()).collect();
+    assert_eq!(
+        (ids, first.total, first.has_more),
+        (vec!["t-3", "t-2"], 3, true)
+    );
+    // The next page starts after the last item of this one.
+    assert_eq!(first.next.as_deref(), Some("t-2"));
+    let last = TenantRepository::list(&mut conn, 2, first.next.as_deref())
         .await
         .unwrap();
-    let ids: Vec<&str> = page.iter().map(|t| t.tenant_id.as_str()).collect();
-    assert_eq!((ids, total, more), (vec!["t-1"], 3, false));
-    let (page, _, more) = TenantRepository::list(&mut conn, 2, Some("unknown"))
+    let ids: Vec<&str> = last.items.iter().map(|t| t.tenant_id.as_str()).collect();
+    assert_eq!((ids, last.total, last.has_more), (vec!["t-1"], 3, false));
+    assert_eq!(last.next, None);
+    let unknown = TenantRepository::list(&mut conn, 2, Some("unknown"))
         .await
         .unwrap();
-    assert!(page.is_empty() && !more);
+    assert!(unknown.items.is_empty() && !unknown.has_more);
 }
 
 #[tokio::test]

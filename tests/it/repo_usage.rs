@@ -1,6 +1,7 @@
 use crate::common;
 
 use billing_core::billing::types::UsageAction;
+use billing_core::pagination::Page;
 use billing_core::repository::usage::{CounterKey, NewUsageRecord, UsageRepository};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use common::TestApp;
@@ -165,20 +166,29 @@ async fn list_by_tenant_pages_with_a_true_total_and_filters_by_metric() {
         .await
         .unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
-    let (page, total, more) = UsageRepository::list_by_tenant(&mut conn, &tid, None, 4, None)
+    let Page {
+        items: page,
+        total,
+        has_more: more,
+        ..
+    } = UsageRepository::list_by_tenant(&mut conn, &tid, None, 4, None)
         .await
         .unwrap();
     assert_eq!((page.len(), total, more), (4, 6, true));
-    let (rest, _, more) =
-        UsageRepository::list_by_tenant(&mut conn, &tid, None, 4, Some(page[3].record_id))
-            .await
-            .unwrap();
+    let Page {
+        items: rest,
+        has_more: more,
+        ..
+    } = UsageRepository::list_by_tenant(&mut conn, &tid, None, 4, Some(page[3].record_id))
+        .await
+        .unwrap();
     assert_eq!((rest.len(), more), (2, false));
     assert_eq!(rest[1].record_id, ids[0]);
-    let (only, total, _) =
-        UsageRepository::list_by_tenant(&mut conn, &tid, Some("fields"), 10, None)
-            .await
-            .unwrap();
+    let Page {
+        items: only, total, ..
+    } = UsageRepository::list_by_tenant(&mut conn, &tid, Some("fields"), 10, None)
+        .await
+        .unwrap();
     assert_eq!((only.len(), total), (1, 1));
 }
 

@@ -64,17 +64,7 @@ string_schema!(
 
 /// Query filters treat an empty value as absent, so their schemas admit `""` too.
 fn or_empty(schema: utoipa::openapi::schema::Object, description: &str) -> Schema {
-    let empty = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .max_length(Some(0))
-        .build();
-    Schema::OneOf(
-        utoipa::openapi::schema::OneOfBuilder::new()
-            .item(schema)
-            .item(empty)
-            .description(Some(description.to_string()))
-            .build(),
-    )
+    crate::http::dto::query_schemas::or_empty(schema, Some(description))
 }
 
 /// Query values are strings: a schema of one named in `#[param(schema_with = ...)]`.

@@ -1,8 +1,11 @@
 //! The hand-built schemas of the plan DTOs (features and limits), where a derive cannot say
 //! what the server takes.
 
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
-use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::http::openapi::components::CATALOGUE_METRICS;
 
@@ -45,14 +48,9 @@ fn feature_input_schema() -> RefOr<Schema> {
         .additional_properties(Some(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ));
-    // An object is stored as given too; its keys (like every string) may not hold U+0000.
-    let object = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property_names(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(r"^[^\u0000]*$")),
-        ));
+    // An object is stored as given too; no string in it, key or value at any depth, may hold
+    // U+0000.
+    let object = nul_free_object(Ref::from_schema_name(NulFreeJson::name()));
     let one_of = OneOfBuilder::new()
         .item(ArrayBuilder::new().items(feature))
         .item(object);
@@ -85,4 +83,46 @@ pub(super) fn limits_schema() -> RefOr<Schema> {
              well, 422 validation_error listing them all.",
         ));
     RefOr::T(Schema::Object(o.build()))
+}
+
+/// An object whose keys hold no U+0000 and whose values are `values`.
+fn nul_free_object(values: Ref) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[^\u0000]*$")),
+        ))
+        .additional_properties(Some(values))
+}
+
+/// Any JSON value in which no string, key or value at any depth, holds U+0000 (the server
+/// refuses one with 422 and names where it is).
+pub struct NulFreeJson;
+
+impl PartialSchema for NulFreeJson {
+    fn schema() -> RefOr<Schema> {
+        let itself = || Ref::from_schema_name(NulFreeJson::name());
+        let string = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[^\u0000]*$"));
+        let any = AnyOfBuilder::new()
+            .item(string)
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ArrayBuilder::new().items(itself()))
+            .item(nul_free_object(itself()))
+            .description(Some(
+                "Any JSON value in which no string (key or value, at any depth) holds U+0000.",
+            ));
+        RefOr::T(Schema::AnyOf(any.build()))
+    }
+}
+
+impl ToSchema for NulFreeJson {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("NulFreeJson")
+    }
 }

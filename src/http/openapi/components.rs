@@ -259,7 +259,7 @@ impl Modify for SecuritySchemes {
 #[allow(dead_code)] // read by the extractor as strings; this type only documents them
 pub struct PageParams {
     /// Page size.
-    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<i64>,
     /// The id of the last item of the previous page.
     #[param(max_length = 200, pattern = r"^[^\u0000]*$")]

@@ -33,10 +33,10 @@ struct AuditQuery {
     #[param(schema_with = action_filter)]
     action: Option<String>,
     /// The `seq` of the last entry seen (0: from the start).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::SeqParam>, inline)]
     after: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<String>,
 }
 
@@ -87,11 +87,11 @@ async fn list_audit(
         tenant_id: tenant_id.as_ref().map(TenantId::as_str),
         action,
     };
-    let (rows, total, has_more) = audit::list(&state.pool, filter, after, limit).await?;
+    let page = audit::list(&state.pool, filter, after, limit).await?;
     Ok(Json(AuditList {
-        audit: rows.into_iter().map(AuditEntry::from).collect(),
-        total,
-        has_more,
+        audit: page.items.into_iter().map(AuditEntry::from).collect(),
+        total: page.total,
+        has_more: page.has_more,
     }))
 }
 

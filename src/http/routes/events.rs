@@ -27,13 +27,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// The `seq` of the last event seen (0: from the start).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::SeqParam>, inline)]
     after: Option<String>,
     /// Same as `after` (the conventional name); when both are given they must be equal.
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::SeqParam>, inline)]
     starting_after: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<String>,
     /// Only events of this type.
     #[serde(rename = "type")]
@@ -83,11 +83,11 @@ async fn list_events(
         tenant_id: tenant_id.as_ref().map(TenantId::as_str),
     };
     let mut conn = state.pool.acquire().await?;
-    let (events, total, has_more) = OutboxRepository::list(&mut conn, filter, after, limit).await?;
+    let page = OutboxRepository::list(&mut conn, filter, after, limit).await?;
     Ok(Json(EventList {
-        events: events.into_iter().map(EventBody::from).collect(),
-        total,
-        has_more,
+        events: page.items.into_iter().map(EventBody::from).collect(),
+        total: page.total,
+        has_more: page.has_more,
     }))
 }
 

@@ -13,7 +13,6 @@ use crate::auth::{Principal, Role};
 use crate::billing::money::money_string;
 use crate::billing::types::InvoiceStatus;
 use crate::error::{AppError, AppResult};
-use crate::http::dto::invoice_schemas::InvoiceStatusSchema;
 use crate::http::dto::invoices::{
     InvoiceBody, InvoiceDetail, InvoiceList, InvoiceResponse, InvoiceTenant,
 };
@@ -73,7 +72,7 @@ struct InvoicePath {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only invoices in this status.
-    #[param(value_type = Option<InvoiceStatusSchema>)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::InvoiceStatusParam>, inline)]
     status: Option<String>,
     #[serde(flatten)]
     #[param(ignore)]
@@ -86,7 +85,7 @@ struct ListQuery {
 #[allow(dead_code)] // read by `PageQuery` as strings; this type only documents them
 struct InvoicePageParams {
     /// Page size.
-    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<i64>,
     /// The invoice_id of the last invoice of the previous page; empty means the first page.
     #[param(

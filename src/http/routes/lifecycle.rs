@@ -75,8 +75,9 @@ async fn change_subscription(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct CancelQuery {
-    /// Cancel now (the period ends today) instead of at the period end: true/false (or 1/0).
-    #[param(value_type = Option<bool>, default = false)]
+    /// Cancel now (the period ends today) instead of at the period end: true/false (or 1/0);
+    /// default false.
+    #[param(value_type = Option<crate::http::dto::query_schemas::BoolParam>, inline)]
     immediate: Option<String>,
 }
 

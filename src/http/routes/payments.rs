@@ -127,10 +127,10 @@ async fn get_payment(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only payments in this status.
-    #[param(pattern = "^(pending|processing|succeeded|failed|refunded)$")]
+    #[param(value_type = Option<crate::http::dto::query_schemas::PaymentStatusParam>, inline)]
     status: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::LimitParam>, inline)]
     limit: Option<String>,
     /// The payment_id of the last payment of the previous page; empty means the first page.
     #[param(
@@ -171,12 +171,12 @@ async fn list_payments(
     }
     .page()?;
     let after = cursor(page.starting_after.as_deref())?;
-    let (rows, total, has_more) =
+    let p =
         payments::list_payments(&state.pool, tenant.as_str(), status, page.limit, after).await?;
     Ok(Json(PaymentList {
-        payments: rows.iter().map(PaymentBody::from).collect(),
-        total,
-        has_more,
+        payments: p.items.iter().map(PaymentBody::from).collect(),
+        total: p.total,
+        has_more: p.has_more,
     }))
 }
 

@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only plans open for sign-up (default true).
-    #[param(value_type = Option<bool>)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::BoolParam>, inline)]
     active_only: Option<String>,
     #[serde(flatten)]
     #[param(ignore)]

@@ -139,12 +139,12 @@ async fn ingest_batch(
 #[into_params(parameter_in = Query)]
 struct ReportQuery {
     /// First day (inclusive); default: the current period's start.
-    #[param(value_type = Option<chrono::NaiveDate>)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::DateParam>, inline)]
     from: Option<String>,
     /// End of the range, exclusive: usage on this day is not counted (default: the current
     /// period's end_date). Not before `from` (without `from`, not before the current period's
     /// start): 422 otherwise.
-    #[param(value_type = Option<chrono::NaiveDate>)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::DateParam>, inline)]
     to: Option<String>,
 }
 
@@ -246,7 +246,7 @@ struct EnforceQuery {
     #[param(value_type = CatalogueMetricSchema, inline)]
     metric: String,
     /// Units asked for.
-    #[param(minimum = 1, maximum = 100000, default = 1)]
+    #[param(value_type = Option<crate::http::dto::query_schemas::QuantityParam>, inline)]
     quantity: Option<i64>,
 }
 

@@ -29,7 +29,7 @@ pub async fn list_payments(
     status: Option<PaymentStatus>,
     limit: i64,
     starting_after: Option<Uuid>,
-) -> AppResult<(Vec<PaymentRow>, i64, bool)> {
+) -> AppResult<crate::pagination::Page<PaymentRow>> {
     let mut conn = pool.acquire().await?;
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
         return Err(tenant_not_found());
