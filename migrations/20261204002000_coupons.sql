@@ -39,6 +39,8 @@ CREATE TABLE coupon_redemptions (
     invoices_discounted  integer NOT NULL DEFAULT 0 CHECK (invoices_discounted >= 0),
     periods_discounted   integer NOT NULL DEFAULT 0 CHECK (periods_discounted >= 0),
     last_period_start    date,
+    -- repeating: the end (exclusive) of the last billing period covered
+    covers_until         date,
     removed_at           timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now()

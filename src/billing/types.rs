@@ -54,7 +54,7 @@ api_enum!(InvoiceKind, "invoice_kind", {
 });
 api_enum!(InvoiceLineKind, "invoice_line_kind", {
     Plan => "plan", Overage => "overage", Proration => "proration", Credit => "credit",
-    Other => "other"
+    Other => "other", Discount => "discount"
 });
 api_enum!(PaymentMethod, "payment_method", {
     CreditCard => "credit_card", Tharwatt => "tharwatt", Cash => "cash",

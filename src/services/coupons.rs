@@ -11,6 +11,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::repository::coupons::{CouponRepository, CouponRow, NewCoupon};
 use crate::services::audit::{self, Actor, AuditEvent};
 
+pub mod apply;
 pub mod redeem;
 
 /// What can go wrong with a coupon use case (`http::errors` turns it into the envelope).

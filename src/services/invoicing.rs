@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::billing::discount::{discount_amount, DiscountValue};
 use crate::billing::money::{convert_from_usd, line_amount, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
@@ -19,6 +20,7 @@ use crate::repository::plans::Plan;
 use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::repository::tenants::TenantRow;
+use crate::services::coupons;
 
 mod snapshot;
 pub use snapshot::invoice_json;
@@ -26,19 +28,59 @@ pub use snapshot::invoice_json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
     pub subtotal: Decimal,
+    pub discount_amount: Decimal,
     pub tax_amount: Decimal,
     pub total: Decimal,
 }
 
-/// Subtotal is the sum of the (already rounded) lines; tax is rounded once from it.
+/// Subtotal is the sum of the (already rounded) lines other than a discount; the discount is
+/// what its line takes off; tax is rounded once from the discounted subtotal (SPEC section 10).
 pub fn compute_totals(lines: &[NewLine], tax_rate_percent: Decimal) -> Totals {
-    let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
-    let tax_amount = round_money(subtotal * tax_rate_percent / Decimal::ONE_HUNDRED);
+    let is_discount = |l: &&NewLine| l.kind == InvoiceLineKind::Discount;
+    let subtotal: Decimal = lines
+        .iter()
+        .filter(|l| !is_discount(l))
+        .map(|l| l.amount)
+        .sum();
+    let discount_amount: Decimal = -lines
+        .iter()
+        .filter(is_discount)
+        .map(|l| l.amount)
+        .sum::<Decimal>();
+    let taxable = subtotal - discount_amount;
+    let tax_amount = round_money(taxable * tax_rate_percent / Decimal::ONE_HUNDRED);
     Totals {
         subtotal,
+        discount_amount,
         tax_amount,
-        total: subtotal + tax_amount,
+        total: taxable + tax_amount,
     }
+}
+
+/// A coupon's discount to apply to an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedDiscount {
+    pub code: String,
+    pub value: DiscountValue,
+}
+
+/// Adds the line `Discount (CODE)` for what `discount` takes off the lines' subtotal (never
+/// more than it); no line when that is zero.
+fn add_discount_line(lines: &mut Vec<NewLine>, discount: &AppliedDiscount) {
+    let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
+    let off = discount_amount(discount.value, subtotal);
+    if off.is_zero() {
+        return;
+    }
+    lines.push(NewLine {
+        kind: InvoiceLineKind::Discount,
+        description: format!("Discount ({})", discount.code),
+        description_ar: format!("خصم ({})", discount.code),
+        metric: None,
+        quantity: Decimal::ONE,
+        unit_price: -off,
+        amount: -off,
+    });
 }
 
 pub struct InvoiceDraft<'a> {
@@ -55,11 +97,16 @@ pub struct InvoiceDraft<'a> {
     pub notes_ar: Option<&'a str>,
     /// The plan the invoice is issued for (stored on it; the revenue report files it there).
     pub plan_id: Option<&'a str>,
+    /// A coupon the subscription holds that covers this invoice.
+    pub discount: Option<AppliedDiscount>,
 }
 
 /// Computes a drafted invoice: totals from the lines (tax rounded once), the amount limits,
 /// zero totals issued paid, the due date. Nothing is stored.
-pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
+pub fn prepare(mut d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
+    if let Some(discount) = &d.discount {
+        add_discount_line(&mut d.lines, discount);
+    }
     let totals = compute_totals(&d.lines, d.tenant.tax_rate);
     if totals.subtotal < Decimal::ZERO {
         return Err(AppError::internal(anyhow::anyhow!(
@@ -108,6 +155,7 @@ pub fn prepare(d: InvoiceDraft<'_>) -> AppResult<InvoiceInsert> {
         subtotal: totals.subtotal,
         tax_rate: d.tenant.tax_rate,
         tax_amount: totals.tax_amount,
+        discount_amount: totals.discount_amount,
         total: totals.total,
         issue_date: d.issue_date,
         due_date,
@@ -243,7 +291,8 @@ pub async fn issue_subscription_invoice(
     let currency = Currency::parse(&sub.currency)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown currency on subscription")))?;
     let rate = RateRepository::rate_on(conn, currency, today).await?;
-    issue(
+    let covering = coupons::apply::covering(conn, sub, Some(sub.start_date)).await?;
+    let issued = issue(
         conn,
         InvoiceDraft {
             tenant,
@@ -258,9 +307,14 @@ pub async fn issue_subscription_invoice(
             notes: Some("Thank you for choosing SAHOOL"),
             notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
             plan_id: Some(&plan.row.plan_id),
+            discount: covering.as_ref().map(|c| c.discount.clone()),
         },
     )
-    .await
+    .await?;
+    if let (Some(inv), Some(c)) = (&issued, &covering) {
+        coupons::apply::record_use(conn, c, inv.period_start).await?;
+    }
+    Ok(issued)
 }
 
 /// The invoice total expressed in YER (what `amount_yer` reports), rounded once.

@@ -24,6 +24,7 @@ use crate::repository::rates::RateRepository;
 use crate::repository::subscriptions::{SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::audit::{self, Actor, AuditEvent};
+use crate::services::coupons;
 use crate::services::credits;
 use crate::services::invoicing::{self, InvoiceDraft};
 
@@ -156,6 +157,9 @@ pub async fn change(
                     .await?
                     .ok_or(SubscriptionError::TenantNotFound)?;
                 let lines = proration_lines(&old_plan.row, &new_plan.row, &p);
+                let covering = coupons::apply::covering(conn, &sub, Some(sub.start_date))
+                    .await
+                    .map_err(|e| SubscriptionError::Other(e.into()))?;
                 let inv = invoicing::issue(
                     conn,
                     InvoiceDraft {
@@ -171,12 +175,18 @@ pub async fn change(
                         notes: Some("Proration invoice for plan change"),
                         notes_ar: Some("فاتورة تناسبية لتغيير الخطة"),
                         plan_id: Some(&new_plan.row.plan_id),
+                        discount: covering.as_ref().map(|c| c.discount.clone()),
                     },
                 )
                 .await?
                 .ok_or(SubscriptionError::Inconsistent(
                     "proration invoice not stored",
                 ))?;
+                if let Some(c) = &covering {
+                    coupons::apply::record_use(conn, c, Some(sub.start_date))
+                        .await
+                        .map_err(|e| SubscriptionError::Other(e.into()))?;
+                }
                 invoice_id = Some(inv.invoice_id);
             } else if net < Decimal::ZERO {
                 credits::grant(

@@ -26,6 +26,7 @@ use crate::repository::plans::Plan;
 use crate::repository::renewal::{Claim, RenewalRepository};
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::repository::tenants::TenantRow;
+use crate::services::coupons;
 use crate::services::credits;
 use crate::services::invoicing::{self, plan_line, InvoiceDraft};
 use crate::services::overage;
@@ -179,6 +180,8 @@ struct Account {
     tenant: TenantRow,
     has_credit: bool,
     has_usage: bool,
+    /// The subscription holds a coupon: each period looks up whether it covers it.
+    has_coupon: bool,
     currency: Currency,
     /// Invoice currency per USD.
     rate: Decimal,
@@ -205,6 +208,7 @@ async fn advance(
     let account = Account {
         has_credit: cache.with_credit.contains(&sub.tenant_id),
         has_usage: cache.with_usage.contains(&sub.tenant_id),
+        has_coupon: cache.with_coupon.contains(&sub.subscription_id),
         rate: cache.rate(conn, currency, today).await?,
         tenant,
         currency,
@@ -307,6 +311,11 @@ async fn bill(
         let tenant_id = &account.tenant.tenant_id;
         credits::apply_to_lines(conn, tenant_id, account.currency, &mut lines).await?;
     }
+    let covering = if account.has_coupon {
+        coupons::apply::covering(conn, sub, Some(sub.start_date)).await?
+    } else {
+        None
+    };
     let draft = InvoiceDraft {
         tenant: &account.tenant,
         subscription_id: Some(sub.subscription_id),
@@ -320,15 +329,25 @@ async fn bill(
         notes: Some("Thank you for choosing SAHOOL"),
         notes_ar: Some("شكراً لاختياركم منصة سهول الزراعية"),
         plan_id: Some(&plan.row.plan_id),
+        discount: covering.as_ref().map(|c| c.discount.clone()),
     };
     match deferred {
         // Stored with the whole batch in one statement at its end. A tenant with credit is
         // issued at once instead: the credit it used is recorded against the invoice before
-        // a later period of the same catch-up reads the balance.
-        Some(batch) if !account.has_credit => batch.push(invoicing::prepare(draft)?),
+        // a later period of the same catch-up reads the balance; a coupon is counted the same
+        // way, before the next period asks whether it still covers.
+        Some(batch) if !account.has_credit && covering.is_none() => {
+            batch.push(invoicing::prepare(draft)?)
+        }
         _ => match invoicing::issue(conn, draft).await? {
-            Some(inv) if account.has_credit => credits::record_applied(conn, &inv).await?,
-            Some(_) => {}
+            Some(inv) => {
+                if account.has_credit {
+                    credits::record_applied(conn, &inv).await?;
+                }
+                if let Some(c) = &covering {
+                    coupons::apply::record_use(conn, c, inv.period_start).await?;
+                }
+            }
             // Someone invoiced this period already: roll back (the caller's savepoint), so
             // the invoice number taken for it is returned.
             None => {

@@ -27,6 +27,7 @@ mod architecture;
 mod billing_dunning;
 mod billing_engine;
 mod cli;
+mod coupon_discounts;
 mod db_tls;
 mod faults;
 mod gateway_stripe;

@@ -29,6 +29,14 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
         "the keyset list, to move to the shared Page<T>",
     ),
     ("repository/idempotency.rs", "not converted yet"),
+    (
+        "repository/keyset.rs",
+        "the one keyset list: each list's order, filters and cursor composed at run time",
+    ),
+    (
+        "repository/plans.rs",
+        "the plan list's is_active filter is pushed into the keyset query",
+    ),
     ("repository/invoices.rs", "not converted yet"),
     ("repository/outbox.rs", "not converted yet"),
     ("repository/payments.rs", "not converted yet"),

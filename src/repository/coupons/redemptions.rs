@@ -17,6 +17,7 @@ pub struct RedemptionRow {
     pub invoices_discounted: i32,
     pub periods_discounted: i32,
     pub last_period_start: Option<NaiveDate>,
+    pub covers_until: Option<NaiveDate>,
     pub removed_at: Option<DateTime<Utc>>,
 }
 
@@ -30,7 +31,7 @@ impl RedemptionRepository {
     ) -> sqlx::Result<Option<RedemptionRow>> {
         sqlx::query_as!(
             RedemptionRow,
-            "SELECT redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at FROM coupon_redemptions
+            "SELECT redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, covers_until, removed_at FROM coupon_redemptions
              WHERE subscription_id = $1 AND removed_at IS NULL",
             subscription_id
         )
@@ -61,21 +62,60 @@ impl RedemptionRepository {
         subscription_id: Uuid,
         redeemed_on: NaiveDate,
         first_period_start: NaiveDate,
+        covers_until: Option<NaiveDate>,
     ) -> sqlx::Result<RedemptionRow> {
         sqlx::query_as!(
             RedemptionRow,
             "INSERT INTO coupon_redemptions
-                 (coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start)
-             VALUES ($1, $2, $3, $4, $5)
-             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at",
+                 (coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start,
+                  covers_until)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, covers_until, removed_at",
             code,
             tenant_id,
             subscription_id,
             redeemed_on,
-            first_period_start
+            first_period_start,
+            covers_until
         )
         .fetch_one(conn)
         .await
+    }
+
+    /// The subscriptions among `ids` that hold a coupon now.
+    pub async fn holders(
+        conn: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> sqlx::Result<std::collections::HashSet<Uuid>> {
+        let rows = sqlx::query_scalar!(
+            "SELECT subscription_id FROM coupon_redemptions
+             WHERE subscription_id = ANY($1) AND removed_at IS NULL",
+            ids
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Counts one more invoice the redemption discounted, for the period starting `period_start`.
+    pub async fn record_use(
+        conn: &mut PgConnection,
+        redemption_id: Uuid,
+        period_start: Option<NaiveDate>,
+    ) -> sqlx::Result<()> {
+        sqlx::query!(
+            "UPDATE coupon_redemptions
+             SET invoices_discounted = invoices_discounted + 1,
+                 periods_discounted = periods_discounted
+                     + CASE WHEN last_period_start IS DISTINCT FROM $2 THEN 1 ELSE 0 END,
+                 last_period_start = COALESCE($2, last_period_start), updated_at = now()
+             WHERE redemption_id = $1",
+            redemption_id,
+            period_start
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 
     /// Takes the subscription's coupon off; `None` when it had none.
@@ -87,7 +127,7 @@ impl RedemptionRepository {
             RedemptionRow,
             "UPDATE coupon_redemptions SET removed_at = now(), updated_at = now()
              WHERE subscription_id = $1 AND removed_at IS NULL
-             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, removed_at",
+             RETURNING redemption_id, coupon_code, tenant_id, subscription_id, redeemed_on, first_period_start, invoices_discounted, periods_discounted, last_period_start, covers_until, removed_at",
             subscription_id
         )
         .fetch_optional(conn)

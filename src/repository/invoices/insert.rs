@@ -30,17 +30,18 @@ const INSERT: &str = "WITH src AS (
                               $6::invoice_status[], $7::text[], $8::numeric[], $9::date[],
                               $10::date[], $11::numeric[], $12::numeric[], $13::numeric[],
                               $14::numeric[], $15::numeric[], $16::date[], $17::date[], $18::date[],
-                              $19::text[], $20::text[], $21::text[]) WITH ORDINALITY
+                              $19::text[], $20::text[], $21::text[], $38::numeric[]) WITH ORDINALITY
               AS t(invoice_id, invoice_number, tenant_id, subscription_id, kind, status, currency,
                    exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, total,
-                   amount_paid, issue_date, due_date, paid_date, notes, notes_ar, plan_id, ord)
+                   amount_paid, issue_date, due_date, paid_date, notes, notes_ar, plan_id,
+                   discount_amount, ord)
      ), inv AS (
          INSERT INTO invoices (invoice_id, invoice_number, tenant_id, subscription_id, kind, status,
              currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount,
              discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date,
              notes, notes_ar, plan_id)
          SELECT invoice_id, invoice_number, tenant_id, subscription_id, kind, status, currency,
-                exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, 0, total,
+                exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, discount_amount, total,
                 amount_paid, total - amount_paid, issue_date, due_date, paid_date, notes, notes_ar,
                 plan_id
          FROM src ORDER BY ord
@@ -93,6 +94,14 @@ fn arguments(items: &[InvoiceToStore<'_>]) -> sqlx::Result<PgArguments> {
     invoice_arguments(&mut args, items).map_err(sqlx::Error::Encode)?;
     line_arguments(&mut args, items).map_err(sqlx::Error::Encode)?;
     event_arguments(&mut args, items).map_err(sqlx::Error::Encode)?;
+    // $38, after the lines and events: what a coupon took off each invoice.
+    args.add(
+        items
+            .iter()
+            .map(|i| i.invoice.discount_amount)
+            .collect::<Vec<Decimal>>(),
+    )
+    .map_err(sqlx::Error::Encode)?;
     Ok(args)
 }
 

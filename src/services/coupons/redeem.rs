@@ -60,7 +60,7 @@ pub async fn active_discount(
     let coupon = CouponRepository::get(conn, &redemption.coupon_code)
         .await?
         .ok_or(CouponError::NotFound)?;
-    let ends_after_period = ends_after(sub, &coupon, redemption.first_period_start);
+    let ends_after_period = redemption.covers_until;
     Ok(Some(ActiveDiscount {
         coupon,
         redemption,
@@ -135,9 +135,17 @@ pub async fn redeem_in(
     } else {
         sub.end_date
     };
-    let redemption =
-        RedemptionRepository::insert(conn, code, tenant_id, sub.subscription_id, today, first)
-            .await?;
+    let ends_after_period = ends_after(&sub, &coupon, first);
+    let redemption = RedemptionRepository::insert(
+        conn,
+        code,
+        tenant_id,
+        sub.subscription_id,
+        today,
+        first,
+        ends_after_period,
+    )
+    .await?;
     let event = Event::CouponRedeemed {
         coupon_code: coupon.code.clone(),
         subscription_id: sub.subscription_id,
@@ -159,7 +167,6 @@ pub async fn redeem_in(
         },
     )
     .await?;
-    let ends_after_period = ends_after(&sub, &coupon, first);
     Ok(Redeemed {
         subscription_id: sub.subscription_id,
         discount: ActiveDiscount {

@@ -1,5 +1,6 @@
 //! The renewal run's caches.
 
+use crate::repository::coupons::redemptions::RedemptionRepository;
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
@@ -24,6 +25,8 @@ pub(super) struct RunCache {
     pub(super) tenants: HashMap<String, TenantRow>,
     pub(super) with_credit: HashSet<String>,
     pub(super) with_usage: HashSet<String>,
+    /// Subscriptions of the batch that hold a coupon.
+    pub(super) with_coupon: HashSet<uuid::Uuid>,
 }
 
 impl RunCache {
@@ -40,6 +43,8 @@ impl RunCache {
             .collect();
         self.with_credit = RenewalRepository::tenants_with_credit(&mut *conn, &ids).await?;
         self.with_usage = RenewalRepository::tenants_with_usage(&mut *conn, &ids).await?;
+        let subscriptions: Vec<uuid::Uuid> = subs.iter().map(|s| s.subscription_id).collect();
+        self.with_coupon = RedemptionRepository::holders(&mut *conn, &subscriptions).await?;
         Ok(())
     }
 }
