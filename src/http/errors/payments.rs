@@ -71,6 +71,8 @@ impl From<PaymentError> for AppError {
             )
             .with_extra("payment", PaymentBody::from(&*payment))
             .with_extra("gateway_message", message),
+            E::Database(e) => AppError::from(e),
+            E::Service(e) => e,
         }
     }
 }
