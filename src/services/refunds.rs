@@ -66,7 +66,7 @@ pub async fn create_refund(
     input: RefundInput,
     now: DateTime<Utc>,
     render: RenderRefund,
-) -> AppResult<Outcome> {
+) -> Result<Outcome, RefundError> {
     let flow = gateway::Refund {
         pool,
         config,

@@ -71,6 +71,8 @@ impl From<PaymentError> for AppError {
             )
             .with_extra("payment", PaymentBody::from(&*payment))
             .with_extra("gateway_message", message),
+            E::Database(e) => AppError::from(e),
+            E::Service(e) => e,
         }
     }
 }
@@ -140,6 +142,9 @@ impl From<RefundError> for AppError {
                 "The refund's state could not be confirmed with the payment gateway; deliver the event again",
                 "تعذر تأكيد حالة الاسترداد مع بوابة الدفع؛ أعد إرسال الحدث",
             ),
+            E::Idempotency(e) => AppError::from(e),
+            E::Database(e) => AppError::from(e),
+            E::Service(e) => e,
         }
     }
 }

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::http::dto::refunds::{CreateRefundRequest, RefundResponse};
 use crate::http::extract::parse_json;
 use crate::http::openapi::components::{
@@ -58,4 +58,5 @@ async fn create_refund(
         RefundResponse::stored,
     )
     .await
+    .map_err(AppError::from)
 }

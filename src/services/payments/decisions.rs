@@ -6,11 +6,10 @@ use uuid::Uuid;
 
 use super::PaymentError;
 use super::{
-    audit_payment, audit_snapshot, invalid_state, is_gateway_method, lock_payment, settle,
-    PaymentAnswer, PaymentResult,
+    audit_payment, audit_snapshot, is_gateway_method, lock_payment, settle, PaymentAnswer,
+    PaymentResult,
 };
 use crate::billing::types::PaymentStatus;
-use crate::error::{AppError, AppResult};
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::services::audit::{self, Actor};
 
@@ -18,12 +17,11 @@ use crate::services::audit::{self, Actor};
 /// belongs to a request that died.
 const STALE_PROCESSING_MINUTES: i64 = 10;
 
-fn gateway_decides(p: &PaymentRow) -> AppError {
+fn gateway_decides(p: &PaymentRow) -> PaymentError {
     PaymentError::GatewayDecides {
         method: p.method,
         status: p.status,
     }
-    .into()
 }
 
 /// A super admin confirms an offline payment: it settles, or 409 if it is not pending.
@@ -32,7 +30,7 @@ pub async fn confirm(
     payment_id: Uuid,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> AppResult<PaymentAnswer> {
+) -> Result<PaymentAnswer, PaymentError> {
     let mut tx = pool.begin().await?;
     // The state the confirmation starts from, under the locks settle takes again.
     let (_, inv_before, before) = lock_payment(&mut tx, payment_id).await?;
@@ -42,7 +40,7 @@ pub async fn confirm(
     }
     let s = settle(&mut tx, payment_id, Some(&actor.subject), now).await?;
     if !s.settled_now {
-        return Err(invalid_state(&s.payment));
+        return Err(PaymentError::InvalidState(s.payment.status));
     }
     let (old, new) = audit::changed(
         &audit_snapshot(&before, &inv_before),
@@ -72,7 +70,7 @@ pub async fn reject(
     reason: Option<&str>,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> AppResult<PaymentAnswer> {
+) -> Result<PaymentAnswer, PaymentError> {
     let mut tx = pool.begin().await?;
     let (tenant_id, inv, before) = lock_payment(&mut tx, payment_id).await?;
     // A gateway call in flight (`processing`, recently) must finish first. A gateway payment
@@ -94,7 +92,7 @@ pub async fn reject(
         now,
     )
     .await?
-    .ok_or_else(|| invalid_state(&before))?;
+    .ok_or(PaymentError::InvalidState(before.status))?;
     let (old, new) = audit::changed(
         &audit_snapshot(&before, &inv),
         &audit_snapshot(&payment, &inv),

@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 
 use crate::billing::types::{InvoiceStatus, PaymentMethod, PaymentStatus};
+use crate::error::AppError;
 use crate::gateways::Decline;
 use crate::repository::payments::PaymentRow;
 
@@ -48,4 +49,9 @@ pub enum PaymentError {
         payment: Box<PaymentRow>,
         message: Option<String>,
     },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// What a step shared with other areas refused (audit, locks, dunning).
+    #[error(transparent)]
+    Service(#[from] AppError),
 }

@@ -3,9 +3,8 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::payment_not_found;
+use super::PaymentError;
 use crate::billing::types::PaymentStatus;
-use crate::error::AppResult;
 use crate::repository::payments::{PaymentRepository, PaymentRow};
 use crate::repository::tenants::TenantRepository;
 use crate::services::invoices::tenant_not_found;
@@ -15,11 +14,11 @@ pub async fn get_payment(
     pool: &PgPool,
     scope: Option<&str>,
     payment_id: Uuid,
-) -> AppResult<PaymentRow> {
+) -> Result<PaymentRow, PaymentError> {
     let mut conn = pool.acquire().await?;
     PaymentRepository::get_by_id(&mut conn, scope, payment_id)
         .await?
-        .ok_or_else(payment_not_found)
+        .ok_or(PaymentError::NotFound)
 }
 
 /// One page of a tenant's payments, the true total and whether more follow.
@@ -29,10 +28,10 @@ pub async fn list_payments(
     status: Option<PaymentStatus>,
     limit: i64,
     starting_after: Option<Uuid>,
-) -> AppResult<crate::pagination::Page<PaymentRow>> {
+) -> Result<crate::pagination::Page<PaymentRow>, PaymentError> {
     let mut conn = pool.acquire().await?;
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
-        return Err(tenant_not_found());
+        return Err(tenant_not_found().into());
     }
     Ok(
         PaymentRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)

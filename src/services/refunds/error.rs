@@ -3,6 +3,9 @@
 
 use rust_decimal::Decimal;
 
+use crate::error::AppError;
+use crate::services::idempotency::IdempotencyError;
+
 use crate::billing::types::{PaymentMethod, PaymentStatus};
 use crate::repository::payments::refunds::RefundStatus;
 use uuid::Uuid;
@@ -33,4 +36,11 @@ pub enum RefundError {
     /// A webhook's refund could not be confirmed with the gateway (it delivers it again).
     #[error("the refund's state could not be confirmed with the payment gateway")]
     Unconfirmed,
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// What a step shared with other areas refused (payment locks, audit).
+    #[error(transparent)]
+    Service(#[from] AppError),
 }

@@ -80,11 +80,11 @@ pub struct Send {
 impl GatewayFlow for Refund<'_> {
     type Call = Send;
     type Answer = Result<RefundOutcome, GatewayError>;
-    type Error = AppError;
+    type Error = RefundError;
 
     /// A retry of a refund whose gateway call got no answer continues with its row; anything
     /// else is a new refund.
-    async fn open(&mut self, conn: &mut PgConnection) -> AppResult<Opened<Send>> {
+    async fn open(&mut self, conn: &mut PgConnection) -> Result<Opened<Send>, RefundError> {
         let scope = self.principal.scope.as_str();
         if let Some(k) = self.key {
             if let Some(open) =
@@ -101,10 +101,10 @@ impl GatewayFlow for Refund<'_> {
                 }));
             }
         }
-        super::open_refund(conn, self).await
+        Ok(super::open_refund(conn, self).await?)
     }
 
-    async fn call(&mut self, send: &Send) -> AppResult<Self::Answer> {
+    async fn call(&mut self, send: &Send) -> Result<Self::Answer, RefundError> {
         let request = request_for(self.pool, &send.payment, &send.refund).await?;
         Ok(ask(send.gateway.as_ref(), &request, send.retry).await)
     }
@@ -114,7 +114,7 @@ impl GatewayFlow for Refund<'_> {
         conn: &mut PgConnection,
         send: Send,
         answer: Self::Answer,
-    ) -> AppResult<StoredResponse> {
+    ) -> Result<StoredResponse, RefundError> {
         let refund = send.refund;
         let (_, inv_before, payment_before) = lock_payment(conn, send.payment.payment_id).await?;
         let outcome = match answer {
@@ -144,19 +144,17 @@ impl GatewayFlow for Refund<'_> {
 /// Kept on a refund whose gateway call got no answer (cleared when the gateway answers).
 pub const UNANSWERED: &str = "The payment gateway did not answer; the refund is not confirmed";
 
-fn unanswered(refund: &RefundRow) -> AppError {
+fn unanswered(refund: &RefundRow) -> RefundError {
     RefundError::Unanswered {
         refund_id: refund.refund_id,
         status: refund.status.clone(),
     }
-    .into()
 }
 
-fn refused(refund: &RefundRow) -> AppError {
+fn refused(refund: &RefundRow) -> RefundError {
     RefundError::Refused {
         refund_id: refund.refund_id,
         status: refund.status.clone(),
         message: refund.failure_reason.clone(),
     }
-    .into()
 }
