@@ -1,5 +1,6 @@
 //! Sample data for `db init --seed`: an active demo farm (starter plan) with a paid invoice, its
-//! payment and five usage records, and a demo farm on a professional trial.
+//! payment and five usage records, a demo farm on a professional trial, coupon `SEASON15` and
+//! graduated API-call overage on the professional plan.
 //!
 //! Plain SQL against the schema, in one transaction, keyed on fixed tenant ids: a farm that is
 //! already there is skipped, so running the seed again adds nothing. The data follows the same
@@ -17,6 +18,9 @@ use uuid::Uuid;
 use crate::billing::money::{money_string, round_money};
 use crate::billing::period::period_end;
 use crate::billing::types::BillingCycle;
+
+mod pricing;
+pub use pricing::SEED_COUPON;
 
 pub const ACTIVE_TENANT: &str = "demo-farm-active";
 pub const TRIAL_TENANT: &str = "demo-farm-trial";
@@ -66,6 +70,7 @@ pub async fn seed(pool: &PgPool, invoice_due_days: u32) -> anyhow::Result<SeedRe
     } else {
         seed_trial(&mut tx, today, &mut report).await?;
     }
+    pricing::seed_pricing(&mut tx, &mut report).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -101,6 +101,22 @@ async fn seeding_twice_creates_the_sample_data_once() {
     assert_eq!(
         count(
             &pool,
+            "SELECT count(*) FROM coupons WHERE code = 'SEASON15' AND duration = 'repeating'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM plan_overage_pricing WHERE plan_id = 'professional' AND pricing->>'model' = 'graduated'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
             "SELECT count(*) FROM payments WHERE status = 'succeeded'"
         )
         .await,
