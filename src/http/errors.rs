@@ -197,6 +197,7 @@ impl From<crate::services::tenants::TenantError> for AppError {
         use crate::services::missing::{subscription_not_found, tenant_not_found};
         use crate::services::tenants::TenantError as E;
         match e {
+            E::Coupon(e) => AppError::from(e),
             E::UnknownPlan(plan_id) => AppError::unprocessable(
                 "unknown_plan",
                 format!("Plan {plan_id:?} does not exist or is archived"),

@@ -15,6 +15,8 @@ use crate::repository::outbox::OutboxRepository;
 use crate::repository::plans::{Plan, PlanRepository};
 use crate::repository::subscriptions::{NewSubscription, SubscriptionRepository, SubscriptionRow};
 use crate::repository::tenants::{NewTenant, TenantRepository, TenantRow};
+use crate::services::audit::Actor;
+use crate::services::coupons;
 use crate::services::idempotency::{
     self, IdempotencyError, IdempotencyKey, Outcome, StoredResponse,
 };
@@ -35,6 +37,8 @@ pub struct SignUp {
     pub currency: Currency,
     pub tax_id: Option<String>,
     pub tax_rate: Decimal,
+    /// A coupon to redeem with the subscription (it covers the sign-up period).
+    pub coupon: Option<String>,
 }
 
 /// A tenant just signed up: its subscription and, for a paid plan without a trial, the first
@@ -121,6 +125,10 @@ pub async fn sign_up_in(
         trial_end_date: sub.trial_end_date,
     };
     OutboxRepository::record_event(conn, Some(&tenant.tenant_id), &subscribed).await?;
+    if let Some(code) = &req.coupon {
+        let actor = Actor::system("sign-up");
+        coupons::redeem::redeem_in(conn, &tenant.tenant_id, code, true, &actor, today).await?;
+    }
 
     // A paid plan without a trial is invoiced at once for its first period; a trial is
     // invoiced when it ends (renewal job), a free plan never.
@@ -199,6 +207,9 @@ pub enum TenantError {
     /// Invoicing and the usage snapshot still answer in the boundary's error type.
     #[error(transparent)]
     Other(#[from] AppError),
+    /// The sign-up's coupon was refused (SPEC section 10 codes).
+    #[error(transparent)]
+    Coupon(#[from] crate::services::coupons::CouponError),
 }
 
 pub type TenantResult<T> = Result<T, TenantError>;

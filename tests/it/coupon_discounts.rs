@@ -193,3 +193,82 @@ async fn the_invoice_answer_shows_the_discount_and_a_removed_coupon_stops_discou
     bill(&app, "2025-03-31").await;
     assert_eq!(invoices(&app, &t).await[1].total, dec("29.00"));
 }
+
+fn sign_up(tenant: &str, coupon: &str) -> Value {
+    json!({"tenant_id": tenant, "name": "Farm", "name_ar": "مزرعة", "email": "f@example.com",
+           "phone": "+967700000000", "plan_id": "harvest", "coupon": coupon})
+}
+
+async fn harvest_plan(app: &TestApp) {
+    let plan = json!({"plan_id": "harvest", "name": "Harvest", "name_ar": "الحصاد",
+        "description": "No trial", "description_ar": "بدون تجربة", "tier": "starter",
+        "monthly_price_usd": "20.00", "trial_days": 0});
+    assert_status!(app.post("/v1/plans", Auth::Admin, plan).await, 201);
+}
+
+#[tokio::test]
+async fn a_coupon_given_at_sign_up_discounts_the_first_invoice() {
+    let app = TestApp::spawn().await;
+    harvest_plan(&app).await;
+    coupon(&app, json!({"code": "FIRST3", "percent_off": "25", "duration": "repeating", "duration_periods": 3})).await;
+    let r = app
+        .post("/v1/tenants", Auth::Admin, sign_up("farm-a", "FIRST3"))
+        .await;
+    assert_status!(r, 201);
+    let inv = invoices(&app, "farm-a").await;
+    assert_eq!(inv.len(), 1);
+    assert_eq!(
+        (inv[0].discount_amount, inv[0].total),
+        (dec("5.00"), dec("15.00"))
+    );
+
+    let bad = app
+        .post("/v1/tenants", Auth::Admin, sign_up("farm-b", "NOSUCH"))
+        .await;
+    assert_status!(bad, 422);
+    assert_eq!(bad.body["error"], "coupon_not_found");
+    let malformed = app
+        .post("/v1/tenants", Auth::Admin, sign_up("farm-b", "lower"))
+        .await;
+    assert_status!(malformed, 422);
+    assert_eq!(malformed.body["fields"][0]["field"], "coupon");
+    let tenants: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tenants WHERE tenant_id = 'farm-b'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(tenants, 0, "a refused coupon creates nothing");
+}
+
+#[tokio::test]
+async fn fifty_sign_ups_racing_for_the_last_redemption_make_one_farm_with_it() {
+    let app = TestApp::spawn().await;
+    harvest_plan(&app).await;
+    coupon(
+        &app,
+        json!({"code": "LASTONE", "percent_off": "50", "duration": "once", "max_redemptions": 1}),
+    )
+    .await;
+    let answers = futures::future::join_all((0..50).map(|i| {
+        app.post(
+            "/v1/tenants",
+            Auth::Admin,
+            sign_up(&format!("racer-{i}"), "LASTONE"),
+        )
+    }))
+    .await;
+    let won = answers.iter().filter(|r| r.status.as_u16() == 201).count();
+    let exhausted = answers
+        .iter()
+        .filter(|r| r.status.as_u16() == 422 && r.body["error"] == "coupon_exhausted")
+        .count();
+    assert_eq!((won, exhausted), (1, 49));
+    let (tenants, redeemed): (i64, i32) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tenants WHERE tenant_id LIKE 'racer-%'),
+                (SELECT times_redeemed FROM coupons WHERE code = 'LASTONE')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((tenants, redeemed), (1, 1));
+}

@@ -24,7 +24,7 @@ use crate::services::validate::{check_len, Checks};
 /// The pattern of a coupon code.
 pub const CODE_PATTERN: &str = "^[A-Z0-9_-]{3,40}$";
 
-fn is_code(s: &str) -> bool {
+pub fn is_code(s: &str) -> bool {
     (3..=40).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')

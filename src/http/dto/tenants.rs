@@ -183,6 +183,11 @@ pub struct SignUpRequest {
     /// A percent from 0 to 100 with at most 3 decimals, as a string or a number (default 0).
     #[schema(schema_with = tax_rate_schema)]
     pub tax_rate: Option<Value>,
+    /// A coupon code to redeem with the subscription; it covers the sign-up period. Refused
+    /// coupons answer 422 (coupon_not_found, coupon_expired, coupon_exhausted,
+    /// coupon_not_applicable, coupon_currency_mismatch) and nothing is created.
+    #[schema(pattern = "^[A-Z0-9_-]{3,40}$")]
+    pub coupon: Option<String>,
 }
 
 /// The document's `SignUpRequest`: [`SignUpRequest`]'s fields, and no others. The server
@@ -314,6 +319,13 @@ impl SignUpRequest {
                 .map_err(|issue| checks.push("tax_rate", issue))
                 .ok(),
         };
+        let coupon = self.coupon.as_deref().map(str::trim).map(str::to_string);
+        if coupon
+            .as_deref()
+            .is_some_and(|c| !crate::http::dto::coupons::is_code(c))
+        {
+            checks.push("coupon", "must be a coupon code: 3-40 of A-Z, 0-9, _ and -");
+        }
         checks.finish()?;
         match (tenant_id, billing_cycle, currency, tax_rate) {
             (Some(tenant_id), Some(billing_cycle), Some(currency), Some(tax_rate)) => Ok(SignUp {
@@ -327,6 +339,7 @@ impl SignUpRequest {
                 currency,
                 tax_id: tax_id.map(str::to_string),
                 tax_rate,
+                coupon,
             }),
             // Unreachable: each None above pushed an issue, so `finish` returned the error.
             _ => Err(AppError::internal(anyhow::anyhow!(
