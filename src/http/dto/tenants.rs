@@ -248,6 +248,28 @@ fn required<'a>(checks: &mut Checks, field: &str, v: &'a Option<String>) -> &'a 
     }
 }
 
+/// The tax rate given (default 0), or `None` with its issue pushed.
+fn tax_rate(checks: &mut Checks, v: Option<&Value>) -> Option<Decimal> {
+    match v {
+        None | Some(Value::Null) => Some(Decimal::ZERO),
+        Some(v) => parse_tax_rate(v)
+            .map_err(|issue| checks.push("tax_rate", issue))
+            .ok(),
+    }
+}
+
+/// The sign-up's coupon code, trimmed; a malformed one pushes its issue.
+fn coupon_code(checks: &mut Checks, v: Option<&str>) -> Option<String> {
+    let code = v.map(str::trim).map(str::to_string);
+    if code
+        .as_deref()
+        .is_some_and(|c| !crate::http::dto::coupons::is_code(c))
+    {
+        checks.push("coupon", "must be a coupon code: 3-40 of A-Z, 0-9, _ and -");
+    }
+    code
+}
+
 /// Percent from 0 to 100 with at most 3 decimals (the column is numeric(6, 3)).
 fn parse_tax_rate(v: &Value) -> Result<Decimal, &'static str> {
     let d =
@@ -313,19 +335,8 @@ impl SignUpRequest {
         if tax_id.is_some_and(|t| t.chars().count() > 100) {
             checks.push("tax_id", "must be at most 100 characters");
         }
-        let tax_rate = match &self.tax_rate {
-            None | Some(Value::Null) => Some(Decimal::ZERO),
-            Some(v) => parse_tax_rate(v)
-                .map_err(|issue| checks.push("tax_rate", issue))
-                .ok(),
-        };
-        let coupon = self.coupon.as_deref().map(str::trim).map(str::to_string);
-        if coupon
-            .as_deref()
-            .is_some_and(|c| !crate::http::dto::coupons::is_code(c))
-        {
-            checks.push("coupon", "must be a coupon code: 3-40 of A-Z, 0-9, _ and -");
-        }
+        let tax_rate = tax_rate(&mut checks, self.tax_rate.as_ref());
+        let coupon = coupon_code(&mut checks, self.coupon.as_deref());
         checks.finish()?;
         match (tenant_id, billing_cycle, currency, tax_rate) {
             (Some(tenant_id), Some(billing_cycle), Some(currency), Some(tax_rate)) => Ok(SignUp {
