@@ -254,6 +254,8 @@ pub struct SubscriptionView {
     pub plan: Plan,
     pub yer_rate: Decimal,
     pub days_remaining: i64,
+    /// The coupon the subscription holds, if any.
+    pub discount: Option<coupons::redeem::ActiveDiscount>,
 }
 
 /// The live subscription, else the latest one (a canceled tenant still sees its subscription).
@@ -272,10 +274,12 @@ pub async fn get_subscription(
         ))?;
     let yer_rate = plans::yer_rate(conn, today).await?;
     let days_remaining = (subscription.end_date - today).num_days().max(0);
+    let discount = coupons::redeem::active_discount(conn, &subscription).await?;
     Ok(SubscriptionView {
         subscription,
         plan,
         yer_rate,
         days_remaining,
+        discount,
     })
 }

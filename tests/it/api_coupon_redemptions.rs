@@ -62,6 +62,14 @@ async fn a_redemption_is_counted_once_evented_audited_and_retries_change_nothing
     // Redeemed mid-period: the periods from 28 Feb, anchored on the 31st, three of them.
     assert_eq!(d["ends_after_period"], "2025-05-31");
 
+    let read = app
+        .get(
+            &format!("/v1/tenants/{tenant}/subscription"),
+            Auth::TenantUser(tenant.clone()),
+        )
+        .await;
+    assert_status!(read, 200);
+    assert_eq!(read.body["discount"], *d);
     let again = app
         .post(
             &path(&tenant),

@@ -108,6 +108,9 @@ pub struct SubscriptionDetail {
     /// Days until end_date (0 once it has passed).
     pub days_remaining: i64,
     pub is_trial: bool,
+    /// The coupon the subscription holds (`ends_after_period` for a repeating one); null
+    /// without one.
+    pub discount: Option<crate::http::dto::discounts::DiscountBody>,
 }
 
 impl From<&SubscriptionView> for SubscriptionDetail {
@@ -117,6 +120,7 @@ impl From<&SubscriptionView> for SubscriptionDetail {
             plan: PlanBody::new(&v.plan, v.yer_rate),
             days_remaining: v.days_remaining,
             is_trial: v.subscription.status == SubscriptionStatus::Trial,
+            discount: v.discount.as_ref().map(Into::into),
         }
     }
 }
