@@ -12,6 +12,7 @@ mod batch_write;
 pub mod cache;
 pub mod coalesce;
 mod notice;
+mod overage_preview;
 mod reads;
 mod record;
 mod recorded;

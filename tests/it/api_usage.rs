@@ -704,7 +704,8 @@ async fn the_quota_report_lists_every_metric_with_figures_and_percentage() {
     let sat = &usage["satellite_analyses_per_month"];
     assert_eq!(
         *sat,
-        json!({"limit": 10, "used": 3, "remaining": 7, "percentage": 30.0, "kind": "period_counter"})
+        json!({"limit": 10, "used": 3, "remaining": 7, "percentage": 30.0, "kind": "period_counter",
+               "overage_units": 0, "overage_amount": "0.00"})
     );
     assert_eq!(usage["fields"]["percentage"], 33.3);
     assert_eq!(usage["fields"]["kind"], "gauge");

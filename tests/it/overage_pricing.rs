@@ -233,3 +233,46 @@ async fn a_renewal_prices_overage_by_tier_and_package_and_every_line_adds_up() {
     // 29 + 1.10 + 5.00 + 10.00 + 4.00
     assert_eq!(total, dec("49.10"));
 }
+
+#[tokio::test]
+async fn the_quota_report_previews_the_overage_at_the_plans_pricing() {
+    use chrono::{TimeZone, Utc};
+    let app = TestApp::spawn().await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 3, 5, 9, 0, 0).unwrap());
+    let r = app
+        .patch(
+            "/v1/plans/starter",
+            Auth::Admin,
+            json!({"overage_pricing": {
+                "satellite_analyses_per_month": {"model": "package", "package_size": 3, "package_price": "1.25"}
+            }}),
+        )
+        .await;
+    assert_status!(r, 200);
+    let t = tenant_with(
+        &app.pool,
+        Sub {
+            start: "2025-03-01",
+            end: "2025-04-01",
+            anchor: 1,
+            ..Sub::default()
+        },
+    )
+    .await;
+    sqlx::query("INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak) VALUES ($1, 'satellite_analyses_per_month', '2025-03-01', 60, 0)")
+        .bind(&t).execute(&app.pool).await.unwrap();
+    let q = app
+        .get(
+            &format!("/v1/tenants/{t}/quota"),
+            Auth::TenantUser(t.clone()),
+        )
+        .await;
+    assert_status!(q, 200);
+    let sat = &q.body["usage"]["satellite_analyses_per_month"];
+    assert_eq!(sat["overage_units"], 10, "{}", q.body);
+    // 10 over the limit of 50: 4 started packages of 3 at 1.25.
+    assert_eq!(sat["overage_amount"], "5.00");
+    assert_eq!(q.body["usage"]["fields"]["overage_units"], 0);
+    assert_eq!(q.body["usage"]["fields"]["overage_amount"], "0.00");
+}

@@ -23,6 +23,7 @@ use crate::http::dto::usage_schemas::{
     batch_events_schema, record_usage_schema, MetricKindSchema, NulFreeValue,
     SubscriptionStatusSchema, UsageActionSchema,
 };
+use crate::http::openapi::components::MoneySchema;
 use crate::http::openapi::components::{MetricNameSchema, TenantIdSchema};
 use crate::services::usage::{
     Allowed, BatchSummary, MetricQuota, QuotaReport, RecordUsageRequest, Recorded, Rejection,
@@ -266,6 +267,13 @@ pub struct MetricQuotaBody {
     /// Null when unlimited.
     pub remaining: Option<i64>,
     pub used: i64,
+    /// Use over the limit at the current level: a period counter's so far this period, a
+    /// daily counter's today, a gauge's level now (0 within the limit or unlimited).
+    pub overage_units: i64,
+    /// What those units cost at the plan's overage pricing, in the subscription's currency
+    /// ("0.00" within the limit).
+    #[schema(value_type = MoneySchema)]
+    pub overage_amount: String,
 }
 
 /// `{metric: {kind, limit, percentage, remaining, used}}` for every metric of the catalogue.
@@ -280,6 +288,8 @@ pub fn quota_usage(usage: &[MetricQuota]) -> BTreeMap<&str, MetricQuotaBody> {
                 percentage: m.view.percentage().unwrap_or(0.0),
                 remaining: m.view.remaining(),
                 used: m.view.used,
+                overage_units: m.overage.units,
+                overage_amount: crate::billing::money::money_string(m.overage.amount),
             };
             (m.metric.as_str(), body)
         })

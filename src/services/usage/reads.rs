@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
+use super::overage_preview::{price_excess, Excess, OverageSoFar};
 use super::window::{counter_window, current_period, PeriodInfo};
 use super::{require_usable, tenant_not_found, unknown_metric, Refusal, UsageError};
 use crate::billing::quota::QuotaView;
@@ -86,6 +87,8 @@ pub struct MetricQuota {
     pub metric: String,
     pub kind: MetricKind,
     pub view: QuotaView,
+    /// Use over the limit so far this period and its price (zero within the limit).
+    pub overage: OverageSoFar,
 }
 
 /// The plan of the live subscription, by id and name.
@@ -138,18 +141,42 @@ async fn snapshot(
     let metrics = PlanRepository::metrics(conn).await?;
     let levels =
         UsageRepository::current_levels(conn, tenant_id, period.map(|p| p.0), today, None).await?;
-    let usage = metrics
-        .into_iter()
+    let mut usage: Vec<MetricQuota> = metrics
+        .iter()
         .map(|m| {
             let limit = plan.as_ref().map(|p| p.limit_for(&m.metric)).unwrap_or(0);
             let used = levels.get(&m.metric).copied().unwrap_or(0);
             MetricQuota {
-                metric: m.metric,
+                metric: m.metric.clone(),
                 kind: m.kind,
                 view: QuotaView { limit, used },
+                overage: OverageSoFar::default(),
             }
         })
         .collect();
+    let excess: Vec<Excess<'_>> = usage
+        .iter()
+        .zip(&metrics)
+        .filter(|(q, _)| q.view.limit >= 0 && q.view.used > q.view.limit)
+        .map(|(q, m)| Excess {
+            metric: &m.metric,
+            units: q.view.used - q.view.limit,
+            catalogue_rate_usd: m.overage_rate_usd,
+        })
+        .collect();
+    if let (false, Some(s), Some(p)) = (excess.is_empty(), &sub, &plan) {
+        let priced = price_excess(conn, s, p, &excess, today).await?;
+        let by_metric: Vec<(String, OverageSoFar)> = excess
+            .iter()
+            .map(|e| e.metric.to_string())
+            .zip(priced)
+            .collect();
+        for q in &mut usage {
+            if let Some((_, o)) = by_metric.iter().find(|(m, _)| *m == q.metric) {
+                q.overage = *o;
+            }
+        }
+    }
     Ok(Snapshot {
         usage,
         status: sub.as_ref().map(|s| s.status),
