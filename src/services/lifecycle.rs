@@ -29,6 +29,7 @@ use crate::services::credits;
 use crate::services::invoicing::{self, InvoiceDraft};
 
 mod cancel;
+mod plan_change;
 pub use cancel::{cancel, resume, Canceled};
 
 /// What can go wrong with a subscription change (`http::errors` turns it into the envelope).
@@ -114,6 +115,30 @@ async fn lock_live(
         .ok_or(SubscriptionError::SubscriptionNotFound)
 }
 
+/// The billing cycle (from the next renewal) and payment method of a change, with the words
+/// for what changed.
+fn apply_settings(sub: &mut SubscriptionRow, req: &ChangeRequest, changes: &mut Vec<String>) {
+    if let Some(cycle) = req.billing_cycle {
+        let pending = (cycle != sub.billing_cycle).then_some(cycle);
+        if pending != sub.pending_billing_cycle {
+            sub.pending_billing_cycle = pending;
+            changes.push(match pending {
+                Some(c) => format!(
+                    "billing cycle becomes {c} at the next renewal ({})",
+                    sub.next_billing_date
+                ),
+                None => format!("billing cycle stays {}", sub.billing_cycle),
+            });
+        }
+    }
+    if let Some(method) = req.payment_method {
+        if sub.payment_method != Some(method) {
+            sub.payment_method = Some(method);
+            changes.push(format!("payment method set to {method}"));
+        }
+    }
+}
+
 pub async fn change(
     conn: &mut PgConnection,
     config: &Config,
@@ -143,70 +168,11 @@ pub async fn change(
             SubscriptionError::Inconsistent("subscription refers to a missing plan"),
         )?;
         if sub.status != SubscriptionStatus::Trial {
-            let currency = Currency::parse(&sub.currency).ok_or(
-                SubscriptionError::Inconsistent("unknown subscription currency"),
-            )?;
-            let rate = RateRepository::rate_on(conn, currency, today).await?;
-            let old_price = convert_from_usd(old_plan.price_usd(sub.billing_cycle), rate);
-            let new_price = convert_from_usd(new_plan.price_usd(sub.billing_cycle), rate);
-            let p = prorate(old_price, new_price, sub.start_date, sub.end_date, today);
-            let net = p.net();
-            let mut invoice_id = None;
-            if net > Decimal::ZERO {
-                let tenant_row = TenantRepository::get(conn, tenant.as_str())
-                    .await?
-                    .ok_or(SubscriptionError::TenantNotFound)?;
-                let lines = proration_lines(&old_plan.row, &new_plan.row, &p);
-                let covering = coupons::apply::covering(conn, &sub, Some(sub.start_date))
-                    .await
-                    .map_err(|e| SubscriptionError::Other(e.into()))?;
-                let inv = invoicing::issue(
-                    conn,
-                    InvoiceDraft {
-                        tenant: &tenant_row,
-                        subscription_id: Some(sub.subscription_id),
-                        kind: InvoiceKind::Proration,
-                        currency,
-                        exchange_rate: rate,
-                        period: Some((today, sub.end_date)),
-                        lines,
-                        issue_date: today,
-                        due_days: config.invoice_due_days,
-                        notes: Some("Proration invoice for plan change"),
-                        notes_ar: Some("فاتورة تناسبية لتغيير الخطة"),
-                        plan_id: Some(&new_plan.row.plan_id),
-                        discount: covering.as_ref().map(|c| c.discount.clone()),
-                    },
-                )
-                .await?
-                .ok_or(SubscriptionError::Inconsistent(
-                    "proration invoice not stored",
-                ))?;
-                if let Some(c) = &covering {
-                    coupons::apply::record_use(conn, c, Some(sub.start_date))
-                        .await
-                        .map_err(|e| SubscriptionError::Other(e.into()))?;
-                }
-                invoice_id = Some(inv.invoice_id);
-            } else if net < Decimal::ZERO {
-                credits::grant(
-                    conn,
-                    tenant.as_str(),
-                    currency,
-                    -net,
-                    &format!(
-                        "downgrade from {} to {}",
-                        old_plan.row.plan_id, new_plan.row.plan_id
-                    ),
-                    Some(sub.subscription_id),
-                )
-                .await?;
-            }
-            proration = Some(ProrationOutcome {
-                proration: p,
-                currency,
-                invoice_id,
-            });
+            let p = plan_change::prorate_plan_change(
+                conn, config, tenant, &sub, &old_plan, &new_plan, today,
+            )
+            .await?;
+            proration = Some(p);
         }
         let event = Event::SubscriptionPlanChanged {
             subscription_id: sub.subscription_id,
@@ -219,25 +185,7 @@ pub async fn change(
         sub.plan_id = plan_id.to_string();
     }
 
-    if let Some(cycle) = req.billing_cycle {
-        let pending = (cycle != sub.billing_cycle).then_some(cycle);
-        if pending != sub.pending_billing_cycle {
-            sub.pending_billing_cycle = pending;
-            changes.push(match pending {
-                Some(c) => format!(
-                    "billing cycle becomes {c} at the next renewal ({})",
-                    sub.next_billing_date
-                ),
-                None => format!("billing cycle stays {}", sub.billing_cycle),
-            });
-        }
-    }
-    if let Some(method) = req.payment_method {
-        if sub.payment_method != Some(method) {
-            sub.payment_method = Some(method);
-            changes.push(format!("payment method set to {method}"));
-        }
-    }
+    apply_settings(&mut sub, &req, &mut changes);
     let saved = SubscriptionRepository::save_change(
         conn,
         sub.subscription_id,

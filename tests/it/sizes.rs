@@ -12,8 +12,6 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("repository/invoices.rs", None),
     ("repository/payments.rs", None),
     ("repository/usage.rs", None),
-    ("services/lifecycle.rs", Some("change")),
-    ("services/webhooks/tharwatt.rs", Some("tharwatt_event")),
 ];
 
 /// The name after `fn ` when the line starts a function, with the line's indentation.

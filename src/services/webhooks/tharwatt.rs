@@ -14,6 +14,34 @@ use crate::repository::payments::webhook_events::WebhookEventRepository;
 use crate::repository::payments::PaymentRepository;
 use crate::services::payments::payment_not_found;
 
+/// What a callback says, read from its body.
+struct Callback<'a> {
+    tx_id: &'a str,
+    status: &'a str,
+    amount: rust_decimal::Decimal,
+    currency: &'a str,
+    reference: Uuid,
+}
+
+fn callback(body: &serde_json::Value) -> AppResult<Callback<'_>> {
+    Ok(Callback {
+        tx_id: body["transaction_id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid_payload("transaction_id is missing"))?,
+        status: body["status"]
+            .as_str()
+            .ok_or_else(|| invalid_payload("status is missing"))?,
+        amount: decimal_from_json(&body["amount"])
+            .map_err(|_| invalid_payload("amount is missing or not a number"))?,
+        currency: body["currency"].as_str().unwrap_or("YER"),
+        reference: body["reference"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| invalid_payload("reference is not a payment id"))?,
+    })
+}
+
 /// POST /webhooks/tharwatt. Deduplicated by transaction id and status.
 pub async fn tharwatt_event(
     pool: &PgPool,
@@ -27,20 +55,13 @@ pub async fn tharwatt_event(
         return Err(invalid_signature());
     }
     let body = payload(raw)?;
-    let tx_id = body["transaction_id"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid_payload("transaction_id is missing"))?;
-    let status = body["status"]
-        .as_str()
-        .ok_or_else(|| invalid_payload("status is missing"))?;
-    let amount = decimal_from_json(&body["amount"])
-        .map_err(|_| invalid_payload("amount is missing or not a number"))?;
-    let currency = body["currency"].as_str().unwrap_or("YER");
-    let reference = body["reference"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| invalid_payload("reference is not a payment id"))?;
+    let Callback {
+        tx_id,
+        status,
+        amount,
+        currency,
+        reference,
+    } = callback(&body)?;
 
     let mut tx = pool.begin().await?;
     let payment = PaymentRepository::get_by_id(&mut tx, None, reference)
