@@ -272,3 +272,39 @@ async fn fifty_sign_ups_racing_for_the_last_redemption_make_one_farm_with_it() {
     .unwrap();
     assert_eq!((tenants, redeemed), (1, 1));
 }
+
+#[tokio::test]
+async fn a_plan_change_charge_is_discounted_too() {
+    let app = TestApp::spawn().await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 2, 10, 9, 0, 0).unwrap());
+    coupon(
+        &app,
+        json!({"code": "ALWAYS10", "percent_off": "10", "duration": "forever"}),
+    )
+    .await;
+    let t = tenant_with(&app.pool, Sub::default()).await;
+    redeem(&app, &t, "ALWAYS10").await;
+    let r = app
+        .patch(
+            &format!("/v1/tenants/{t}/subscription"),
+            Auth::Admin,
+            json!({"plan_id": "professional"}),
+        )
+        .await;
+    assert_status!(r, 200);
+    let inv: (Decimal, Decimal, Decimal) = sqlx::query_as(
+        "SELECT subtotal, discount_amount, total FROM invoices WHERE tenant_id = $1 AND kind = 'proration'",
+    )
+    .bind(&t)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let (subtotal, discount, total) = inv;
+    assert!(subtotal > Decimal::ZERO);
+    assert_eq!(
+        discount,
+        billing_core::billing::money::round_money(subtotal / Decimal::from(10))
+    );
+    assert_eq!(total, subtotal - discount);
+}
