@@ -76,6 +76,12 @@ impl From<crate::services::rates::RateError> for AppError {
     }
 }
 
+impl From<crate::services::validate::Invalid> for AppError {
+    fn from(e: crate::services::validate::Invalid) -> Self {
+        AppError::validation(e.0)
+    }
+}
+
 impl From<crate::services::coupons::CouponError> for AppError {
     fn from(e: crate::services::coupons::CouponError) -> Self {
         use crate::services::coupons::CouponError as E;
@@ -298,6 +304,20 @@ impl From<crate::services::usage::UsageError> for AppError {
                 .with_extra("remaining", view.remaining())
                 .with_extra("requested", r.requested)
             }
+            UsageError::UnknownMetric(metric) => AppError::unprocessable(
+                "unknown_metric",
+                format!("Unknown metric {metric:?}"),
+                "المقياس غير معروف",
+            )
+            .with_extra("metric", metric),
+            UsageError::SubscriptionChanging => AppError::conflict(
+                "subscription_changing",
+                "The tenant's subscription changed while recording; retry the request",
+                "تغير اشتراك المستأجر أثناء التسجيل؛ أعد المحاولة",
+            ),
+            UsageError::DatabaseUnavailable => AppError::database_unavailable(anyhow::anyhow!(
+                "usage flush could not reach the database"
+            )),
             UsageError::OutcomeUnknown => AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "usage_outcome_unknown",

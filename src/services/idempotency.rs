@@ -14,8 +14,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::repository::idempotency::IdempotencyRepository;
+use crate::services::validate::Invalid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -26,10 +27,7 @@ impl IdempotencyKey {
         if (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
             Ok(IdempotencyKey(s.to_string()))
         } else {
-            Err(AppError::field(
-                "Idempotency-Key",
-                "must be 1-255 visible ASCII characters",
-            ))
+            Err(Invalid::field("Idempotency-Key", "must be 1-255 visible ASCII characters").into())
         }
     }
 

@@ -39,6 +39,7 @@ use crate::billing::types::{MetricKind, MetricName, SubscriptionStatus, UsageAct
 use crate::error::{AppError, AppResult};
 use crate::repository::usage::{QuotaContext, UsageRepository};
 use crate::services::validate::Checks;
+use crate::services::validate::Invalid;
 use window::{counter_window, period_info};
 
 const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -111,7 +112,7 @@ impl RecordUsageRequest {
         };
         checks.finish()?;
         Ok(UsageInput {
-            metric: metric.map_err(|e| AppError::field("metric", e))?,
+            metric: metric.map_err(|e| Invalid::field("metric", e))?,
             quantity: self.quantity,
             action: self.action.unwrap_or(UsageAction::Increment),
             event_id: self.event_id,
@@ -150,7 +151,7 @@ fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppRe
         _ => None,
     };
     match issue {
-        Some((field, text)) => Err(AppError::field(field, text)),
+        Some((field, text)) => Err(Invalid::field(field, text).into()),
         None => Ok(()),
     }
 }
@@ -158,12 +159,7 @@ fn check_quantity(kind: MetricKind, action: UsageAction, quantity: i64) -> AppRe
 use crate::services::missing::tenant_not_found;
 
 pub(crate) fn unknown_metric(metric: &str) -> AppError {
-    AppError::unprocessable(
-        "unknown_metric",
-        format!("Unknown metric {metric:?}"),
-        "المقياس غير معروف",
-    )
-    .with_extra("metric", metric)
+    UsageError::UnknownMetric(metric.to_string()).into()
 }
 
 /// What refuses a usage event or an enforce check beyond its input (`http::errors` gives
@@ -182,6 +178,15 @@ pub enum UsageError {
     /// 503: the connection broke while recording; the event may or may not be stored.
     #[error("the database connection broke while recording; the outcome is unknown")]
     OutcomeUnknown,
+    /// 422: a metric outside the catalogue.
+    #[error("unknown metric {0:?}")]
+    UnknownMetric(String),
+    /// 409: the subscription changed under the write; a retry succeeds.
+    #[error("the tenant's subscription changed while recording")]
+    SubscriptionChanging,
+    /// 503: the group-commit flush could not reach the database; nothing was stored.
+    #[error("usage flush could not reach the database")]
+    DatabaseUnavailable,
 }
 
 /// A context whose subscription may record usage: 402 when there is none or it is suspended.
@@ -240,16 +245,14 @@ pub(crate) fn place_event(
     let (period_start, _) = current_period(&info, now.date_naive());
     let at = input.timestamp.unwrap_or(now);
     if at > now + Duration::seconds(MAX_FUTURE_SKEW_SECS) {
-        return Err(AppError::field(
-            "timestamp",
-            "must not be more than 5 minutes in the future",
-        ));
+        return Err(
+            Invalid::field("timestamp", "must not be more than 5 minutes in the future").into(),
+        );
     }
     if at.date_naive() < period_start {
-        return Err(AppError::field(
-            "timestamp",
-            "must not be before the current billing period",
-        ));
+        return Err(
+            Invalid::field("timestamp", "must not be before the current billing period").into(),
+        );
     }
     Ok((kind, counter_window(kind, period_start, at.date_naive())))
 }

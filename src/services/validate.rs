@@ -1,6 +1,22 @@
 //! Small input checks shared by the services; issues are collected so a client sees them all.
 
-use crate::error::{AppError, AppResult, FieldIssue};
+use crate::error::FieldIssue;
+
+/// Input that breaks the contract's rules: each field and what is wrong with it (`http::errors`
+/// answers 422 `validation_error` with them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input: {0:?}")]
+pub struct Invalid(pub Vec<FieldIssue>);
+
+impl Invalid {
+    /// One field's problem.
+    pub fn field(field: &str, issue: impl Into<String>) -> Self {
+        Invalid(vec![FieldIssue {
+            field: field.to_string(),
+            issue: issue.into(),
+        }])
+    }
+}
 
 #[derive(Default)]
 pub struct Checks(Vec<FieldIssue>);
@@ -18,11 +34,11 @@ impl Checks {
         self.0
     }
 
-    pub fn finish(self) -> AppResult<()> {
+    pub fn finish(self) -> Result<(), Invalid> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(AppError::validation(self.0))
+            Err(Invalid(self.0))
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::error::{AppError, AppResult, FieldIssue};
 use crate::repository::plans::PlanRepository;
 use crate::repository::usage::{QuotaContext, TenantSubscription, UsageRepository};
 use crate::services::idempotency::{self, IdempotencyKey, Outcome, StoredResponse};
+use crate::services::validate::Invalid;
 use crate::state::AppState;
 use crate::storable::{nul_error, nul_path};
 
@@ -108,10 +109,11 @@ impl BatchRequest<'_> {
     /// Whole-batch checks: the size. Everything else is per event.
     pub fn validate(&self) -> AppResult<()> {
         if self.events.is_empty() || self.events.len() > MAX_BATCH_EVENTS {
-            return Err(AppError::field(
+            return Err(Invalid::field(
                 "events",
                 format!("must hold 1 to {MAX_BATCH_EVENTS} events"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -192,11 +194,11 @@ fn parse_event(raw: &RawValue) -> AppResult<(TenantId, UsageInput)> {
         } else {
             path
         };
-        AppError::field(&field, e.into_inner().to_string())
+        Invalid::field(&field, e.into_inner().to_string())
     })?;
-    let tenant = TenantId::parse(&ev.tenant_id).map_err(|e| AppError::field("tenant_id", e))?;
+    let tenant = TenantId::parse(&ev.tenant_id).map_err(|e| Invalid::field("tenant_id", e))?;
     if ev.event_id.is_none() {
-        return Err(AppError::field("event_id", "is required in a batch"));
+        return Err(Invalid::field("event_id", "is required in a batch").into());
     }
     let input = RecordUsageRequest {
         metric: ev.metric,

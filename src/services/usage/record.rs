@@ -186,9 +186,7 @@ async fn coalesced(
     match state.usage_writer.write(&state.pool, pending).await {
         coalesce::Flushed::Retry => None,
         coalesce::Flushed::Unknown => Some(Err(UsageError::OutcomeUnknown.into())),
-        coalesce::Flushed::Unavailable => Some(Err(AppError::database_unavailable(
-            anyhow::anyhow!("usage flush could not reach the database"),
-        ))),
+        coalesce::Flushed::Unavailable => Some(Err(UsageError::DatabaseUnavailable.into())),
         coalesce::Flushed::Duplicate => Some(match state.pool.acquire().await {
             Ok(mut conn) => duplicate_of(&mut conn, tenant_id, input, now).await,
             Err(e) => Err(e.into()),
@@ -319,11 +317,7 @@ pub async fn record_in(
             }
         }
     }
-    Err(AppError::conflict(
-        "subscription_changing",
-        "The tenant's subscription changed while recording; retry the request",
-        "تغير اشتراك المستأجر أثناء التسجيل؛ أعد المحاولة",
-    ))
+    Err(UsageError::SubscriptionChanging.into())
 }
 
 /// A replayed event id: the original record, with its metric's current figures; nothing counted.

@@ -9,11 +9,12 @@ use sqlx::PgConnection;
 use super::tenant_not_found;
 use super::window::{current_period, PeriodInfo};
 use crate::billing::types::{MetricKind, TenantId};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::repository::plans::PlanRepository;
 use crate::repository::subscriptions::SubscriptionRepository;
 use crate::repository::tenants::TenantRepository;
 use crate::repository::usage::UsageRepository;
+use crate::services::validate::Invalid;
 
 /// The raw `from` / `to` query values (`YYYY-MM-DD`, `to` exclusive).
 pub struct RangeQuery {
@@ -26,7 +27,7 @@ fn parse_date(field: &str, v: Option<&str>) -> AppResult<Option<NaiveDate>> {
         None | Some("") => Ok(None),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| AppError::field(field, "must be a date YYYY-MM-DD")),
+            .map_err(|_| Invalid::field(field, "must be a date YYYY-MM-DD").into()),
     }
 }
 
@@ -112,7 +113,7 @@ pub async fn usage_report(
     let from = from.unwrap_or(default_from);
     let to = to.unwrap_or(default_to);
     if from > to {
-        return Err(AppError::field("from", "must not be after to"));
+        return Err(Invalid::field("from", "must not be after to").into());
     }
 
     let sums =
