@@ -34,7 +34,7 @@ impl From<crate::services::invoices::InvoiceError> for AppError {
         use axum::http::StatusCode;
         match e {
             InvoiceError::NotFound => crate::services::invoices::invoice_not_found(),
-            InvoiceError::TenantNotFound => crate::services::invoices::tenant_not_found(),
+            InvoiceError::TenantNotFound => AppError::from(crate::services::invoices::tenant_not_found()),
             InvoiceError::NoLiveSubscription => AppError::new(
                 StatusCode::NOT_FOUND,
                 "no_active_subscription",
@@ -72,6 +72,16 @@ impl From<crate::services::rates::RateError> for AppError {
         match e {
             RateError::Database(e) => AppError::internal(e),
             RateError::Audit(e) => e,
+        }
+    }
+}
+
+impl From<crate::services::missing::Missing> for AppError {
+    fn from(e: crate::services::missing::Missing) -> Self {
+        use crate::services::missing::Missing;
+        match e {
+            Missing::Tenant => AppError::not_found("Tenant", "المستأجر غير موجود"),
+            Missing::Subscription => AppError::not_found("Subscription", "لا يوجد اشتراك"),
         }
     }
 }
@@ -125,8 +135,8 @@ impl From<crate::services::coupons::CouponError> for AppError {
             E::NoDiscount => {
                 AppError::not_found("Coupon on the subscription", "لا توجد قسيمة على الاشتراك")
             }
-            E::TenantNotFound => crate::services::missing::tenant_not_found(),
-            E::SubscriptionNotFound => crate::services::missing::subscription_not_found(),
+            E::TenantNotFound => crate::services::missing::tenant_not_found().into(),
+            E::SubscriptionNotFound => crate::services::missing::subscription_not_found().into(),
             E::Database(e) => AppError::internal(e),
             E::Audit(e) => e,
         }
@@ -138,8 +148,8 @@ impl From<crate::services::lifecycle::SubscriptionError> for AppError {
         use crate::services::lifecycle::SubscriptionError as E;
         use crate::services::missing::{subscription_not_found, tenant_not_found};
         match e {
-            E::TenantNotFound => tenant_not_found(),
-            E::SubscriptionNotFound => subscription_not_found(),
+            E::TenantNotFound => tenant_not_found().into(),
+            E::SubscriptionNotFound => subscription_not_found().into(),
             E::NothingToChange => AppError::field(
                 "body",
                 "give at least one of plan_id, billing_cycle, payment_method",
@@ -211,8 +221,8 @@ impl From<crate::services::tenants::TenantError> for AppError {
             ),
             E::AlreadyExists(id) => AppError::already_exists(&format!("Tenant {id}")),
             E::Idempotency(e) => e.into(),
-            E::TenantNotFound => tenant_not_found(),
-            E::SubscriptionNotFound => subscription_not_found(),
+            E::TenantNotFound => tenant_not_found().into(),
+            E::SubscriptionNotFound => subscription_not_found().into(),
             E::Inconsistent(what) => AppError::internal(anyhow::anyhow!(what)),
             E::Database(e) => AppError::internal(e),
             E::Other(e) => e,

@@ -31,7 +31,7 @@ pub async fn list_payments(
 ) -> Result<crate::pagination::Page<PaymentRow>, PaymentError> {
     let mut conn = pool.acquire().await?;
     if TenantRepository::get(&mut conn, tenant_id).await?.is_none() {
-        return Err(tenant_not_found().into());
+        return Err(PaymentError::Service(tenant_not_found().into()));
     }
     Ok(
         PaymentRepository::list_by_tenant(&mut conn, tenant_id, status, limit, starting_after)
