@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::billing::types::{InvoiceKind, InvoiceLineKind, InvoiceStatus};
 
 mod insert;
+mod read;
 pub use insert::InvoiceToStore;
 
 #[derive(Clone, Debug, FromRow)]
@@ -178,14 +179,14 @@ impl InvoiceRepository {
             return Ok(Vec::new());
         }
         let count = i32::try_from(n).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let last: i32 = sqlx::query_scalar(
-            "INSERT INTO invoice_number_counters (year, last_value) VALUES ($1, $2)
+        let last = sqlx::query_scalar!(
+            r#"INSERT INTO invoice_number_counters (year, last_value) VALUES ($1, $2)
              ON CONFLICT (year) DO UPDATE
                 SET last_value = invoice_number_counters.last_value + $2, updated_at = now()
-             RETURNING last_value",
+             RETURNING last_value AS "last_value!""#,
+            year,
+            count
         )
-        .bind(year)
-        .bind(count)
         .fetch_one(conn)
         .await?;
         Ok((last - count + 1..=last)
@@ -230,53 +231,6 @@ impl InvoiceRepository {
         }
         insert::insert_counting(conn, items).await
     }
-
-    /// The invoice if it belongs to `tenant_id` (`None` for a platform caller's any-tenant read).
-    pub async fn get_by_id(
-        conn: &mut PgConnection,
-        tenant_id: Option<&str>,
-        invoice_id: Uuid,
-    ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE invoice_id = $1 AND ($2::text IS NULL OR tenant_id = $2)"
-        ))
-        .bind(invoice_id)
-        .bind(tenant_id)
-        .fetch_optional(conn)
-        .await
-    }
-
-    pub async fn lines(
-        conn: &mut PgConnection,
-        invoice_id: Uuid,
-    ) -> sqlx::Result<Vec<InvoiceLineRow>> {
-        sqlx::query_as(
-            "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
-                    quantity, unit_price, amount
-             FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
-        )
-        .bind(invoice_id)
-        .fetch_all(conn)
-        .await
-    }
-
-    /// The subscription invoice of the period starting `period_start`, if issued.
-    pub async fn get_for_period(
-        conn: &mut PgConnection,
-        tenant_id: &str,
-        subscription_id: Uuid,
-        period_start: NaiveDate,
-    ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices
-             WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3 AND kind = 'subscription'"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .bind(period_start)
-        .fetch_optional(conn)
-        .await
-    }
 }
 
 /// Fields an update may change; `None` leaves the column alone, `Some(None)` clears notes.
@@ -289,36 +243,6 @@ pub struct InvoiceChanges {
 }
 
 impl InvoiceRepository {
-    /// Locks the invoice (third in the lock order tenant → subscription → invoice → payment).
-    pub async fn lock(
-        conn: &mut PgConnection,
-        tenant_id: &str,
-        invoice_id: Uuid,
-    ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR NO KEY UPDATE"
-        ))
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .fetch_optional(conn)
-        .await
-    }
-
-    pub async fn get_by_invoice_number(
-        conn: &mut PgConnection,
-        tenant_id: Option<&str>,
-        invoice_number: &str,
-    ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices
-             WHERE invoice_number = $1 AND ($2::text IS NULL OR tenant_id = $2)"
-        ))
-        .bind(invoice_number)
-        .bind(tenant_id)
-        .fetch_optional(conn)
-        .await
-    }
-
     /// Newest first (`created_at DESC, invoice_id DESC`) after the `starting_after` invoice,
     /// with the true total under the same filter. An unknown cursor yields an empty page.
     pub async fn list_by_tenant(
@@ -336,37 +260,6 @@ impl InvoiceRepository {
             .await
     }
 
-    /// Every invoice of one subscription, newest first.
-    pub async fn list_by_subscription(
-        conn: &mut PgConnection,
-        tenant_id: &str,
-        subscription_id: Uuid,
-    ) -> sqlx::Result<Vec<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
-             ORDER BY created_at DESC, invoice_id DESC"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .fetch_all(conn)
-        .await
-    }
-
-    /// The lines of several invoices at once (list pages), in invoice then position order.
-    pub async fn lines_for(
-        conn: &mut PgConnection,
-        invoice_ids: &[Uuid],
-    ) -> sqlx::Result<Vec<InvoiceLineRow>> {
-        sqlx::query_as(
-            "SELECT line_id, invoice_id, position, kind, description, description_ar, metric,
-                    quantity, unit_price, amount
-             FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position",
-        )
-        .bind(invoice_ids)
-        .fetch_all(conn)
-        .await
-    }
-
     /// Applies `changes`; `None` when the tenant has no such invoice. Amounts are not
     /// changeable here: they move only through `mark_paid` (and refunds).
     pub async fn update(
@@ -375,25 +268,28 @@ impl InvoiceRepository {
         invoice_id: Uuid,
         changes: &InvoiceChanges,
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE invoices SET updated_at = now()");
-        if let Some(v) = changes.status {
-            q.push(", status = ").push_bind(v);
-        }
-        if let Some(v) = &changes.notes {
-            q.push(", notes = ").push_bind(v.clone());
-        }
-        if let Some(v) = &changes.notes_ar {
-            q.push(", notes_ar = ").push_bind(v.clone());
-        }
-        if let Some(v) = changes.due_date {
-            q.push(", due_date = ").push_bind(v);
-        }
-        q.push(" WHERE tenant_id = ")
-            .push_bind(tenant_id.to_string());
-        q.push(" AND invoice_id = ").push_bind(invoice_id);
-        q.push(format!(" RETURNING {INVOICE_COLUMNS}"));
-        q.build_query_as().fetch_optional(conn).await
+        // A column is written only when its change is given (`None` keeps it); the notes'
+        // flags tell "clear" (`Some(None)`) from "leave alone".
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET updated_at = now(),
+                 status = COALESCE($3, status),
+                 notes = CASE WHEN $4 THEN $5 ELSE notes END,
+                 notes_ar = CASE WHEN $6 THEN $7 ELSE notes_ar END,
+                 due_date = COALESCE($8, due_date)
+             WHERE tenant_id = $1 AND invoice_id = $2
+             RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind AS "kind: _", status AS "status: _", currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, notes_ar, plan_id, created_at, updated_at"#,
+            tenant_id,
+            invoice_id,
+            changes.status as _,
+            changes.notes.is_some(),
+            changes.notes.clone().flatten(),
+            changes.notes_ar.is_some(),
+            changes.notes_ar.clone().flatten(),
+            changes.due_date
+        )
+        .fetch_optional(conn)
+        .await
     }
 
     /// Adds a settled `amount` to the invoice. The caller holds the invoice lock and has
@@ -407,58 +303,20 @@ impl InvoiceRepository {
         amount: Decimal,
         paid_on: NaiveDate,
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE invoices SET amount_paid = amount_paid + $3, amount_due = amount_due - $3,
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET amount_paid = amount_paid + $3, amount_due = amount_due - $3,
                  status = CASE WHEN amount_due - $3 = 0 THEN 'paid'::invoice_status ELSE status END,
                  paid_date = CASE WHEN amount_due - $3 = 0 THEN $4 ELSE paid_date END
              WHERE tenant_id = $1 AND invoice_id = $2 AND $3 > 0 AND $3 <= amount_due
                AND status NOT IN ('canceled', 'refunded')
-             RETURNING {INVOICE_COLUMNS}"
-        ))
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(amount)
-        .bind(paid_on)
+             RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind AS "kind: _", status AS "status: _", currency, exchange_rate, period_start, period_end, subtotal, tax_rate, tax_amount, discount_amount, total, amount_paid, amount_due, issue_date, due_date, paid_date, notes, notes_ar, plan_id, created_at, updated_at"#,
+            tenant_id,
+            invoice_id,
+            amount as _,
+            paid_on
+        )
         .fetch_optional(conn)
         .await
-    }
-
-    /// Unpaid invoices (pending or overdue, something still due) whose due date is before
-    /// `as_of`, across tenants, oldest due first. Read only: dunning locks each before acting.
-    pub async fn get_overdue(
-        conn: &mut PgConnection,
-        as_of: NaiveDate,
-    ) -> sqlx::Result<Vec<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices
-             WHERE status IN ('pending', 'overdue') AND due_date < $1 AND amount_due > 0
-             ORDER BY due_date, invoice_id"
-        ))
-        .bind(as_of)
-        .fetch_all(conn)
-        .await
-    }
-
-    /// Collected revenue per currency: the sum of `amount_paid` of paid invoices whose
-    /// `paid_date` is within `[from, to]` (inclusive). Currencies are never added together;
-    /// `currency` restricts the answer to one of them.
-    pub async fn get_total_revenue(
-        conn: &mut PgConnection,
-        from: NaiveDate,
-        to: NaiveDate,
-        currency: Option<&str>,
-    ) -> sqlx::Result<std::collections::BTreeMap<String, Decimal>> {
-        let rows: Vec<(String, Decimal)> = sqlx::query_as(
-            "SELECT currency, COALESCE(sum(amount_paid), 0) FROM invoices
-             WHERE status = 'paid' AND paid_date BETWEEN $1 AND $2
-               AND ($3::text IS NULL OR currency = $3)
-             GROUP BY currency",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(currency)
-        .fetch_all(conn)
-        .await?;
-        Ok(rows.into_iter().collect())
     }
 }

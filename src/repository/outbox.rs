@@ -71,7 +71,7 @@ impl StoredEvent {
 }
 
 /// An unpublished event as the relay needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PendingEvent {
     pub event_id: Uuid,
     pub seq: i64,
@@ -130,16 +130,16 @@ impl OutboxRepository {
             }
         };
         let body = envelope(body, event_id, event_type, tenant_id, occurred_at);
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            event_id,
+            format!("sahool.billing.{event_type}"),
+            event_type,
+            tenant_id,
+            body,
+            occurred_at
         )
-        .bind(event_id)
-        .bind(format!("sahool.billing.{event_type}"))
-        .bind(event_type)
-        .bind(tenant_id)
-        .bind(body)
-        .bind(occurred_at)
         .execute(conn)
         .await?;
         Ok(event_id)
@@ -186,18 +186,20 @@ impl OutboxRepository {
         let types: Vec<&str> = stored.iter().map(|e| e.event_type).collect();
         let tenants: Vec<Option<&str>> = stored.iter().map(|e| e.tenant_id.as_deref()).collect();
         let payloads: Vec<&Value> = stored.iter().map(|e| &e.payload).collect();
-        let done = sqlx::query(
+        // Borrowed arrays (`&str`, `&Value`) encode as text[] and jsonb[] like owned ones; the
+        // macro's type check wants owned element types, hence `as _`.
+        let done = sqlx::query!(
             "INSERT INTO outbox_events (event_id, subject, event_type, tenant_id, payload, occurred_at)
              SELECT e.id, e.subject, e.type, e.tenant, e.payload, $6
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
                   AS e(id, subject, type, tenant, payload)",
+            &ids,
+            &subjects as _,
+            &types as _,
+            &tenants as _,
+            &payloads as _,
+            occurred_at
         )
-        .bind(&ids)
-        .bind(&subjects)
-        .bind(&types)
-        .bind(&tenants)
-        .bind(&payloads)
-        .bind(occurred_at)
         .execute(conn)
         .await?;
         Ok(done.rows_affected())
@@ -210,14 +212,15 @@ impl OutboxRepository {
         conn: &mut PgConnection,
         limit: i64,
     ) -> sqlx::Result<Vec<PendingEvent>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            PendingEvent,
             "SELECT event_id, seq, subject, payload FROM outbox_events
              WHERE published_at IS NULL
              ORDER BY seq
              LIMIT $1
              FOR UPDATE SKIP LOCKED",
+            limit
         )
-        .bind(limit)
         .fetch_all(conn)
         .await
     }
@@ -226,11 +229,11 @@ impl OutboxRepository {
         if ids.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE outbox_events SET published_at = now(), last_error = NULL, updated_at = now()
              WHERE event_id = ANY($1) AND published_at IS NULL",
+            ids
         )
-        .bind(ids)
         .execute(conn)
         .await?;
         Ok(done.rows_affected())
@@ -244,12 +247,12 @@ impl OutboxRepository {
         if ids.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE outbox_events SET attempts = attempts + 1, last_error = $2, updated_at = now()
              WHERE event_id = ANY($1) AND published_at IS NULL",
+            ids,
+            short(error)
         )
-        .bind(ids)
-        .bind(short(error))
         .execute(conn)
         .await?;
         Ok(done.rows_affected())
@@ -263,14 +266,14 @@ impl OutboxRepository {
         limit: i64,
         error: &str,
     ) -> sqlx::Result<u64> {
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE outbox_events SET attempts = attempts + 1, last_error = $2, updated_at = now()
              WHERE event_id IN (
                 SELECT event_id FROM outbox_events WHERE published_at IS NULL
                 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)",
+            limit,
+            short(error)
         )
-        .bind(limit)
-        .bind(short(error))
         .execute(conn)
         .await?;
         Ok(done.rows_affected())

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::billing::types::{BillingCycle, PaymentMethod, SubscriptionStatus};
@@ -29,11 +29,6 @@ pub struct SubscriptionRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub const SUBSCRIPTION_COLUMNS: &str =
-    "subscription_id, tenant_id, plan_id, status, billing_cycle, \
-    pending_billing_cycle, currency, payment_method, anchor_day, start_date, end_date, \
-    next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at";
-
 pub struct NewSubscription<'a> {
     pub subscription_id: Uuid,
     pub tenant_id: &'a str,
@@ -55,23 +50,24 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         s: &NewSubscription<'_>,
     ) -> sqlx::Result<SubscriptionRow> {
-        sqlx::query_as(&format!(
-            "INSERT INTO subscriptions (subscription_id, tenant_id, plan_id, status, billing_cycle,
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"INSERT INTO subscriptions (subscription_id, tenant_id, plan_id, status, billing_cycle,
                  currency, anchor_day, start_date, end_date, next_billing_date, trial_end_date)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(s.subscription_id)
-        .bind(s.tenant_id)
-        .bind(s.plan_id)
-        .bind(s.status)
-        .bind(s.billing_cycle)
-        .bind(s.currency)
-        .bind(s.anchor_day)
-        .bind(s.start_date)
-        .bind(s.end_date)
-        .bind(s.next_billing_date)
-        .bind(s.trial_end_date)
+             RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            s.subscription_id,
+            s.tenant_id,
+            s.plan_id,
+            s.status as _,
+            s.billing_cycle as _,
+            s.currency,
+            s.anchor_day,
+            s.start_date,
+            s.end_date,
+            s.next_billing_date,
+            s.trial_end_date
+        )
         .fetch_one(conn)
         .await
     }
@@ -81,11 +77,12 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         tenant_id: &str,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE tenant_id = $1 AND status <> 'canceled'"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions
+             WHERE tenant_id = $1 AND status <> 'canceled'"#,
+            tenant_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -95,11 +92,12 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         tenant_id: &str,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1
-             ORDER BY (status <> 'canceled') DESC, created_at DESC LIMIT 1"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions WHERE tenant_id = $1
+             ORDER BY (status <> 'canceled') DESC, created_at DESC LIMIT 1"#,
+            tenant_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -109,11 +107,12 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         tenant_id: &str,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE tenant_id = $1 AND status <> 'canceled' FOR NO KEY UPDATE"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions
+             WHERE tenant_id = $1 AND status <> 'canceled' FOR NO KEY UPDATE"#,
+            tenant_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -144,12 +143,13 @@ impl SubscriptionRepository {
         tenant_id: &str,
         subscription_id: Uuid,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
-             WHERE tenant_id = $1 AND subscription_id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions
+             WHERE tenant_id = $1 AND subscription_id = $2"#,
+            tenant_id,
+            subscription_id
+        )
         .fetch_optional(conn)
         .await
     }
@@ -159,11 +159,12 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         tenant_id: &str,
     ) -> sqlx::Result<Vec<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1
-             ORDER BY created_at DESC, subscription_id DESC"
-        ))
-        .bind(tenant_id)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions WHERE tenant_id = $1
+             ORDER BY created_at DESC, subscription_id DESC"#,
+            tenant_id
+        )
         .fetch_all(conn)
         .await
     }
@@ -175,49 +176,47 @@ impl SubscriptionRepository {
         subscription_id: Uuid,
         changes: &SubscriptionChanges,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        let mut q = QueryBuilder::<Postgres>::new("UPDATE subscriptions SET updated_at = now()");
+        // A column is written only when its change is given: `$n IS NOT NULL` (or the
+        // `set_*` flag of a nullable column) picks the new value, else the column keeps its own.
         let c = changes;
-        if let Some(v) = &c.plan_id {
-            q.push(", plan_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = c.billing_cycle {
-            q.push(", billing_cycle = ").push_bind(v);
-        }
-        if let Some(v) = c.pending_billing_cycle {
-            q.push(", pending_billing_cycle = ").push_bind(v);
-        }
-        if let Some(v) = c.status {
-            q.push(", status = ").push_bind(v);
-        }
-        if let Some(v) = c.anchor_day {
-            q.push(", anchor_day = ").push_bind(v);
-        }
-        for (col, v) in [
-            ("start_date", c.start_date),
-            ("end_date", c.end_date),
-            ("next_billing_date", c.next_billing_date),
-        ] {
-            if let Some(v) = v {
-                q.push(format!(", {col} = ")).push_bind(v);
-            }
-        }
-        if let Some(v) = c.trial_end_date {
-            q.push(", trial_end_date = ").push_bind(v);
-        }
-        if let Some(v) = c.cancel_at_period_end {
-            q.push(", cancel_at_period_end = ").push_bind(v);
-        }
-        if let Some(v) = c.canceled_at {
-            q.push(", canceled_at = ").push_bind(v);
-        }
-        if let Some(v) = c.payment_method {
-            q.push(", payment_method = ").push_bind(v);
-        }
-        q.push(" WHERE tenant_id = ")
-            .push_bind(tenant_id.to_string());
-        q.push(" AND subscription_id = ").push_bind(subscription_id);
-        q.push(format!(" RETURNING {SUBSCRIPTION_COLUMNS}"));
-        q.build_query_as().fetch_optional(conn).await
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"UPDATE subscriptions SET updated_at = now(),
+                 plan_id = COALESCE($3, plan_id),
+                 billing_cycle = COALESCE($4, billing_cycle),
+                 pending_billing_cycle = CASE WHEN $5 THEN $6 ELSE pending_billing_cycle END,
+                 status = COALESCE($7, status),
+                 anchor_day = COALESCE($8, anchor_day),
+                 start_date = COALESCE($9, start_date),
+                 end_date = COALESCE($10, end_date),
+                 next_billing_date = COALESCE($11, next_billing_date),
+                 trial_end_date = CASE WHEN $12 THEN $13 ELSE trial_end_date END,
+                 cancel_at_period_end = COALESCE($14, cancel_at_period_end),
+                 canceled_at = CASE WHEN $15 THEN $16 ELSE canceled_at END,
+                 payment_method = CASE WHEN $17 THEN $18 ELSE payment_method END
+             WHERE tenant_id = $1 AND subscription_id = $2
+             RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            tenant_id,
+            subscription_id,
+            c.plan_id.as_deref(),
+            c.billing_cycle as _,
+            c.pending_billing_cycle.is_some(),
+            c.pending_billing_cycle.flatten() as _,
+            c.status as _,
+            c.anchor_day,
+            c.start_date,
+            c.end_date,
+            c.next_billing_date,
+            c.trial_end_date.is_some(),
+            c.trial_end_date.flatten(),
+            c.cancel_at_period_end,
+            c.canceled_at.is_some(),
+            c.canceled_at.flatten(),
+            c.payment_method.is_some(),
+            c.payment_method.flatten() as _
+        )
+        .fetch_optional(conn)
+        .await
     }
 
     /// Cancels a live subscription. `immediate` ends it now (status `canceled`, `canceled_at`
@@ -231,18 +230,19 @@ impl SubscriptionRepository {
         immediate: bool,
         now: DateTime<Utc>,
     ) -> sqlx::Result<Option<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE subscriptions SET
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"UPDATE subscriptions SET
                  status = CASE WHEN $3 THEN 'canceled'::subscription_status ELSE status END,
                  canceled_at = CASE WHEN $3 THEN $4 ELSE canceled_at END,
                  cancel_at_period_end = NOT $3
              WHERE tenant_id = $1 AND subscription_id = $2 AND status <> 'canceled'
-             RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .bind(immediate)
-        .bind(now)
+             RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            tenant_id,
+            subscription_id,
+            immediate,
+            now
+        )
         .fetch_optional(conn)
         .await
     }
@@ -255,14 +255,15 @@ impl SubscriptionRepository {
         pending_billing_cycle: Option<BillingCycle>,
         payment_method: Option<PaymentMethod>,
     ) -> sqlx::Result<SubscriptionRow> {
-        sqlx::query_as(&format!(
-            "UPDATE subscriptions SET plan_id = $2, pending_billing_cycle = $3, payment_method = $4
-             WHERE subscription_id = $1 RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(subscription_id)
-        .bind(plan_id)
-        .bind(pending_billing_cycle)
-        .bind(payment_method)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"UPDATE subscriptions SET plan_id = $2, pending_billing_cycle = $3, payment_method = $4
+             WHERE subscription_id = $1 RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            subscription_id,
+            plan_id,
+            pending_billing_cycle as _,
+            payment_method as _
+        )
         .fetch_one(conn)
         .await
     }
@@ -275,14 +276,15 @@ impl SubscriptionRepository {
         now: DateTime<Utc>,
         today: NaiveDate,
     ) -> sqlx::Result<SubscriptionRow> {
-        sqlx::query_as(&format!(
-            "UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
                  end_date = GREATEST($3, start_date), next_billing_date = GREATEST($3, start_date)
-             WHERE subscription_id = $1 RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(subscription_id)
-        .bind(now)
-        .bind(today)
+             WHERE subscription_id = $1 RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            subscription_id,
+            now,
+            today
+        )
         .fetch_one(conn)
         .await
     }
@@ -293,12 +295,13 @@ impl SubscriptionRepository {
         subscription_id: Uuid,
         on: bool,
     ) -> sqlx::Result<SubscriptionRow> {
-        sqlx::query_as(&format!(
-            "UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1
-             RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(subscription_id)
-        .bind(on)
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"UPDATE subscriptions SET cancel_at_period_end = $2 WHERE subscription_id = $1
+             RETURNING subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at"#,
+            subscription_id,
+            on
+        )
         .fetch_one(conn)
         .await
     }
@@ -310,26 +313,29 @@ impl SubscriptionRepository {
         as_of: NaiveDate,
         limit: i64,
     ) -> sqlx::Result<Vec<SubscriptionRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+        sqlx::query_as!(
+            SubscriptionRow,
+            r#"SELECT subscription_id, tenant_id, plan_id, status AS "status: _", billing_cycle AS "billing_cycle: _", pending_billing_cycle AS "pending_billing_cycle: _", currency, payment_method AS "payment_method: _", anchor_day, start_date, end_date, next_billing_date, trial_end_date, cancel_at_period_end, canceled_at, created_at, updated_at FROM subscriptions
              WHERE status IN ('trial', 'active', 'past_due', 'suspended') AND next_billing_date <= $1
-             ORDER BY next_billing_date, subscription_id LIMIT $2"
-        ))
-        .bind(as_of)
-        .bind(limit)
+             ORDER BY next_billing_date, subscription_id LIMIT $2"#,
+            as_of,
+            limit
+        )
         .fetch_all(conn)
         .await
     }
 
     /// Number of subscriptions per status label (statuses with none are absent).
     pub async fn count_by_status(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(SubscriptionStatus, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM subscriptions GROUP BY status")
-                .fetch_all(conn)
-                .await?;
+        let rows = sqlx::query!(
+            r#"SELECT status AS "status: SubscriptionStatus", count(*) AS "n!"
+             FROM subscriptions GROUP BY status"#
+        )
+        .fetch_all(conn)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(s, n)| (s.as_str().to_string(), n))
+            .map(|r| (r.status.as_str().to_string(), r.n))
             .collect())
     }
 
@@ -338,13 +344,13 @@ impl SubscriptionRepository {
         conn: &mut PgConnection,
         live_only: bool,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT plan_id, count(*) FROM subscriptions
-             WHERE $1 = false OR status <> 'canceled' GROUP BY plan_id",
+        let rows = sqlx::query!(
+            r#"SELECT plan_id, count(*) AS "n!" FROM subscriptions
+             WHERE $1 = false OR status <> 'canceled' GROUP BY plan_id"#,
+            live_only
         )
-        .bind(live_only)
         .fetch_all(conn)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|r| (r.plan_id, r.n)).collect())
     }
 }

@@ -37,11 +37,12 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
         "repository/plans.rs",
         "the plan list's is_active filter is pushed into the keyset query",
     ),
-    ("repository/invoices.rs", "not converted yet"),
-    ("repository/outbox.rs", "not converted yet"),
+    (
+        "repository/outbox.rs",
+        "the events list's event_type and tenant_id filters are pushed into the keyset query",
+    ),
     ("repository/payments.rs", "not converted yet"),
     ("repository/payments/refunds.rs", "not converted yet"),
-    ("repository/subscriptions.rs", "not converted yet"),
     ("repository/usage.rs", "not converted yet"),
 ];
 
