@@ -28,7 +28,6 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
         "repository/audit.rs",
         "the keyset list, to move to the shared Page<T>",
     ),
-    ("repository/idempotency.rs", "not converted yet"),
     (
         "repository/keyset.rs",
         "the one keyset list: each list's order, filters and cursor composed at run time",
@@ -39,8 +38,10 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
     ),
     ("repository/invoices.rs", "not converted yet"),
     ("repository/outbox.rs", "not converted yet"),
-    ("repository/payments.rs", "not converted yet"),
-    ("repository/payments/refunds.rs", "not converted yet"),
+    (
+        "repository/payments.rs",
+        "the keyset list, and the update whose SET list follows the changes given (QueryBuilder)",
+    ),
     ("repository/subscriptions.rs", "not converted yet"),
     ("repository/usage.rs", "not converted yet"),
 ];
