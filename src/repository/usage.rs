@@ -187,11 +187,13 @@ impl UsageRepository {
         tenant_id: &str,
         record_id: Uuid,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND record_id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(record_id)
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records WHERE tenant_id = $1 AND record_id = $2"#,
+            tenant_id,
+            record_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -201,14 +203,16 @@ impl UsageRepository {
         tenant_id: &str,
         event_id: &str,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records u
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records u
              WHERE u.tenant_id = $1 AND u.event_id = $2
                AND u.recorded_at = (SELECT recorded_at FROM usage_event_ids
-                                    WHERE tenant_id = $1 AND event_id = $2)"
-        ))
-        .bind(tenant_id)
-        .bind(event_id)
+                                    WHERE tenant_id = $1 AND event_id = $2)"#,
+            tenant_id,
+            event_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -220,13 +224,15 @@ impl UsageRepository {
         subscription_id: Uuid,
         limit: i64,
     ) -> sqlx::Result<Vec<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND subscription_id = $2
-             ORDER BY recorded_at DESC, record_id DESC LIMIT $3"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .bind(limit)
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records WHERE tenant_id = $1 AND subscription_id = $2
+             ORDER BY recorded_at DESC, record_id DESC LIMIT $3"#,
+            tenant_id,
+            subscription_id,
+            limit,
+        )
         .fetch_all(conn)
         .await
     }
@@ -256,17 +262,17 @@ impl UsageRepository {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT metric, COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+        let rows = sqlx::query!(
+            r#"SELECT metric, COALESCE(SUM(quantity), 0)::bigint AS "total!" FROM usage_records
              WHERE tenant_id = $1 AND action = 'increment' AND recorded_at >= $2 AND recorded_at < $3
-             GROUP BY metric",
+             GROUP BY metric"#,
+            tenant_id,
+            from,
+            to,
         )
-        .bind(tenant_id)
-        .bind(from)
-        .bind(to)
         .fetch_all(conn)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|r| (r.metric, r.total)).collect())
     }
 
     /// The sum of incremented quantities of one metric in `[from, to)` (0 when none).
@@ -277,15 +283,15 @@ impl UsageRepository {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> sqlx::Result<i64> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+        sqlx::query_scalar!(
+            r#"SELECT COALESCE(SUM(quantity), 0)::bigint AS "total!" FROM usage_records
              WHERE tenant_id = $1 AND metric = $2 AND action = 'increment'
-               AND recorded_at >= $3 AND recorded_at < $4",
+               AND recorded_at >= $3 AND recorded_at < $4"#,
+            tenant_id,
+            metric,
+            from,
+            to,
         )
-        .bind(tenant_id)
-        .bind(metric)
-        .bind(from)
-        .bind(to)
         .fetch_one(conn)
         .await
     }
@@ -321,7 +327,7 @@ impl UsageRepository {
         key: CounterKey<'_>,
         carry_level: bool,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak)
              SELECT $1, $2, $3, lvl, lvl FROM (
                  SELECT CASE WHEN $4 THEN COALESCE((
@@ -329,11 +335,11 @@ impl UsageRepository {
                      WHERE tenant_id = $1 AND metric = $2 AND window_start < $3
                      ORDER BY window_start DESC LIMIT 1), 0) ELSE 0 END AS lvl) AS carried
              ON CONFLICT (tenant_id, metric, window_start) DO NOTHING",
+            key.tenant_id,
+            key.metric,
+            key.window_start,
+            carry_level,
         )
-        .bind(key.tenant_id)
-        .bind(key.metric)
-        .bind(key.window_start)
-        .bind(carry_level)
         .execute(conn)
         .await?;
         Ok(())
@@ -408,18 +414,26 @@ impl UsageRepository {
         key: CounterKey<'_>,
         latest: bool,
     ) -> sqlx::Result<i64> {
-        let sql = if latest {
-            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start <= $3
-             ORDER BY window_start DESC LIMIT 1"
-        } else {
-            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3"
-        };
-        let used: Option<i64> = sqlx::query_scalar(sql)
-            .bind(key.tenant_id)
-            .bind(key.metric)
-            .bind(key.window_start)
+        let used: Option<i64> = if latest {
+            sqlx::query_scalar!(
+                "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start <= $3
+             ORDER BY window_start DESC LIMIT 1",
+                key.tenant_id,
+                key.metric,
+                key.window_start,
+            )
             .fetch_optional(ex)
-            .await?;
+            .await?
+        } else {
+            sqlx::query_scalar!(
+                "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3",
+                key.tenant_id,
+                key.metric,
+                key.window_start,
+            )
+            .fetch_optional(ex)
+            .await?
+        };
         Ok(used.unwrap_or(0))
     }
 
@@ -428,13 +442,14 @@ impl UsageRepository {
         conn: &mut PgConnection,
         key: CounterKey<'_>,
     ) -> sqlx::Result<Option<(i64, i64)>> {
-        sqlx::query_as(
+        let row = sqlx::query!(
             "SELECT used, peak FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3",
+            key.tenant_id,
+            key.metric,
+            key.window_start,
         )
-        .bind(key.tenant_id)
-        .bind(key.metric)
-        .bind(key.window_start)
         .fetch_optional(conn)
-        .await
+        .await?;
+        Ok(row.map(|r| (r.used, r.peak)))
     }
 }
