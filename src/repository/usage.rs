@@ -303,19 +303,23 @@ impl UsageRepository {
         tenant_id: &str,
         metric: &str,
     ) -> sqlx::Result<Option<QuotaContext>> {
-        sqlx::query_as(
-            "SELECT s.subscription_id, s.status, s.plan_id, p.name AS plan_name, p.name_ar AS plan_name_ar,
-                    p.overage, s.billing_cycle, s.anchor_day, s.start_date, s.end_date, s.created_at,
-                    m.kind, COALESCE(l.limit_value, 0) AS limit_value
+        sqlx::query_as!(
+            QuotaContext,
+            r#"SELECT s.subscription_id AS "subscription_id?", s.status AS "status?: _",
+                    s.plan_id AS "plan_id?", p.name AS "plan_name?", p.name_ar AS "plan_name_ar?",
+                    p.overage AS "overage?: _", s.billing_cycle AS "billing_cycle?: _",
+                    s.anchor_day AS "anchor_day?", s.start_date AS "start_date?",
+                    s.end_date AS "end_date?", s.created_at AS "created_at?", m.kind AS "kind?: _",
+                    COALESCE(l.limit_value, 0) AS "limit_value!"
              FROM tenants t
              LEFT JOIN subscriptions s ON s.tenant_id = t.tenant_id AND s.status <> 'canceled'
              LEFT JOIN plans p ON p.plan_id = s.plan_id
              LEFT JOIN metrics m ON m.metric = $2
              LEFT JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = $2
-             WHERE t.tenant_id = $1",
+             WHERE t.tenant_id = $1"#,
+            tenant_id,
+            metric,
         )
-        .bind(tenant_id)
-        .bind(metric)
         .fetch_optional(conn)
         .await
     }
@@ -389,7 +393,7 @@ impl UsageRepository {
         day: NaiveDate,
         metric: Option<&str>,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT DISTINCT ON (c.metric) c.metric, c.used
              FROM usage_counters c JOIN metrics m ON m.metric = c.metric
              WHERE c.tenant_id = $1 AND ($4::text IS NULL OR c.metric = $4)
@@ -397,14 +401,14 @@ impl UsageRepository {
                  OR (m.kind = 'daily_counter' AND c.window_start = $3)
                  OR (m.kind = 'gauge' AND c.window_start <= COALESCE($2, $3)))
              ORDER BY c.metric, c.window_start DESC",
+            tenant_id,
+            period_start,
+            day,
+            metric,
         )
-        .bind(tenant_id)
-        .bind(period_start)
-        .bind(day)
-        .bind(metric)
         .fetch_all(conn)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|r| (r.metric, r.used)).collect())
     }
 
     /// The level the enforce check compares against, in one indexed read: the counter row of

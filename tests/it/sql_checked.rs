@@ -45,8 +45,8 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
     ("repository/subscriptions.rs", "not converted yet"),
     (
         "repository/usage.rs",
-        "the keyset list; create, record_event, quota_context, apply and current_levels not \
-         converted yet (create and record_event share the runtime binder bind_record)",
+        "the keyset list; create, record_event and apply not converted yet (create and \
+         record_event share the runtime binder bind_record; apply's $7 = -1 types $7 as int4)",
     ),
 ];
 
