@@ -93,24 +93,6 @@ const QUOTA_REFUSED: &str = "SB429";
 
 pub struct UsageRepository;
 
-/// Binds a record's nine columns as `$1`..`$9` (record_id, tenant_id, subscription_id, metric,
-/// action, quantity, event_id, recorded_at, metadata).
-fn bind_record<'q, O>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    r: &NewUsageRecord<'q>,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    query
-        .bind(r.record_id)
-        .bind(r.tenant_id)
-        .bind(r.subscription_id)
-        .bind(r.metric)
-        .bind(r.action)
-        .bind(r.quantity)
-        .bind(r.event_id)
-        .bind(r.recorded_at)
-        .bind(r.metadata)
-}
-
 impl UsageRepository {
     /// Inserts a record. With an `event_id` already used by the tenant nothing is written and
     /// `None` is returned. The event id is claimed in `usage_event_ids` in the same statement
@@ -120,8 +102,9 @@ impl UsageRepository {
         conn: &mut PgConnection,
         r: &NewUsageRecord<'_>,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        let sql = format!(
-            "WITH claimed AS (
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"WITH claimed AS (
                  INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
                  SELECT $2, $7, $1, $8 WHERE $7::text IS NOT NULL
                  ON CONFLICT (tenant_id, event_id) DO NOTHING
@@ -130,11 +113,20 @@ impl UsageRepository {
                  event_id, recorded_at, metadata)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
              WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM claimed)
-             RETURNING {RECORD_COLUMNS}"
-        );
-        bind_record(sqlx::query_as(&sql), r)
-            .fetch_optional(conn)
-            .await
+             RETURNING record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at"#,
+            r.record_id,
+            r.tenant_id,
+            r.subscription_id,
+            r.metric,
+            r.action as _,
+            r.quantity,
+            r.event_id,
+            r.recorded_at,
+            r.metadata,
+        )
+        .fetch_optional(conn)
+        .await
     }
 
     /// Writes one event with `record_usage_event` (one statement: freshness check against
@@ -147,23 +139,32 @@ impl UsageRepository {
         gauge: bool,
         ctx: &QuotaContext,
     ) -> sqlx::Result<EventOutcome> {
-        let query = sqlx::query_as(
-            "SELECT r_outcome, r_level FROM record_usage_event(
-                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        );
-        let row: sqlx::Result<(String, Option<i64>)> = bind_record(query, r)
-            .bind(window_start)
-            .bind(gauge)
-            .bind(ctx.limit_value)
-            .bind(ctx.status)
-            .bind(ctx.plan_id.as_deref())
-            .bind(ctx.overage)
-            .bind(ctx.billing_cycle)
-            .bind(ctx.anchor_day)
-            .bind(ctx.start_date)
-            .bind(ctx.end_date)
-            .fetch_one(conn)
-            .await;
+        let row = sqlx::query!(
+            r#"SELECT r_outcome AS "r_outcome!", r_level FROM record_usage_event(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"#,
+            r.record_id,
+            r.tenant_id,
+            r.subscription_id,
+            r.metric,
+            r.action as _,
+            r.quantity,
+            r.event_id,
+            r.recorded_at,
+            r.metadata,
+            window_start,
+            gauge,
+            ctx.limit_value,
+            ctx.status as _,
+            ctx.plan_id.as_deref(),
+            ctx.overage as _,
+            ctx.billing_cycle as _,
+            ctx.anchor_day,
+            ctx.start_date,
+            ctx.end_date,
+        )
+        .fetch_one(conn)
+        .await
+        .map(|row| (row.r_outcome, row.r_level));
         match row {
             Ok((outcome, level)) => Ok(match (outcome.as_str(), level) {
                 ("accepted", Some(level)) => EventOutcome::Accepted(level),

@@ -45,9 +45,8 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
     ("repository/subscriptions.rs", "not converted yet"),
     (
         "repository/usage.rs",
-        "the keyset list; create, record_event and apply not converted yet (create and \
-         record_event share the runtime binder bind_record; described alone, apply's $5 and $7 \
-         are int4 while it binds i64, and a cast would change hot-path SQL)",
+        "the keyset list; apply not converted yet: described alone, its $5 and $7 are int4 \
+         while it binds i64, and a cast would change hot-path SQL",
     ),
 ];
 
