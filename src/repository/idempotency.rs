@@ -26,7 +26,7 @@ impl IdempotencyRepository {
         fingerprint: &str,
         stale_secs: i32,
     ) -> sqlx::Result<bool> {
-        let claimed: Option<i32> = sqlx::query_scalar(
+        let claimed: Option<i32> = sqlx::query_scalar!(
             "INSERT INTO idempotency_keys (scope, idempotency_key, request_fingerprint)
              VALUES ($1, $2, $3)
              ON CONFLICT (scope, idempotency_key) DO UPDATE
@@ -37,12 +37,12 @@ impl IdempotencyRepository {
                    OR (idempotency_keys.response_status IS NULL
                        AND idempotency_keys.request_fingerprint = EXCLUDED.request_fingerprint
                        AND idempotency_keys.updated_at < now() - $4 * interval '1 second')
-             RETURNING 1",
+             RETURNING 1 AS \"claimed!\"",
+            scope,
+            key,
+            fingerprint,
+            f64::from(stale_secs),
         )
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(stale_secs)
         .fetch_optional(conn)
         .await?;
         Ok(claimed.is_some())
@@ -50,12 +50,13 @@ impl IdempotencyRepository {
 
     /// The row of a key [`claim`](Self::claim) found taken.
     pub async fn get(conn: &mut PgConnection, scope: &str, key: &str) -> sqlx::Result<KeyRow> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            KeyRow,
             "SELECT request_fingerprint, response_status, response_body
              FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
+            scope,
+            key,
         )
-        .bind(scope)
-        .bind(key)
         .fetch_one(conn)
         .await
     }
@@ -68,14 +69,14 @@ impl IdempotencyRepository {
         status: i16,
         body: &Value,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE idempotency_keys SET response_status = $3, response_body = $4, updated_at = now()
              WHERE scope = $1 AND idempotency_key = $2",
+            scope,
+            key,
+            status,
+            body,
         )
-        .bind(scope)
-        .bind(key)
-        .bind(status)
-        .bind(body)
         .execute(conn)
         .await?;
         Ok(())
@@ -83,12 +84,12 @@ impl IdempotencyRepository {
 
     /// Gives up a claim that has no answer (its request failed).
     pub async fn release(conn: &mut PgConnection, scope: &str, key: &str) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM idempotency_keys
              WHERE scope = $1 AND idempotency_key = $2 AND response_status IS NULL",
+            scope,
+            key,
         )
-        .bind(scope)
-        .bind(key)
         .execute(conn)
         .await?;
         Ok(())
@@ -97,7 +98,7 @@ impl IdempotencyRepository {
     /// Deletes expired keys; returns how many.
     pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
         Ok(
-            sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+            sqlx::query!("DELETE FROM idempotency_keys WHERE expires_at < now()")
                 .execute(pool)
                 .await?
                 .rows_affected(),

@@ -93,24 +93,6 @@ const QUOTA_REFUSED: &str = "SB429";
 
 pub struct UsageRepository;
 
-/// Binds a record's nine columns as `$1`..`$9` (record_id, tenant_id, subscription_id, metric,
-/// action, quantity, event_id, recorded_at, metadata).
-fn bind_record<'q, O>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    r: &NewUsageRecord<'q>,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    query
-        .bind(r.record_id)
-        .bind(r.tenant_id)
-        .bind(r.subscription_id)
-        .bind(r.metric)
-        .bind(r.action)
-        .bind(r.quantity)
-        .bind(r.event_id)
-        .bind(r.recorded_at)
-        .bind(r.metadata)
-}
-
 impl UsageRepository {
     /// Inserts a record. With an `event_id` already used by the tenant nothing is written and
     /// `None` is returned. The event id is claimed in `usage_event_ids` in the same statement
@@ -120,8 +102,9 @@ impl UsageRepository {
         conn: &mut PgConnection,
         r: &NewUsageRecord<'_>,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        let sql = format!(
-            "WITH claimed AS (
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"WITH claimed AS (
                  INSERT INTO usage_event_ids (tenant_id, event_id, record_id, recorded_at)
                  SELECT $2, $7, $1, $8 WHERE $7::text IS NOT NULL
                  ON CONFLICT (tenant_id, event_id) DO NOTHING
@@ -130,11 +113,20 @@ impl UsageRepository {
                  event_id, recorded_at, metadata)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
              WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM claimed)
-             RETURNING {RECORD_COLUMNS}"
-        );
-        bind_record(sqlx::query_as(&sql), r)
-            .fetch_optional(conn)
-            .await
+             RETURNING record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at"#,
+            r.record_id,
+            r.tenant_id,
+            r.subscription_id,
+            r.metric,
+            r.action as _,
+            r.quantity,
+            r.event_id,
+            r.recorded_at,
+            r.metadata,
+        )
+        .fetch_optional(conn)
+        .await
     }
 
     /// Writes one event with `record_usage_event` (one statement: freshness check against
@@ -147,23 +139,32 @@ impl UsageRepository {
         gauge: bool,
         ctx: &QuotaContext,
     ) -> sqlx::Result<EventOutcome> {
-        let query = sqlx::query_as(
-            "SELECT r_outcome, r_level FROM record_usage_event(
-                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        );
-        let row: sqlx::Result<(String, Option<i64>)> = bind_record(query, r)
-            .bind(window_start)
-            .bind(gauge)
-            .bind(ctx.limit_value)
-            .bind(ctx.status)
-            .bind(ctx.plan_id.as_deref())
-            .bind(ctx.overage)
-            .bind(ctx.billing_cycle)
-            .bind(ctx.anchor_day)
-            .bind(ctx.start_date)
-            .bind(ctx.end_date)
-            .fetch_one(conn)
-            .await;
+        let row = sqlx::query!(
+            r#"SELECT r_outcome AS "r_outcome!", r_level FROM record_usage_event(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"#,
+            r.record_id,
+            r.tenant_id,
+            r.subscription_id,
+            r.metric,
+            r.action as _,
+            r.quantity,
+            r.event_id,
+            r.recorded_at,
+            r.metadata,
+            window_start,
+            gauge,
+            ctx.limit_value,
+            ctx.status as _,
+            ctx.plan_id.as_deref(),
+            ctx.overage as _,
+            ctx.billing_cycle as _,
+            ctx.anchor_day,
+            ctx.start_date,
+            ctx.end_date,
+        )
+        .fetch_one(conn)
+        .await
+        .map(|row| (row.r_outcome, row.r_level));
         match row {
             Ok((outcome, level)) => Ok(match (outcome.as_str(), level) {
                 ("accepted", Some(level)) => EventOutcome::Accepted(level),
@@ -187,11 +188,13 @@ impl UsageRepository {
         tenant_id: &str,
         record_id: Uuid,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND record_id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(record_id)
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records WHERE tenant_id = $1 AND record_id = $2"#,
+            tenant_id,
+            record_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -201,14 +204,16 @@ impl UsageRepository {
         tenant_id: &str,
         event_id: &str,
     ) -> sqlx::Result<Option<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records u
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records u
              WHERE u.tenant_id = $1 AND u.event_id = $2
                AND u.recorded_at = (SELECT recorded_at FROM usage_event_ids
-                                    WHERE tenant_id = $1 AND event_id = $2)"
-        ))
-        .bind(tenant_id)
-        .bind(event_id)
+                                    WHERE tenant_id = $1 AND event_id = $2)"#,
+            tenant_id,
+            event_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -220,13 +225,15 @@ impl UsageRepository {
         subscription_id: Uuid,
         limit: i64,
     ) -> sqlx::Result<Vec<UsageRecordRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM usage_records WHERE tenant_id = $1 AND subscription_id = $2
-             ORDER BY recorded_at DESC, record_id DESC LIMIT $3"
-        ))
-        .bind(tenant_id)
-        .bind(subscription_id)
-        .bind(limit)
+        sqlx::query_as!(
+            UsageRecordRow,
+            r#"SELECT record_id, tenant_id, subscription_id, metric, action AS "action: _", quantity,
+                 event_id, recorded_at, metadata, created_at FROM usage_records WHERE tenant_id = $1 AND subscription_id = $2
+             ORDER BY recorded_at DESC, record_id DESC LIMIT $3"#,
+            tenant_id,
+            subscription_id,
+            limit,
+        )
         .fetch_all(conn)
         .await
     }
@@ -256,17 +263,17 @@ impl UsageRepository {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT metric, COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+        let rows = sqlx::query!(
+            r#"SELECT metric, COALESCE(SUM(quantity), 0)::bigint AS "total!" FROM usage_records
              WHERE tenant_id = $1 AND action = 'increment' AND recorded_at >= $2 AND recorded_at < $3
-             GROUP BY metric",
+             GROUP BY metric"#,
+            tenant_id,
+            from,
+            to,
         )
-        .bind(tenant_id)
-        .bind(from)
-        .bind(to)
         .fetch_all(conn)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|r| (r.metric, r.total)).collect())
     }
 
     /// The sum of incremented quantities of one metric in `[from, to)` (0 when none).
@@ -277,15 +284,15 @@ impl UsageRepository {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> sqlx::Result<i64> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(SUM(quantity), 0)::bigint FROM usage_records
+        sqlx::query_scalar!(
+            r#"SELECT COALESCE(SUM(quantity), 0)::bigint AS "total!" FROM usage_records
              WHERE tenant_id = $1 AND metric = $2 AND action = 'increment'
-               AND recorded_at >= $3 AND recorded_at < $4",
+               AND recorded_at >= $3 AND recorded_at < $4"#,
+            tenant_id,
+            metric,
+            from,
+            to,
         )
-        .bind(tenant_id)
-        .bind(metric)
-        .bind(from)
-        .bind(to)
         .fetch_one(conn)
         .await
     }
@@ -297,19 +304,23 @@ impl UsageRepository {
         tenant_id: &str,
         metric: &str,
     ) -> sqlx::Result<Option<QuotaContext>> {
-        sqlx::query_as(
-            "SELECT s.subscription_id, s.status, s.plan_id, p.name AS plan_name, p.name_ar AS plan_name_ar,
-                    p.overage, s.billing_cycle, s.anchor_day, s.start_date, s.end_date, s.created_at,
-                    m.kind, COALESCE(l.limit_value, 0) AS limit_value
+        sqlx::query_as!(
+            QuotaContext,
+            r#"SELECT s.subscription_id AS "subscription_id?", s.status AS "status?: _",
+                    s.plan_id AS "plan_id?", p.name AS "plan_name?", p.name_ar AS "plan_name_ar?",
+                    p.overage AS "overage?: _", s.billing_cycle AS "billing_cycle?: _",
+                    s.anchor_day AS "anchor_day?", s.start_date AS "start_date?",
+                    s.end_date AS "end_date?", s.created_at AS "created_at?", m.kind AS "kind?: _",
+                    COALESCE(l.limit_value, 0) AS "limit_value!"
              FROM tenants t
              LEFT JOIN subscriptions s ON s.tenant_id = t.tenant_id AND s.status <> 'canceled'
              LEFT JOIN plans p ON p.plan_id = s.plan_id
              LEFT JOIN metrics m ON m.metric = $2
              LEFT JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = $2
-             WHERE t.tenant_id = $1",
+             WHERE t.tenant_id = $1"#,
+            tenant_id,
+            metric,
         )
-        .bind(tenant_id)
-        .bind(metric)
         .fetch_optional(conn)
         .await
     }
@@ -321,7 +332,7 @@ impl UsageRepository {
         key: CounterKey<'_>,
         carry_level: bool,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO usage_counters (tenant_id, metric, window_start, used, peak)
              SELECT $1, $2, $3, lvl, lvl FROM (
                  SELECT CASE WHEN $4 THEN COALESCE((
@@ -329,11 +340,11 @@ impl UsageRepository {
                      WHERE tenant_id = $1 AND metric = $2 AND window_start < $3
                      ORDER BY window_start DESC LIMIT 1), 0) ELSE 0 END AS lvl) AS carried
              ON CONFLICT (tenant_id, metric, window_start) DO NOTHING",
+            key.tenant_id,
+            key.metric,
+            key.window_start,
+            carry_level,
         )
-        .bind(key.tenant_id)
-        .bind(key.metric)
-        .bind(key.window_start)
-        .bind(carry_level)
         .execute(conn)
         .await?;
         Ok(())
@@ -383,7 +394,7 @@ impl UsageRepository {
         day: NaiveDate,
         metric: Option<&str>,
     ) -> sqlx::Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT DISTINCT ON (c.metric) c.metric, c.used
              FROM usage_counters c JOIN metrics m ON m.metric = c.metric
              WHERE c.tenant_id = $1 AND ($4::text IS NULL OR c.metric = $4)
@@ -391,14 +402,14 @@ impl UsageRepository {
                  OR (m.kind = 'daily_counter' AND c.window_start = $3)
                  OR (m.kind = 'gauge' AND c.window_start <= COALESCE($2, $3)))
              ORDER BY c.metric, c.window_start DESC",
+            tenant_id,
+            period_start,
+            day,
+            metric,
         )
-        .bind(tenant_id)
-        .bind(period_start)
-        .bind(day)
-        .bind(metric)
         .fetch_all(conn)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|r| (r.metric, r.used)).collect())
     }
 
     /// The level the enforce check compares against, in one indexed read: the counter row of
@@ -408,18 +419,26 @@ impl UsageRepository {
         key: CounterKey<'_>,
         latest: bool,
     ) -> sqlx::Result<i64> {
-        let sql = if latest {
-            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start <= $3
-             ORDER BY window_start DESC LIMIT 1"
-        } else {
-            "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3"
-        };
-        let used: Option<i64> = sqlx::query_scalar(sql)
-            .bind(key.tenant_id)
-            .bind(key.metric)
-            .bind(key.window_start)
+        let used: Option<i64> = if latest {
+            sqlx::query_scalar!(
+                "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start <= $3
+             ORDER BY window_start DESC LIMIT 1",
+                key.tenant_id,
+                key.metric,
+                key.window_start,
+            )
             .fetch_optional(ex)
-            .await?;
+            .await?
+        } else {
+            sqlx::query_scalar!(
+                "SELECT used FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3",
+                key.tenant_id,
+                key.metric,
+                key.window_start,
+            )
+            .fetch_optional(ex)
+            .await?
+        };
         Ok(used.unwrap_or(0))
     }
 
@@ -428,13 +447,14 @@ impl UsageRepository {
         conn: &mut PgConnection,
         key: CounterKey<'_>,
     ) -> sqlx::Result<Option<(i64, i64)>> {
-        sqlx::query_as(
+        let row = sqlx::query!(
             "SELECT used, peak FROM usage_counters WHERE tenant_id = $1 AND metric = $2 AND window_start = $3",
+            key.tenant_id,
+            key.metric,
+            key.window_start,
         )
-        .bind(key.tenant_id)
-        .bind(key.metric)
-        .bind(key.window_start)
         .fetch_optional(conn)
-        .await
+        .await?;
+        Ok(row.map(|r| (r.used, r.peak)))
     }
 }

@@ -28,7 +28,6 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
         "repository/audit.rs",
         "the keyset list, to move to the shared Page<T>",
     ),
-    ("repository/idempotency.rs", "not converted yet"),
     (
         "repository/keyset.rs",
         "the one keyset list: each list's order, filters and cursor composed at run time",
@@ -41,9 +40,15 @@ const RUNTIME_SQL_KNOWN: &[(&str, &str)] = &[
         "repository/outbox.rs",
         "the events list's event_type and tenant_id filters are pushed into the keyset query",
     ),
-    ("repository/payments.rs", "not converted yet"),
-    ("repository/payments/refunds.rs", "not converted yet"),
-    ("repository/usage.rs", "not converted yet"),
+    (
+        "repository/payments.rs",
+        "the keyset list, and the update whose SET list follows the changes given (QueryBuilder)",
+    ),
+    (
+        "repository/usage.rs",
+        "the keyset list; apply not converted yet: described alone, its $5 and $7 are int4 \
+         while it binds i64, and a cast would change hot-path SQL",
+    ),
 ];
 
 #[test]

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::repository::invoices::{InvoiceRow, INVOICE_COLUMNS};
+use crate::repository::invoices::InvoiceRow;
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::Type, serde::Serialize)]
 #[sqlx(type_name = "refund_status", rename_all = "snake_case")]
@@ -38,10 +38,6 @@ pub struct RefundRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const REFUND_COLUMNS: &str = "refund_id, payment_id, invoice_id, tenant_id, amount, currency, \
-    status, reason, reason_ar, external_refund_id, failure_reason, reason_code, created_by, \
-    created_at, updated_at";
-
 pub struct NewRefund<'a> {
     pub refund_id: Uuid,
     pub payment_id: Uuid,
@@ -63,27 +59,30 @@ pub struct RefundRepository;
 
 impl RefundRepository {
     pub async fn create(conn: &mut PgConnection, r: &NewRefund<'_>) -> sqlx::Result<RefundRow> {
-        sqlx::query_as(&format!(
-            "INSERT INTO refunds (refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+        sqlx::query_as!(
+            RefundRow,
+            r#"INSERT INTO refunds (refund_id, payment_id, invoice_id, tenant_id, amount, currency,
                  status, reason, reason_ar, external_refund_id, created_by, reason_code,
                  idempotency_scope, idempotency_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(r.refund_id)
-        .bind(r.payment_id)
-        .bind(r.invoice_id)
-        .bind(r.tenant_id)
-        .bind(r.amount)
-        .bind(r.currency)
-        .bind(&r.status)
-        .bind(r.reason)
-        .bind(r.reason_ar)
-        .bind(r.external_refund_id)
-        .bind(r.created_by)
-        .bind(r.reason_code)
-        .bind(r.idempotency.map(|(s, _)| s))
-        .bind(r.idempotency.map(|(_, k)| k))
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            r.refund_id,
+            r.payment_id,
+            r.invoice_id,
+            r.tenant_id,
+            r.amount,
+            r.currency,
+            &r.status as _,
+            r.reason,
+            r.reason_ar,
+            r.external_refund_id,
+            r.created_by,
+            r.reason_code,
+            r.idempotency.map(|(s, _)| s),
+            r.idempotency.map(|(_, k)| k),
+        )
         .fetch_one(conn)
         .await
     }
@@ -95,33 +94,42 @@ impl RefundRepository {
         scope: &str,
         key: &str,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds
+        sqlx::query_as!(
+            RefundRow,
+            r#"SELECT refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at FROM refunds
              WHERE idempotency_scope = $1 AND idempotency_key = $2
                AND status = 'pending' AND external_refund_id IS NULL
-             ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(scope)
-        .bind(key)
+             ORDER BY created_at DESC LIMIT 1"#,
+            scope,
+            key,
+        )
         .fetch_optional(conn)
         .await
     }
 
     /// Locks the refund (after its payment, in the documented order).
     pub async fn lock(conn: &mut PgConnection, refund_id: Uuid) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1 FOR NO KEY UPDATE"
-        ))
-        .bind(refund_id)
+        sqlx::query_as!(
+            RefundRow,
+            r#"SELECT refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at FROM refunds WHERE refund_id = $1 FOR NO KEY UPDATE"#,
+            refund_id,
+        )
         .fetch_optional(conn)
         .await
     }
 
     pub async fn get(conn: &mut PgConnection, refund_id: Uuid) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
-        ))
-        .bind(refund_id)
+        sqlx::query_as!(
+            RefundRow,
+            r#"SELECT refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at FROM refunds WHERE refund_id = $1"#,
+            refund_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -130,10 +138,13 @@ impl RefundRepository {
         conn: &mut PgConnection,
         external_refund_id: &str,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE external_refund_id = $1"
-        ))
-        .bind(external_refund_id)
+        sqlx::query_as!(
+            RefundRow,
+            r#"SELECT refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at FROM refunds WHERE external_refund_id = $1"#,
+            external_refund_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -147,15 +158,18 @@ impl RefundRepository {
         external_refund_id: Option<&str>,
         note: Option<&str>,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET external_refund_id = COALESCE($2, external_refund_id),
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET external_refund_id = COALESCE($2, external_refund_id),
                  failure_reason = $3, updated_at = now()
              WHERE refund_id = $1 AND status = 'pending'
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(refund_id)
-        .bind(external_refund_id)
-        .bind(note)
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            refund_id,
+            external_refund_id,
+            note,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -167,13 +181,17 @@ impl RefundRepository {
         refund_id: Uuid,
         failure_reason: &str,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET status = 'failed', failure_reason = $2
+        let failure_reason = crate::storable::scrub_str(failure_reason);
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET status = 'failed', failure_reason = $2
              WHERE refund_id = $1 AND status = 'succeeded'
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(refund_id)
-        .bind(crate::storable::scrub_str(failure_reason).as_ref())
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            refund_id,
+            failure_reason.as_ref(),
+        )
         .fetch_optional(conn)
         .await
     }
@@ -185,12 +203,15 @@ impl RefundRepository {
         conn: &mut PgConnection,
         refund_id: Uuid,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET status = 'pending', failure_reason = NULL, updated_at = now()
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET status = 'pending', failure_reason = NULL, updated_at = now()
              WHERE refund_id = $1 AND status = 'failed'
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(refund_id)
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            refund_id,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -202,13 +223,16 @@ impl RefundRepository {
         refund_id: Uuid,
         note: &str,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET failure_reason = $2, updated_at = now()
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET failure_reason = $2, updated_at = now()
              WHERE refund_id = $1 AND status = 'failed' AND failure_reason IS DISTINCT FROM $2
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(refund_id)
-        .bind(note)
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            refund_id,
+            note,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -223,17 +247,20 @@ impl RefundRepository {
         grace_secs: i64,
         limit: i64,
     ) -> sqlx::Result<Vec<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET updated_at = now() WHERE refund_id IN (
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET updated_at = now() WHERE refund_id IN (
                  SELECT r.refund_id FROM refunds r JOIN payments p ON p.payment_id = r.payment_id
                  WHERE r.status = 'pending' AND p.method = $1
                    AND r.updated_at < now() - $2 * interval '1 second'
                  ORDER BY r.updated_at LIMIT $3 FOR NO KEY UPDATE OF r SKIP LOCKED)
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(method)
-        .bind(grace_secs as f64)
-        .bind(limit)
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            method as _,
+            grace_secs as f64,
+            limit,
+        )
         .fetch_all(conn)
         .await
     }
@@ -248,8 +275,9 @@ impl RefundRepository {
         amount: Decimal,
         today: NaiveDate,
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE invoices SET amount_paid = amount_paid + $3, amount_due = amount_due - $3,
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET amount_paid = amount_paid + $3, amount_due = amount_due - $3,
                  status = CASE
                      WHEN status = 'canceled' THEN status
                      WHEN amount_due - $3 = 0 THEN 'paid'::invoice_status
@@ -257,13 +285,16 @@ impl RefundRepository {
                      ELSE 'pending'::invoice_status END,
                  paid_date = CASE WHEN amount_due - $3 = 0 THEN COALESCE(paid_date, $4)
                                   ELSE paid_date END
-             WHERE tenant_id = $1 AND invoice_id = $2 AND $3 > 0 AND amount_due >= $3
-             RETURNING {INVOICE_COLUMNS}"
-        ))
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(amount)
-        .bind(today)
+             WHERE tenant_id = $1 AND invoice_id = $2 AND $3::numeric > 0 AND amount_due >= $3
+             RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind AS "kind: _",
+                 status AS "status: _", currency, exchange_rate, period_start, period_end, subtotal,
+                 tax_rate, tax_amount, discount_amount, total, amount_paid, amount_due, issue_date,
+                 due_date, paid_date, notes, notes_ar, plan_id, created_at, updated_at"#,
+            tenant_id,
+            invoice_id,
+            amount,
+            today,
+        )
         .fetch_optional(conn)
         .await
     }
@@ -273,11 +304,11 @@ impl RefundRepository {
         conn: &mut PgConnection,
         payment_id: Uuid,
     ) -> sqlx::Result<Decimal> {
-        sqlx::query_scalar(
-            "SELECT COALESCE(sum(amount), 0) FROM refunds
-             WHERE payment_id = $1 AND status IN ('pending', 'succeeded')",
+        sqlx::query_scalar!(
+            r#"SELECT COALESCE(sum(amount), 0) AS "total!" FROM refunds
+             WHERE payment_id = $1 AND status IN ('pending', 'succeeded')"#,
+            payment_id,
         )
-        .bind(payment_id)
         .fetch_one(conn)
         .await
     }
@@ -290,16 +321,20 @@ impl RefundRepository {
         external_refund_id: Option<&str>,
         failure_reason: Option<&str>,
     ) -> sqlx::Result<Option<RefundRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE refunds SET status = $2,
+        let failure_reason = failure_reason.map(crate::storable::scrub_str);
+        sqlx::query_as!(
+            RefundRow,
+            r#"UPDATE refunds SET status = $2,
                  external_refund_id = COALESCE($3, external_refund_id), failure_reason = $4
              WHERE refund_id = $1 AND status = 'pending'
-             RETURNING {REFUND_COLUMNS}"
-        ))
-        .bind(refund_id)
-        .bind(&status)
-        .bind(external_refund_id)
-        .bind(failure_reason.map(crate::storable::scrub_str).as_deref())
+             RETURNING refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at"#,
+            refund_id,
+            &status as _,
+            external_refund_id,
+            failure_reason.as_deref(),
+        )
         .fetch_optional(conn)
         .await
     }
@@ -308,10 +343,13 @@ impl RefundRepository {
         conn: &mut PgConnection,
         payment_id: Uuid,
     ) -> sqlx::Result<Vec<RefundRow>> {
-        sqlx::query_as(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, refund_id"
-        ))
-        .bind(payment_id)
+        sqlx::query_as!(
+            RefundRow,
+            r#"SELECT refund_id, payment_id, invoice_id, tenant_id, amount, currency,
+                 status AS "status: _", reason, reason_ar, external_refund_id, failure_reason, reason_code,
+                 created_by, created_at, updated_at FROM refunds WHERE payment_id = $1 ORDER BY created_at, refund_id"#,
+            payment_id,
+        )
         .fetch_all(conn)
         .await
     }
@@ -327,21 +365,25 @@ impl RefundRepository {
         amount: Decimal,
         today: NaiveDate,
     ) -> sqlx::Result<Option<InvoiceRow>> {
-        sqlx::query_as(&format!(
-            "UPDATE invoices SET amount_paid = amount_paid - $3, amount_due = amount_due + $3,
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET amount_paid = amount_paid - $3, amount_due = amount_due + $3,
                  status = CASE
                      WHEN status = 'canceled' THEN status
                      WHEN amount_paid - $3 = 0 THEN 'refunded'::invoice_status
                      WHEN due_date < $4 THEN 'overdue'::invoice_status
                      ELSE 'pending'::invoice_status END,
                  paid_date = CASE WHEN amount_paid - $3 = 0 THEN paid_date ELSE NULL END
-             WHERE tenant_id = $1 AND invoice_id = $2 AND $3 > 0 AND amount_paid >= $3
-             RETURNING {INVOICE_COLUMNS}"
-        ))
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(amount)
-        .bind(today)
+             WHERE tenant_id = $1 AND invoice_id = $2 AND $3::numeric > 0 AND amount_paid >= $3
+             RETURNING invoice_id, invoice_number, tenant_id, subscription_id, kind AS "kind: _",
+                 status AS "status: _", currency, exchange_rate, period_start, period_end, subtotal,
+                 tax_rate, tax_amount, discount_amount, total, amount_paid, amount_due, issue_date,
+                 due_date, paid_date, notes, notes_ar, plan_id, created_at, updated_at"#,
+            tenant_id,
+            invoice_id,
+            amount,
+            today,
+        )
         .fetch_optional(conn)
         .await
     }
