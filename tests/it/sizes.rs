@@ -8,7 +8,7 @@ const MAX_FN_LINES: usize = 80;
 const EXEMPT: &[&str] = &["seed.rs"];
 
 /// Over the bar today: (file, None) for a file, (file, Some(function)) for a function.
-const KNOWN: &[(&str, Option<&str>)] = &[("repository/usage.rs", None)];
+const KNOWN: &[(&str, Option<&str>)] = &[];
 
 /// The name after `fn ` when the line starts a function, with the line's indentation.
 fn function_start(line: &str) -> Option<(&str, &str)> {
