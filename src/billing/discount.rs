@@ -1,6 +1,7 @@
 //! Coupon discounts (SPEC section 10), pure: how much a coupon takes off an invoice's subtotal,
 //! which invoices it covers, and the totals after it (tax on the discounted subtotal).
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -28,15 +29,38 @@ pub enum CouponDuration {
     Forever,
 }
 
+/// What a redemption has covered so far, to decide on the next invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// Invoices the coupon has already discounted.
+    pub invoices_discounted: i32,
+    /// The start of the first billing period it covers.
+    pub first_period_start: NaiveDate,
+    /// For `repeating`: the end (exclusive) of the last period it covers.
+    pub covers_until: Option<NaiveDate>,
+}
+
 impl CouponDuration {
-    /// Whether an invoice is covered. `period_index` counts the billing periods that started
-    /// on or after the redemption before the invoice's own (0: the first such period, or the
-    /// sign-up period when redeemed at sign-up); `discounted_before` counts the invoices the
-    /// coupon has already discounted.
-    pub fn covers(self, period_index: u32, discounted_before: u32) -> bool {
+    /// The stored form (`duration`, `duration_periods`) read back; `None` for anything else.
+    pub fn parse(duration: &str, periods: Option<i32>) -> Option<Self> {
+        match (duration, periods) {
+            ("once", _) => Some(CouponDuration::Once),
+            ("forever", _) => Some(CouponDuration::Forever),
+            ("repeating", Some(n)) => u32::try_from(n).ok().map(CouponDuration::Repeating),
+            _ => None,
+        }
+    }
+
+    /// Whether an invoice for the period starting `period_start` is covered: `once` while no
+    /// invoice was discounted, `repeating` for periods starting in
+    /// `[first_period_start, covers_until)`, `forever` always.
+    pub fn covers(self, c: &Coverage, period_start: Option<NaiveDate>) -> bool {
         match self {
-            CouponDuration::Once => discounted_before == 0,
-            CouponDuration::Repeating(n) => period_index < n,
+            CouponDuration::Once => c.invoices_discounted == 0,
+            CouponDuration::Repeating(_) => match (period_start, c.covers_until) {
+                (Some(start), Some(until)) => start >= c.first_period_start && start < until,
+                _ => false,
+            },
             CouponDuration::Forever => true,
         }
     }
@@ -74,6 +98,16 @@ pub fn discounted_totals(
     let discount_amount = discount
         .map(|d| discount_amount(d, subtotal))
         .unwrap_or(Decimal::new(0, 2));
+    totals_after(subtotal, discount_amount, tax_rate_percent)
+}
+
+/// The totals of a subtotal with a discount amount already taken (the one arithmetic invoices
+/// use): tax rounded once on the discounted subtotal, never below zero.
+pub fn totals_after(
+    subtotal: Decimal,
+    discount_amount: Decimal,
+    tax_rate_percent: Decimal,
+) -> DiscountedTotals {
     let taxable = (subtotal - discount_amount).max(Decimal::ZERO);
     let tax_amount = round_money(taxable * tax_rate_percent / Decimal::ONE_HUNDRED);
     DiscountedTotals {
@@ -117,11 +151,20 @@ mod tests {
 
     #[test]
     fn durations_count_billing_periods() {
-        assert!(CouponDuration::Once.covers(0, 0));
-        assert!(!CouponDuration::Once.covers(0, 1));
-        assert!(CouponDuration::Repeating(3).covers(2, 2));
-        assert!(!CouponDuration::Repeating(3).covers(3, 3));
-        assert!(CouponDuration::Forever.covers(500, 500));
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let c = |n| Coverage {
+            invoices_discounted: n,
+            first_period_start: d("2025-02-28"),
+            covers_until: Some(d("2025-04-30")),
+        };
+        assert!(CouponDuration::Once.covers(&c(0), Some(d("2025-01-31"))));
+        assert!(!CouponDuration::Once.covers(&c(1), Some(d("2025-02-28"))));
+        let three = CouponDuration::parse("repeating", Some(3)).unwrap();
+        assert!(three.covers(&c(2), Some(d("2025-03-31"))));
+        assert!(!three.covers(&c(2), Some(d("2025-04-30"))));
+        assert!(!three.covers(&c(0), Some(d("2025-01-31"))));
+        assert!(CouponDuration::Forever.covers(&c(500), None));
+        assert_eq!(CouponDuration::parse("repeating", None), None);
     }
 
     proptest! {

@@ -83,9 +83,12 @@ impl Coupon {
 
 /// Not archived, not past `redeem_by` (redeemable through that whole UTC day) and not exhausted.
 pub fn redeemable(row: &CouponRow, today: NaiveDate) -> bool {
-    row.archived_at.is_none()
-        && row.redeem_by.is_none_or(|d| today <= d)
-        && row.max_redemptions.is_none_or(|m| row.times_redeemed < m)
+    !expired(row, today) && row.max_redemptions.is_none_or(|m| row.times_redeemed < m)
+}
+
+/// Archived, or past its `redeem_by` day (`coupon_expired`).
+pub(crate) fn expired(row: &CouponRow, today: NaiveDate) -> bool {
+    row.archived_at.is_some() || row.redeem_by.is_some_and(|d| today > d)
 }
 
 fn duration_parts(d: CouponDuration) -> (&'static str, Option<i32>) {

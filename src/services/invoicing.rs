@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::billing::discount::{discount_amount, DiscountValue};
+use crate::billing::discount::{discount_amount, totals_after, DiscountValue, DiscountedTotals};
 use crate::billing::money::{convert_from_usd, line_amount, round_money};
 use crate::billing::types::{Currency, InvoiceKind, InvoiceLineKind, InvoiceStatus};
 use crate::error::{AppError, AppResult};
@@ -25,13 +25,7 @@ use crate::services::coupons;
 mod snapshot;
 pub use snapshot::invoice_json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    pub subtotal: Decimal,
-    pub discount_amount: Decimal,
-    pub tax_amount: Decimal,
-    pub total: Decimal,
-}
+pub type Totals = DiscountedTotals;
 
 /// Subtotal is the sum of the (already rounded) lines other than a discount; the discount is
 /// what its line takes off; tax is rounded once from the discounted subtotal (SPEC section 10).
@@ -47,14 +41,7 @@ pub fn compute_totals(lines: &[NewLine], tax_rate_percent: Decimal) -> Totals {
         .filter(is_discount)
         .map(|l| l.amount)
         .sum::<Decimal>();
-    let taxable = subtotal - discount_amount;
-    let tax_amount = round_money(taxable * tax_rate_percent / Decimal::ONE_HUNDRED);
-    Totals {
-        subtotal,
-        discount_amount,
-        tax_amount,
-        total: taxable + tax_amount,
-    }
+    totals_after(subtotal, discount_amount, tax_rate_percent)
 }
 
 /// A coupon's discount to apply to an invoice.

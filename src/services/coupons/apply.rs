@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::redeem::{active_discount, ActiveDiscount};
 use super::CouponResult;
-use crate::billing::discount::DiscountValue;
+use crate::billing::discount::{CouponDuration, Coverage, DiscountValue};
 use crate::repository::coupons::redemptions::RedemptionRepository;
 use crate::repository::subscriptions::SubscriptionRow;
 use crate::services::invoicing::AppliedDiscount;
@@ -23,14 +23,13 @@ pub struct Covering {
 /// Whether `held` covers an invoice for the period starting `period_start`.
 pub fn covers(held: &ActiveDiscount, period_start: Option<NaiveDate>) -> bool {
     let r = &held.redemption;
-    match held.coupon.duration.as_str() {
-        "once" => r.invoices_discounted == 0,
-        "repeating" => match (period_start, r.covers_until) {
-            (Some(start), Some(until)) => start >= r.first_period_start && start < until,
-            _ => false,
-        },
-        _ => true,
-    }
+    let coverage = Coverage {
+        invoices_discounted: r.invoices_discounted,
+        first_period_start: r.first_period_start,
+        covers_until: r.covers_until,
+    };
+    CouponDuration::parse(&held.coupon.duration, held.coupon.duration_periods)
+        .is_some_and(|d| d.covers(&coverage, period_start))
 }
 
 fn value(held: &ActiveDiscount) -> Option<DiscountValue> {

@@ -82,7 +82,7 @@ async fn lock_subscription(
 
 /// Why `coupon` cannot go on `sub` today, checked before a redemption is counted.
 fn refusal(coupon: &CouponRow, sub: &SubscriptionRow, today: NaiveDate) -> Option<CouponError> {
-    if coupon.archived_at.is_some() || coupon.redeem_by.is_some_and(|d| today > d) {
+    if super::expired(coupon, today) {
         return Some(CouponError::Expired);
     }
     if !coupon.plan_ids.is_empty() && !coupon.plan_ids.contains(&sub.plan_id) {

@@ -34,7 +34,9 @@ pub async fn price_excess(
     excess: &[Excess<'_>],
     today: chrono::NaiveDate,
 ) -> AppResult<Vec<OverageSoFar>> {
-    let currency = Currency::parse(&sub.currency).unwrap_or(Currency::Usd);
+    let currency = Currency::parse(&sub.currency).ok_or_else(|| {
+        crate::error::AppError::internal(anyhow::anyhow!("unknown subscription currency"))
+    })?;
     let rate = RateRepository::rate_on(conn, currency, today).await?;
     Ok(excess
         .iter()
